@@ -1,0 +1,7 @@
+//! karpenter-core: the parts of karpenter-rs that do no I/O.
+//!
+//! # Layout
+//! - `api`: Provisioner types (karpenter.sh/v1alpha5), well-known labels, requirements.
+//! - `scheduling`: requirement algebra, pod constraints, topology, bin packing (`solve(input) -> plan`).
+//! - `interruption`: parsing of the EventBridge messages found on the interruption queue.
+#![forbid(unsafe_code)]

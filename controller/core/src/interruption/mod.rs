@@ -1,0 +1,1 @@
+//! Parsing of interruption-queue messages (EventBridge events) into a small model per kind.

@@ -1,0 +1,1 @@
+//! Pure scheduling: requirement algebra, pod constraints, topology, bin packing.

@@ -1,0 +1,3 @@
+"""Fixtures of the local environment, for every test under tests/."""
+
+pytest_plugins = ["harness.fixtures"]

@@ -1,0 +1,5 @@
+import sys
+
+from .envctl import main
+
+sys.exit(main())

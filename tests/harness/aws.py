@@ -1,0 +1,55 @@
+"""The extended moto server (tests/awsemu) as a process of the environment."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from . import paths, procs
+
+REGION = "ap-southeast-1"
+
+
+@dataclass
+class Aws:
+    endpoint: str
+    proc: procs.Proc
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What an AWS SDK (ours, boto3, the aws CLI) needs to talk to the emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def reset(self) -> None:
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
+
+
+def start(directory: Path) -> Aws:
+    directory.mkdir(parents=True, exist_ok=True)
+    port_file = directory / "awsemu.port"
+    port_file.unlink(missing_ok=True)
+    proc = procs.start(
+        "awsemu",
+        [sys.executable, "-m", "awsemu", "serve", "--port", "0", "--port-file", str(port_file)],
+        directory,
+        env={"PYTHONPATH": str(paths.REPO / "tests")},
+    )
+
+    def port() -> int | None:
+        if not proc.alive():
+            raise RuntimeError(f"awsemu exited:\n{proc.tail()}")
+        text = port_file.read_text().strip() if port_file.exists() else ""
+        return int(text) if text else None
+
+    endpoint = f"http://127.0.0.1:{procs.wait_for('the AWS emulator port', port, 60)}"
+    return Aws(endpoint, proc)

@@ -1,0 +1,222 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, and KWOK playing the kubelet for every node that exists.
+
+Binaries come from tests/bin/build-go.sh (built from the Go module proxy once per version)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import yaml
+
+from . import paths, procs
+from .pki import Pair, Pki
+
+SERVICE_CIDR = "10.0.0.0/24"
+
+
+def _kubeconfig(path: Path, server: str, ca: Path, client: Pair, user: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(client.cert), "client-key": str(client.key)}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
+        "current-context": "local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@dataclass
+class Cluster:
+    """A started control plane. `stop()` stops every process by PID; it is safe to call twice."""
+
+    dir: Path
+    server: str
+    kubeconfig: Path
+    bin_dir: Path
+    procs: list[procs.Proc] = field(default_factory=list)
+
+    @property
+    def kubectl_path(self) -> Path:
+        return self.bin_dir / "kubectl"
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def get_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+
+    def api(self) -> requests.Session:
+        """An HTTP session to the API server as cluster admin, for calls kubectl does not expose
+        with their status code (evictions, raw status patches)."""
+        session = requests.Session()
+        session.verify = str(self.dir / "pki" / "ca.crt")
+        session.cert = (str(self.dir / "pki" / "admin.crt"), str(self.dir / "pki" / "admin.key"))
+        return session
+
+    def check_alive(self) -> None:
+        dead = [p for p in self.procs if not p.alive()]
+        if dead:
+            raise RuntimeError("; ".join(f"{p.name} exited:\n{p.tail()}" for p in dead))
+
+    def stop(self) -> None:
+        procs.stop_all(self.dir)
+        self.procs.clear()
+
+
+def start(directory: Path, *, kwok: bool = True) -> Cluster:
+    """Starts a fresh control plane whose state lives in `directory` (wiped first)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    k8s_bin = paths.go_component("kubernetes")
+    etcd_bin = paths.go_component("etcd")
+    kwok_bin = paths.go_component("kwok") if kwok else None
+
+    pki = Pki(directory / "pki")
+    serving = pki.issue("apiserver", "kube-apiserver", server=True)
+    admin = pki.issue("admin", "karpenter-rs-admin", "system:masters")
+    cm_client = pki.issue("controller-manager", "system:kube-controller-manager")
+    sched_client = pki.issue("scheduler", "system:kube-scheduler")
+    sa = pki.service_account_key()
+
+    etcd_port, etcd_peer, api_port = procs.free_port(), procs.free_port(), procs.free_port()
+    server = f"https://127.0.0.1:{api_port}"
+    admin_kc = _kubeconfig(directory / "admin.kubeconfig", server, pki.ca, admin, "admin")
+    cm_kc = _kubeconfig(directory / "controller-manager.kubeconfig", server, pki.ca, cm_client, "cm")
+    sched_kc = _kubeconfig(directory / "scheduler.kubeconfig", server, pki.ca, sched_client, "scheduler")
+
+    cluster = Cluster(directory, server, admin_kc, k8s_bin)
+    try:
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        cluster.procs.append(
+            procs.start(
+                "etcd",
+                [
+                    str(etcd_bin / "etcd"),
+                    "--name=default",
+                    f"--data-dir={directory / 'etcd'}",
+                    f"--listen-client-urls={etcd_url}",
+                    f"--advertise-client-urls={etcd_url}",
+                    f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                    f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+                    # Test data is thrown away with the cluster: durability only costs time here.
+                    "--unsafe-no-fsync",
+                    "--log-level=warn",
+                ],
+                directory,
+            )
+        )
+        procs.wait_for("etcd health", lambda: requests.get(f"{etcd_url}/health", timeout=1).ok, 30)
+
+        cluster.procs.append(
+            procs.start(
+                "kube-apiserver",
+                [
+                    str(k8s_bin / "kube-apiserver"),
+                    f"--etcd-servers={etcd_url}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={api_port}",
+                    f"--tls-cert-file={serving.cert}",
+                    f"--tls-private-key-file={serving.key}",
+                    f"--client-ca-file={pki.ca}",
+                    f"--service-account-key-file={sa.cert}",
+                    f"--service-account-signing-key-file={sa.key}",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--authorization-mode=Node,RBAC",
+                    "--allow-privileged=true",
+                    "--profiling=false",
+                ],
+                directory,
+            )
+        )
+        ca = str(pki.ca)
+        client = (str(admin.cert), str(admin.key))
+
+        def api_ready() -> bool:
+            cluster.check_alive()
+            return requests.get(f"{server}/readyz", verify=ca, cert=client, timeout=2).ok
+
+        procs.wait_for("kube-apiserver /readyz", api_ready, 90, interval=0.25)
+
+        cluster.procs.append(
+            procs.start(
+                "kube-controller-manager",
+                [
+                    str(k8s_bin / "kube-controller-manager"),
+                    f"--kubeconfig={cm_kc}",
+                    f"--authentication-kubeconfig={cm_kc}",
+                    f"--authorization-kubeconfig={cm_kc}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={procs.free_port()}",
+                    f"--service-account-private-key-file={sa.key}",
+                    f"--root-ca-file={pki.ca}",
+                    f"--cluster-signing-cert-file={pki.ca}",
+                    f"--cluster-signing-key-file={pki.dir / 'ca.key'}",
+                    "--use-service-account-credentials=true",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--leader-elect=false",
+                    "--controllers=*",
+                ],
+                directory,
+            )
+        )
+        cluster.procs.append(
+            procs.start(
+                "kube-scheduler",
+                [
+                    str(k8s_bin / "kube-scheduler"),
+                    f"--kubeconfig={sched_kc}",
+                    f"--authentication-kubeconfig={sched_kc}",
+                    f"--authorization-kubeconfig={sched_kc}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={procs.free_port()}",
+                    "--leader-elect=false",
+                ],
+                directory,
+            )
+        )
+        if kwok_bin:
+            cluster.procs.append(
+                procs.start(
+                    "kwok",
+                    [
+                        str(kwok_bin / "kwok"),
+                        f"--kubeconfig={admin_kc}",
+                        # Every node in this environment is one our controller (or a test) created
+                        # to stand for an EC2 instance; KWOK plays the kubelet for all of them.
+                        "--manage-all-nodes=true",
+                        "--node-lease-duration-seconds=40",
+                        "--cidr=10.244.0.1/16",
+                        "--node-ip=10.0.0.2",
+                    ],
+                    directory,
+                )
+            )
+
+        def default_service_account() -> bool:
+            cluster.check_alive()
+            return cluster.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
+
+        # Pods cannot be created until the controller-manager made the namespace's service account.
+        procs.wait_for("the default service account", default_service_account, 60, interval=0.25)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

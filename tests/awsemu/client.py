@@ -1,0 +1,169 @@
+"""Test-side handle to an emulator process: start it, wait until ready, reset it, inject faults, stop it.
+
+This module never imports moto: tests talk to the server over HTTP only, like the controller will.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+TESTS_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_REGION = "ap-southeast-1"
+START_DEADLINE_S = 90.0
+STOP_DEADLINE_S = 10.0
+HTTP_TIMEOUT_S = 30.0
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Emulator:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    region: str = DEFAULT_REGION
+    started_in_s: float = 0.0
+    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, log_path: Path | None = None, deadline_s: float = START_DEADLINE_S,
+              region: str = DEFAULT_REGION) -> "Emulator":
+        """Start `python -m awsemu serve` and return once its port file names a port that answers."""
+        workdir = Path(tempfile.mkdtemp(prefix="awsemu-"))
+        port_file = workdir / "port"
+        log_path = log_path or workdir / "awsemu.log"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+        began = time.monotonic()
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "awsemu", "serve", "--port", "0",
+                 "--port-file", str(port_file), "--quiet"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(TESTS_DIR),
+            )
+        atexit.register(_kill_quietly, process)
+        try:
+            port = _wait_for_port(process, port_file, log_path, began + deadline_s)
+            emulator = cls(process=process, port=port, log_path=log_path, region=region)
+            emulator._wait_healthy(began + deadline_s)
+        except BaseException:
+            _kill_quietly(process)
+            raise
+        emulator.started_in_s = time.monotonic() - began
+        return emulator
+
+    def _wait_healthy(self, deadline: float) -> None:
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                if self._session.get(f"{self.endpoint}/_awsemu/health", timeout=5).ok:
+                    return
+            except requests.RequestException as err:
+                last = err
+            time.sleep(0.05)
+        raise EmulatorError(f"emulator on port {self.port} never became healthy: {last}")
+
+    def stop(self) -> None:
+        """SIGTERM, wait, SIGKILL if it will not go; only this process, by its PID."""
+        _kill_quietly(self.process)
+        self._session.close()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = self._session.request(method, f"{self.endpoint}{path}", timeout=HTTP_TIMEOUT_S, **kwargs)
+        if response.status_code >= 400:
+            raise EmulatorError(f"{method} {path}: HTTP {response.status_code}: {response.text}")
+        return response
+
+    def reset(self) -> None:
+        """moto's reset (all AWS state) plus ours (faults); seeds are re-created."""
+        self._call("POST", "/moto-api/reset")
+
+    def add_fault(self, error_code: str, instance_type: str = "*", zone: str = "*",
+                  capacity_type: str = "*", message: str | None = None,
+                  times: int | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "error_code": error_code, "instance_type": instance_type, "zone": zone,
+            "capacity_type": capacity_type,
+        }
+        if message is not None:
+            spec["message"] = message
+        if times is not None:
+            spec["times"] = times
+        return self._call("POST", "/_awsemu/faults", json=spec).json()["fault"]
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/_awsemu/faults").json()["faults"]
+
+    def remove_fault(self, fault_id: int) -> None:
+        self._call("DELETE", f"/_awsemu/faults/{fault_id}")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_awsemu/faults")
+
+    def prices(self, instance_type: str, region: str | None = None) -> dict[str, Any]:
+        return self._call(
+            "GET", "/_awsemu/prices",
+            params={"region": region or self.region, "instance_type": instance_type},
+        ).json()
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], port_file: Path, log_path: Path,
+                   deadline: float) -> int:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmulatorError(
+                f"emulator exited with code {process.returncode} before it was ready; log "
+                f"{log_path}:\n{_tail(log_path)}"
+            )
+        try:
+            text = port_file.read_text().strip()
+        except FileNotFoundError:
+            text = ""
+        if text.isdigit():
+            return int(text)
+        time.sleep(0.05)
+    raise EmulatorError(f"emulator not ready before the deadline; log {log_path}:\n{_tail(log_path)}")
+
+
+def _kill_quietly(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_DEADLINE_S)

@@ -69,10 +69,8 @@ def _sku(instance_type: str, region: str) -> str:
     return hashlib.sha256(f"{instance_type}|{region}|linux".encode()).hexdigest()[:16].upper()
 
 
-def _attributes(instance_type: str, region: str) -> dict[str, str]:
+def _attributes(instance_type: str, region: str, shape: prices.Shape) -> dict[str, str]:
     data = catalog.info(instance_type) or {}
-    shape = catalog.shape(instance_type)
-    assert shape is not None
     arch = ",".join(data.get("ProcessorInfo", {}).get("SupportedArchitectures", []))
     return {
         "servicecode": SERVICE_CODE,
@@ -99,15 +97,13 @@ def _attributes(instance_type: str, region: str) -> dict[str, str]:
     }
 
 
-def _product(instance_type: str, region: str) -> dict[str, Any]:
-    shape = catalog.shape(instance_type)
-    assert shape is not None
+def _product(instance_type: str, region: str, shape: prices.Shape) -> dict[str, Any]:
     sku = _sku(instance_type, region)
     price = prices.on_demand_price(shape)
     return {
         "product": {
             "productFamily": "Compute Instance",
-            "attributes": _attributes(instance_type, region),
+            "attributes": _attributes(instance_type, region, shape),
             "sku": sku,
         },
         "serviceCode": SERVICE_CODE,
@@ -144,9 +140,10 @@ def _products(region: str) -> tuple[tuple[dict[str, str], str], ...]:
     types = sorted({t for t, _ in catalog.offerings(region)})
     out = []
     for t in types:
-        if not catalog.supports(t, "on-demand"):
+        shape = catalog.shape(t)
+        if shape is None or not catalog.supports(t, "on-demand"):
             continue
-        product = _product(t, region)
+        product = _product(t, region, shape)
         attrs = dict(product["product"]["attributes"])
         attrs["productFamily"] = product["product"]["productFamily"]
         out.append((attrs, json.dumps(product, separators=(",", ":"))))

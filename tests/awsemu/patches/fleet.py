@@ -253,7 +253,8 @@ def launch_instant_fleet(response: Fleets) -> dict[str, Any]:
         attempts = []
         for index, (override, config, t, subnet_id, zone, image) in enumerate(entries):
             shape = catalog.shape(t)
-            assert shape is not None  # _pools rejected unknown types
+            if shape is None:  # _pools rejected unknown types; kept for a clear error if not
+                raise _invalid(f"The instance type '{t}' does not exist")
             price = (
                 prices.spot_price(shape, zone or "")
                 if capacity_type == "spot"

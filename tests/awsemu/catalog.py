@@ -49,6 +49,11 @@ def shape(instance_type: str) -> Shape | None:
     )
 
 
+def architectures(instance_type: str) -> list[str]:
+    data = INSTANCE_TYPES.get(instance_type) or {}
+    return list((data.get("ProcessorInfo") or {}).get("SupportedArchitectures", []))
+
+
 def supports(instance_type: str, capacity_type: str) -> bool:
     data = INSTANCE_TYPES.get(instance_type) or {}
     return capacity_type in data.get("SupportedUsageClasses", [])

@@ -239,7 +239,7 @@ def test_type_not_offered_in_zone_is_an_error_and_another_pool_is_used(aws: Emul
     client = ec2()
     offerings = client.describe_instance_type_offerings(
         LocationType="availability-zone",
-        Filters=[{"Name": "instance-type", "Values": ["m5zn.large", "r6a.large", "c5ad.large", "a1.large"]}],
+        Filters=[{"Name": "instance-type", "Values": ["m5zn.large", "r6a.large", "c5ad.large"]}],
     )["InstanceTypeOfferings"]
     zones_by_type: dict[str, set[str]] = {}
     for o in offerings:
@@ -297,6 +297,62 @@ def test_launch_template_fields_and_fleet_tags_are_applied(aws: Emulator) -> Non
         assert instance["InstanceLifecycle"] == "spot"
     fleets = ec2().describe_fleets(FleetIds=[response["FleetId"]])["Fleets"]
     assert fleets and fleets[0]["FleetId"] == response["FleetId"]
+
+
+def test_architecture_mismatch_between_type_and_ami_is_a_pool_error(aws: Emulator) -> None:
+    net = make_network()  # its AMI is the x86_64 AL2023 image
+    extra = {"m6g.large": {"Priority": 0.0}, "m5.large": {"Priority": 1.0}}
+    response = fleet(net, ["m6g.large", "m5.large"], capacity_type="on-demand", strategy="prioritized",
+                     zones=(ZONES[0],), overrides_extra=extra)
+    (error,) = response["Errors"]
+    assert error["ErrorCode"] == "InvalidParameterValue"
+    assert pool_of(error) == ("m6g.large", ZONES[0])
+    assert "architecture" in error["ErrorMessage"]
+    (instance,) = launched(response)
+    assert instance["InstanceType"] == "m5.large"
+
+
+def test_resolve_ssm_image_and_profile_by_name_in_launch_template(aws: Emulator) -> None:
+    net = make_network()
+    path = "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/arm64/standard/recommended/image_id"
+    ami = boto3.client("ssm", region_name=REGION).get_parameter(Name=path)["Parameter"]["Value"]
+    lt = ec2().create_launch_template(LaunchTemplateName="arm-lt", LaunchTemplateData={
+        "ImageId": f"resolve:ssm:{path}",
+        "IamInstanceProfile": {"Name": "nodes-profile"},
+        "SecurityGroupIds": [net.security_group],
+    })["LaunchTemplate"]["LaunchTemplateId"]
+    response = ec2().create_fleet(
+        Type="instant",
+        TargetCapacitySpecification={"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "on-demand"},
+        LaunchTemplateConfigs=[{
+            "LaunchTemplateSpecification": {"LaunchTemplateId": lt, "Version": "$Default"},
+            "Overrides": [{"InstanceType": "c6g.large", "SubnetId": net.subnets[ZONES[1]]}],
+        }],
+    )
+    assert response["Errors"] == []
+    (instance,) = launched(response)
+    assert instance["ImageId"] == ami
+    assert instance["Architecture"] == "arm64"
+    assert instance["IamInstanceProfile"]["Arn"] == net.profile_arn
+
+
+def test_unknown_instance_profile_is_rejected(aws: Emulator) -> None:
+    net = make_network()
+    lt = ec2().create_launch_template(LaunchTemplateName="bad-profile", LaunchTemplateData={
+        "ImageId": net.image_id, "IamInstanceProfile": {"Name": "missing-profile"},
+    })["LaunchTemplate"]["LaunchTemplateId"]
+    with pytest.raises(ClientError) as err:
+        ec2().create_fleet(
+            Type="instant",
+            TargetCapacitySpecification={"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "on-demand"},
+            LaunchTemplateConfigs=[{
+                "LaunchTemplateSpecification": {"LaunchTemplateId": lt, "Version": "1"},
+                "Overrides": [{"InstanceType": "m5.large", "SubnetId": net.subnets[ZONES[0]]}],
+            }],
+        )
+    assert err.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "missing-profile" in err.value.response["Error"]["Message"]
+    assert ec2().describe_instances()["Reservations"] == []
 
 
 def test_delete_fleet_terminates_its_instances(aws: Emulator) -> None:

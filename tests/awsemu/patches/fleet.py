@@ -7,7 +7,8 @@ SecurityGroupIds (instances land in the default security group). A controller te
 learns nothing about fallback. Here an instant fleet:
   - rejects an instance type that does not exist (InvalidParameterValue naming it);
   - orders each capacity type's pools by price per the allocation strategy (allocation.py);
-  - reports a pool not offered in its zone, or faulted by a test (faults.py), in Errors and moves on;
+  - reports a pool not offered in its zone, whose architecture does not match the AMI, or faulted by
+    a test (faults.py), in Errors and moves on;
   - launches the target capacity in the first pool(s) that work, with the launch template's fields.
 Fleets of type maintain/request keep moto's behaviour (karpenter-rs uses instant only).
 """
@@ -124,7 +125,8 @@ def _targets(spec: dict[str, Any]) -> dict[str, float]:
     return targets
 
 
-def _pool_error(pool: allocation.Pool, capacity_type: str, region: str) -> tuple[str, str] | None:
+def _pool_error(pool: allocation.Pool, capacity_type: str, region: str,
+                image_arch: str | None) -> tuple[str, str] | None:
     """Why this pool cannot launch now, as (ErrorCode, ErrorMessage), or None."""
     t, zone = pool.instance_type, pool.zone
     if zone is None or not catalog.offered(region, t, zone):
@@ -132,6 +134,14 @@ def _pool_error(pool: allocation.Pool, capacity_type: str, region: str) -> tuple
             "Unsupported",
             f"Your requested instance type ({t}) is not supported in your requested "
             f"Availability Zone ({zone}).",
+        )
+    type_archs = catalog.architectures(t)
+    if image_arch and type_archs and image_arch not in type_archs:
+        return (
+            "InvalidParameterValue",
+            f"The architecture '{type_archs[-1]}' of the specified instance type does not match "
+            f"the architecture '{image_arch}' of the specified AMI. Specify an instance type and "
+            "an AMI that have matching architectures, and try again.",
         )
     if not catalog.supports(t, capacity_type):
         return ("Unsupported", f"The instance type {t} does not support {capacity_type} capacity.")
@@ -146,6 +156,12 @@ def _pool_error(pool: allocation.Pool, capacity_type: str, region: str) -> tuple
     if fault is not None:
         return fault.error_code, fault.render_message(t, zone, pool.subnet_id)
     return None
+
+
+def _image_architecture(backend: Any, image_id: str) -> str | None:
+    # An unknown AMI is left to run_instances, which rejects it as EC2 does (InvalidAMIID.NotFound).
+    image = backend.amis.get(image_id)
+    return getattr(image, "architecture", None) if image is not None else None
 
 
 def _echo(config: _Config, pool: allocation.Pool) -> dict[str, Any]:
@@ -220,9 +236,72 @@ def _tags_by_resource(tag_specifications: list[dict[str, Any]]) -> dict[str, dic
     return out
 
 
+def _attempts(entries: list[tuple[dict[str, Any], _Config, str, str | None, str | None, str]],
+              capacity_type: str) -> list[_Attempt]:
+    """One pool per override, priced for this capacity type."""
+    attempts = []
+    for index, (override, config, t, subnet_id, zone, image) in enumerate(entries):
+        shape = catalog.shape(t)
+        if shape is None:  # _pools rejected unknown types; kept for a clear error if not
+            raise _invalid(f"The instance type '{t}' does not exist")
+        price = (
+            prices.spot_price(shape, zone or "")
+            if capacity_type == "spot"
+            else prices.on_demand_price(shape)
+        )
+        priority = override.get("Priority")
+        pool = allocation.Pool(
+            index=index, instance_type=t, zone=zone, subnet_id=subnet_id, price=price,
+            weight=float(override.get("WeightedCapacity") or 1.0),
+            priority=float(priority) if priority is not None else None,
+            override=override,
+        )
+        attempts.append(_Attempt(pool=pool, config=config, image_id=image))
+    return attempts
+
+
+@dataclass
+class _Outcome:
+    instances: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    launched: list[tuple[str, Any]]
+
+
+def _allocate(backend: Any, attempts: list[_Attempt], capacity_type: str, strategy: str | None,
+              target: float, fleet_id: str, request_tags: dict[str, dict[str, str]],
+              profiles: dict[int, Any], outcome: _Outcome) -> None:
+    """Try the pools in strategy order until `target` units run, recording errors on the way."""
+    by_pool = {a.pool.index: a for a in attempts}
+    remaining = target
+    for pool in allocation.order([a.pool for a in attempts], capacity_type, strategy):
+        if remaining <= 0:
+            break
+        attempt = by_pool[pool.index]
+        arch = _image_architecture(backend, attempt.image_id)
+        failure = _pool_error(pool, capacity_type, backend.region_name, arch)
+        if failure is not None:
+            outcome.errors.append({
+                "LaunchTemplateAndOverrides": _echo(attempt.config, pool),
+                "Lifecycle": capacity_type,
+                "ErrorCode": failure[0],
+                "ErrorMessage": failure[1],
+            })
+            continue
+        count = allocation.units_for(remaining, pool.weight)
+        reservation = _launch(backend, attempt, capacity_type, count, fleet_id, request_tags,
+                              profiles[id(attempt.config)])
+        remaining -= count * pool.weight
+        outcome.launched.extend((capacity_type, i) for i in reservation.instances)
+        outcome.instances.append({
+            "LaunchTemplateAndOverrides": _echo(attempt.config, pool),
+            "Lifecycle": capacity_type,
+            "InstanceIds": [i.id for i in reservation.instances],
+            "InstanceType": pool.instance_type,
+        })
+
+
 def launch_instant_fleet(response: Fleets) -> dict[str, Any]:
     backend = response.ec2_backend
-    region = backend.region_name
     configs = response._get_param("LaunchTemplateConfigs", [])
     target_spec = response._get_param("TargetCapacitySpecification", {})
     spot_options = response._get_param("SpotOptions", {}) or {}
@@ -238,67 +317,23 @@ def launch_instant_fleet(response: Fleets) -> dict[str, Any]:
         if not allocation.validate_strategy(capacity_type, strategy):
             raise _invalid(f"Invalid {capacity_type} AllocationStrategy {strategy!r}")
     targets = _targets(target_spec)
-    entries = _pools(backend, region, configs)
+    # Everything the request can get wrong is checked before the first instance launches.
+    entries = _pools(backend, backend.region_name, configs)
+    profiles = {
+        id(config): _profile(response.current_account, response.partition, config.data)
+        for _, config, *_ in entries
+    }
     request_tags = _tags_by_resource(tag_specs)
     fleet_id = random_fleet_id()
-
-    instances: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    launched: list[tuple[str, Any]] = []
-    profiles: dict[int, Any] = {}
+    outcome = _Outcome(instances=[], errors=[], launched=[])
     for capacity_type in CAPACITY_TYPES:
-        remaining = targets[capacity_type]
-        if remaining <= 0:
-            continue
-        attempts = []
-        for index, (override, config, t, subnet_id, zone, image) in enumerate(entries):
-            shape = catalog.shape(t)
-            if shape is None:  # _pools rejected unknown types; kept for a clear error if not
-                raise _invalid(f"The instance type '{t}' does not exist")
-            price = (
-                prices.spot_price(shape, zone or "")
-                if capacity_type == "spot"
-                else prices.on_demand_price(shape)
-            )
-            pool = allocation.Pool(
-                index=index, instance_type=t, zone=zone, subnet_id=subnet_id, price=price,
-                weight=float(override.get("WeightedCapacity") or 1.0),
-                priority=(float(override["Priority"]) if override.get("Priority") is not None else None),
-                override=override,
-            )
-            attempts.append(_Attempt(pool=pool, config=config, image_id=image))
-        by_pool = {a.pool.index: a for a in attempts}
-        ordered = allocation.order([a.pool for a in attempts], capacity_type, strategies[capacity_type])
-        for pool in ordered:
-            if remaining <= 0:
-                break
-            attempt = by_pool[pool.index]
-            failure = _pool_error(pool, capacity_type, region)
-            if failure is not None:
-                errors.append({
-                    "LaunchTemplateAndOverrides": _echo(attempt.config, pool),
-                    "Lifecycle": capacity_type,
-                    "ErrorCode": failure[0],
-                    "ErrorMessage": failure[1],
-                })
-                continue
-            key = id(attempt.config)
-            if key not in profiles:
-                profiles[key] = _profile(response.current_account, response.partition, attempt.config.data)
-            count = allocation.units_for(remaining, pool.weight)
-            reservation = _launch(backend, attempt, capacity_type, count, fleet_id, request_tags, profiles[key])
-            remaining -= count * pool.weight
-            launched.extend((capacity_type, i) for i in reservation.instances)
-            instances.append({
-                "LaunchTemplateAndOverrides": _echo(attempt.config, pool),
-                "Lifecycle": capacity_type,
-                "InstanceIds": [i.id for i in reservation.instances],
-                "InstanceType": pool.instance_type,
-            })
-
+        if targets[capacity_type] > 0:
+            _allocate(backend, _attempts(entries, capacity_type), capacity_type,
+                      strategies[capacity_type], targets[capacity_type], fleet_id, request_tags,
+                      profiles, outcome)
     _record_fleet(backend, fleet_id, response, configs, target_spec, spot_options,
-                  on_demand_options, tag_specs, launched)
-    return {"FleetId": fleet_id, "Errors": errors, "Instances": instances}
+                  on_demand_options, tag_specs, outcome.launched)
+    return {"FleetId": fleet_id, "Errors": outcome.errors, "Instances": outcome.instances}
 
 
 def _record_fleet(backend: Any, fleet_id: str, response: Fleets, configs: list[dict[str, Any]],

@@ -62,7 +62,7 @@ class Emulator:
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "awsemu", "serve", "--port", "0",
-                 "--port-file", str(port_file), "--quiet"],
+                 "--port-file", str(port_file), "--quiet", "--watch-pid", str(os.getpid())],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(TESTS_DIR),
             )
         atexit.register(_kill_quietly, process)

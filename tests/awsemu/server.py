@@ -110,7 +110,20 @@ def _write_port_file(path: str, port: int) -> None:
     os.replace(tmp, path)
 
 
-def serve(host: str, port: int, port_file: str | None, quiet: bool, warm: bool) -> int:
+def _watch_pid(pid: int, stop: threading.Event) -> None:
+    """Stop when `pid` is gone: a test runner killed with SIGKILL must not leave us behind."""
+    while not stop.wait(1.0):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print(f"awsemu: watched process {pid} is gone, stopping", file=sys.stderr, flush=True)
+            stop.set()
+        except PermissionError:
+            pass  # exists, owned by someone else
+
+
+def serve(host: str, port: int, port_file: str | None, quiet: bool, warm: bool,
+          watch_pid: int | None = None) -> int:
     started = time.monotonic()
     app = build_app()
     if warm:
@@ -129,8 +142,10 @@ def serve(host: str, port: int, port_file: str | None, quiet: bool, warm: bool) 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    thread = threading.Thread(target=server.serve_forever, name="awsemu-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="awsemu-http", daemon=True)
     thread.start()
+    if watch_pid:
+        threading.Thread(target=_watch_pid, args=(watch_pid, stop), name="awsemu-watch", daemon=True).start()
     if port_file:
         _write_port_file(port_file, actual_port)
     print(

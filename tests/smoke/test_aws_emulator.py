@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -389,6 +391,18 @@ def test_spot_price_history_filters_by_zone_and_product(aws: Emulator) -> None:
     ]
 
 
+def test_spot_price_history_pages_through_every_offering_once(aws: Emulator) -> None:
+    pages = ec2().get_paginator("describe_spot_price_history").paginate(
+        PaginationConfig={"PageSize": 1000})
+    keys = [(h["InstanceType"], h["AvailabilityZone"], h["ProductDescription"])
+            for page in pages for h in page["SpotPriceHistory"]]
+    assert len(keys) == len(set(keys)) > 2000
+    offered = ec2().get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone")
+    offerings = {(o["InstanceType"], o["Location"]) for page in offered for o in page["InstanceTypeOfferings"]}
+    assert {(t, z) for t, z, _ in keys} <= offerings
+
+
 def test_get_products_prices_m5_large(aws: Emulator) -> None:
     price = on_demand_price("m5.large")
     assert price == aws.prices("m5.large")["on_demand"]
@@ -521,3 +535,29 @@ def test_server_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.settimeout(2)
         assert s.connect_ex(("127.0.0.1", emulator.port)) != 0, "something still listens on its port"
+
+
+def test_server_stops_when_the_watched_process_dies(tmp_path: Path) -> None:
+    """A SIGKILLed test runner must not leave the emulator running (--watch-pid)."""
+    sleeper = subprocess.Popen(["sleep", "600"])
+    port_file = tmp_path / "port"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "awsemu", "serve", "--port", "0", "--port-file", str(port_file),
+         "--quiet", "--no-warm", "--watch-pid", str(sleeper.pid)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.05)
+        assert port_file.exists(), "emulator never became ready"
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+        assert server.wait(timeout=30) == 0
+        assert not port_file.exists()
+    finally:
+        for process in (sleeper, server):
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)

@@ -23,6 +23,9 @@ from botocore.exceptions import ClientError
 
 from awsemu.client import Emulator
 
+# A hung emulator must fail the test, not the whole run.
+pytestmark = pytest.mark.timeout(180)
+
 REGION = "ap-southeast-1"
 ZONES = ("ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c")
 EVENTS_DIR = Path("/work/shared/reference/events")

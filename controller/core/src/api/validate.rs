@@ -1,0 +1,440 @@
+//! Validation of a Provisioner: every problem a user can make, named by its field path.
+//!
+//! The provider mirrors these rules at plan time and the CRD schema at the API server; keeping the
+//! rules here gives all three one source of truth for the messages.
+
+use super::labels;
+use super::provisioner::{
+    AwsNodeTemplate, BlockDevice, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec,
+    Taint,
+};
+use crate::scheduling::requirements::Requirements;
+use std::fmt;
+
+/// One problem at one field, e.g. `spec.requirements[1].operator: unknown operator "Maybe" ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("; "))
+    }
+}
+
+struct Collector(Vec<FieldError>);
+
+impl Collector {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl Provisioner {
+    /// Checks everything the controller cannot honour. Returns all problems, not just the first.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut c = Collector(Vec::new());
+        if self.metadata.name.is_empty() {
+            c.push("metadata.name", "must not be empty");
+        }
+        self.spec.validate_into(&mut c, "spec");
+        if c.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(c.0))
+        }
+    }
+}
+
+impl ProvisionerSpec {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut c = Collector(Vec::new());
+        self.validate_into(&mut c, "spec");
+        if c.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(c.0))
+        }
+    }
+
+    fn validate_into(&self, c: &mut Collector, at: &str) {
+        let before = c.0.len();
+        for (i, r) in self.requirements.iter().enumerate() {
+            validate_requirement(c, &format!("{at}.requirements[{i}]"), r);
+        }
+        // Contradictions only make sense once each requirement is well-formed on its own.
+        if c.0.len() == before {
+            match Requirements::from_node_selector(&self.requirements) {
+                Err(e) => c.push(format!("{at}.requirements"), e.to_string()),
+                Ok(reqs) => {
+                    if let Some(key) = reqs.first_unsatisfiable_key() {
+                        c.push(
+                            format!("{at}.requirements"),
+                            format!("the requirements on {key:?} contradict each other: no value satisfies all of them"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(limits) = &self.limits {
+            for (name, q) in &limits.resources {
+                if let Err(e) = q.non_negative_millis() {
+                    c.push(format!("{at}.limits.resources[{name}]"), e.to_string());
+                }
+            }
+        }
+        for (field, ttl) in [
+            ("ttlSecondsAfterEmpty", self.ttl_seconds_after_empty),
+            ("ttlSecondsUntilExpired", self.ttl_seconds_until_expired),
+        ] {
+            if let Some(v) = ttl
+                && v < 0
+            {
+                c.push(format!("{at}.{field}"), format!("must be 0 or more seconds, got {v}"));
+            }
+        }
+        for (field, taints) in [("taints", &self.taints), ("startupTaints", &self.startup_taints)] {
+            for (i, t) in taints.iter().enumerate() {
+                validate_taint(c, &format!("{at}.{field}[{i}]"), t);
+            }
+        }
+        for (key, value) in &self.labels {
+            let path = format!("{at}.labels[{key}]");
+            if labels::RESTRICTED_KEYS.contains(&key.as_str()) {
+                c.push(path, format!("label {key:?} is set by the controller and cannot be set here"));
+            } else if let Err(m) = check_label_key(key) {
+                c.push(path, m);
+            } else if let Err(m) = check_label_value(value) {
+                c.push(path, m);
+            }
+        }
+        if let Some(w) = self.weight
+            && !(1..=100).contains(&w)
+        {
+            c.push(format!("{at}.weight"), format!("must be between 1 and 100, got {w}"));
+        }
+        if let Some(p) = &self.provider {
+            validate_provider(c, &format!("{at}.provider"), p);
+        }
+    }
+}
+
+fn validate_requirement(c: &mut Collector, at: &str, r: &NodeSelectorRequirement) {
+    if let Err(m) = check_label_key(&r.key) {
+        c.push(format!("{at}.key"), m);
+    }
+    if labels::RESTRICTED_KEYS.contains(&r.key.as_str()) {
+        c.push(format!("{at}.key"), format!("{:?} is set by the controller and cannot be required", r.key));
+    }
+    let values = format!("{at}.values");
+    match &r.operator {
+        Operator::Unknown(op) => c.push(
+            format!("{at}.operator"),
+            format!("unknown operator {op:?}; use one of {}", Operator::KNOWN.join(", ")),
+        ),
+        Operator::In | Operator::NotIn => {
+            if r.values.is_empty() {
+                c.push(values, format!("operator {} needs at least one value", r.operator));
+            } else if r.key == labels::CAPACITY_TYPE {
+                for (i, v) in r.values.iter().enumerate() {
+                    if !labels::CAPACITY_TYPES.contains(&v.as_str()) {
+                        c.push(
+                            format!("{at}.values[{i}]"),
+                            format!("capacity type {v:?} is not one of \"spot\", \"on-demand\""),
+                        );
+                    }
+                }
+            }
+        }
+        Operator::Exists | Operator::DoesNotExist => {
+            if !r.values.is_empty() {
+                c.push(values, format!("operator {} takes no values", r.operator));
+            }
+        }
+        Operator::Gt | Operator::Lt => {
+            if r.values.len() != 1 || r.values[0].parse::<i64>().is_err() {
+                c.push(
+                    values,
+                    format!("operator {} needs exactly one integer value, got {:?}", r.operator, r.values),
+                );
+            }
+        }
+    }
+}
+
+fn validate_taint(c: &mut Collector, at: &str, t: &Taint) {
+    if let Err(m) = check_label_key(&t.key) {
+        c.push(format!("{at}.key"), m);
+    }
+    if let Some(v) = &t.value
+        && let Err(m) = check_label_value(v)
+    {
+        c.push(format!("{at}.value"), m);
+    }
+    if !Taint::EFFECTS.contains(&t.effect.as_str()) {
+        c.push(
+            format!("{at}.effect"),
+            format!("effect {:?} is not one of {}", t.effect, Taint::EFFECTS.join(", ")),
+        );
+    }
+}
+
+fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
+    if p.subnet_selector.is_empty() {
+        c.push(format!("{at}.subnetSelector"), "must select subnets by at least one tag, e.g. karpenter.sh/discovery: <cluster>");
+    }
+    if let Some(f) = &p.ami_family
+        && !AwsNodeTemplate::AMI_FAMILIES.contains(&f.as_str())
+    {
+        c.push(
+            format!("{at}.amiFamily"),
+            format!("AMI family {f:?} is not one of {}", AwsNodeTemplate::AMI_FAMILIES.join(", ")),
+        );
+    }
+    if let Some(m) = &p.metadata_options {
+        let one_of = |c: &mut Collector, field: &str, v: &Option<String>, allowed: &[&str]| {
+            if let Some(v) = v
+                && !allowed.contains(&v.as_str())
+            {
+                c.push(
+                    format!("{at}.metadataOptions.{field}"),
+                    format!("{v:?} is not one of {}", allowed.join(", ")),
+                );
+            }
+        };
+        one_of(c, "httpEndpoint", &m.http_endpoint, &["enabled", "disabled"]);
+        one_of(c, "httpProtocolIPv6", &m.http_protocol_ipv6, &["enabled", "disabled"]);
+        one_of(c, "httpTokens", &m.http_tokens, &["required", "optional"]);
+        if let Some(h) = m.http_put_response_hop_limit
+            && !(1..=64).contains(&h)
+        {
+            c.push(
+                format!("{at}.metadataOptions.httpPutResponseHopLimit"),
+                format!("must be between 1 and 64, got {h}"),
+            );
+        }
+    }
+    for (i, b) in p.block_device_mappings.iter().enumerate() {
+        let Some(ebs) = &b.ebs else { continue };
+        let path = format!("{at}.blockDeviceMappings[{i}].ebs");
+        if let Some(size) = &ebs.volume_size {
+            match size.non_negative_millis() {
+                Err(e) => c.push(format!("{path}.volumeSize"), e.to_string()),
+                Ok(0) => c.push(format!("{path}.volumeSize"), "must be larger than 0"),
+                Ok(_) => {}
+            }
+        }
+        if let Some(t) = &ebs.volume_type
+            && !BlockDevice::VOLUME_TYPES.contains(&t.as_str())
+        {
+            c.push(
+                format!("{path}.volumeType"),
+                format!("volume type {t:?} is not one of {}", BlockDevice::VOLUME_TYPES.join(", ")),
+            );
+        }
+    }
+}
+
+/// A qualified name as Kubernetes label keys use: optional DNS prefix, '/', then a name of at most
+/// 63 characters of alphanumerics, '-', '_' or '.', starting and ending alphanumeric.
+pub fn check_label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty()
+            || p.len() > 253
+            || !p.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            }))
+    {
+        return Err(format!("label key {key:?} has an invalid prefix (a lowercase DNS subdomain)"));
+    }
+    if name.is_empty() || name.len() > 63 || !is_label_name(name) {
+        return Err(format!(
+            "label key {key:?} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+        ));
+    }
+    Ok(())
+}
+
+fn check_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || (value.len() <= 63 && is_label_name(value)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "label value {value:?} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+        ))
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    ends_ok(s.chars().next())
+        && ends_ok(s.chars().last())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::provisioner::{BlockDeviceMapping, Limits, MetadataOptions};
+    use crate::api::quantity::Quantity;
+
+    fn spot_fleet() -> Provisioner {
+        Provisioner::new(
+            "spot-fleet",
+            ProvisionerSpec {
+                requirements: vec![
+                    NodeSelectorRequirement::new(labels::INSTANCE_TYPE, Operator::In, &["m5.large", "m5.2xlarge"]),
+                    NodeSelectorRequirement::new(labels::CAPACITY_TYPE, Operator::In, &["spot"]),
+                ],
+                provider: Some(AwsNodeTemplate {
+                    subnet_selector: [("karpenter.sh/discovery".to_string(), "demo".to_string())].into(),
+                    ..AwsNodeTemplate::default()
+                }),
+                ttl_seconds_until_expired: Some(2_592_000),
+                ..ProvisionerSpec::default()
+            },
+        )
+    }
+
+    fn paths(p: &Provisioner) -> Vec<String> {
+        match p.validate() {
+            Ok(()) => vec![],
+            Err(e) => e.0.into_iter().map(|f| f.path).collect(),
+        }
+    }
+
+    #[test]
+    fn the_seed_provisioner_is_valid() {
+        assert_eq!(spot_fleet().validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_unknown_operator_is_reported_at_its_path() {
+        let mut p = spot_fleet();
+        p.spec.requirements[1].operator = Operator::Unknown("Maybe".into());
+        let err = p.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("spec.requirements[1].operator: unknown operator \"Maybe\""), "{err}");
+    }
+
+    #[test]
+    fn a_capacity_type_other_than_spot_or_on_demand_is_rejected() {
+        let mut p = spot_fleet();
+        p.spec.requirements[1].values = vec!["spot".into(), "reserved".into()];
+        assert_eq!(paths(&p), vec!["spec.requirements[1].values[1]"]);
+    }
+
+    #[test]
+    fn negative_ttls_are_rejected() {
+        let mut p = spot_fleet();
+        p.spec.ttl_seconds_after_empty = Some(-1);
+        p.spec.ttl_seconds_until_expired = Some(-5);
+        assert_eq!(paths(&p), vec!["spec.ttlSecondsAfterEmpty", "spec.ttlSecondsUntilExpired"]);
+    }
+
+    #[test]
+    fn gt_and_lt_need_exactly_one_integer() {
+        let mut p = spot_fleet();
+        p.spec.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_CPU, Operator::Gt, &["four"]));
+        p.spec.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_CPU, Operator::Lt, &["1", "2"]));
+        assert_eq!(paths(&p), vec!["spec.requirements[2].values", "spec.requirements[3].values"]);
+    }
+
+    #[test]
+    fn in_needs_values_and_exists_takes_none() {
+        let mut p = spot_fleet();
+        p.spec.requirements.push(NodeSelectorRequirement::new("team", Operator::In, &[]));
+        p.spec.requirements.push(NodeSelectorRequirement::new("team", Operator::Exists, &["a"]));
+        assert_eq!(paths(&p), vec!["spec.requirements[2].values", "spec.requirements[3].values"]);
+    }
+
+    #[test]
+    fn contradicting_requirements_are_reported() {
+        let mut p = spot_fleet();
+        p.spec.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_TYPE, Operator::NotIn, &["m5.large", "m5.2xlarge"]));
+        assert_eq!(paths(&p), vec!["spec.requirements"]);
+    }
+
+    #[test]
+    fn bad_quantities_in_limits_and_volumes_are_rejected() {
+        let mut p = spot_fleet();
+        p.spec.limits = Some(Limits {
+            resources: [("cpu".to_string(), Quantity::new("1000")), ("memory".to_string(), Quantity::new("10Gb"))].into(),
+        });
+        if let Some(t) = p.spec.provider.as_mut() {
+            t.block_device_mappings = vec![BlockDeviceMapping {
+                device_name: Some("/dev/xvda".into()),
+                ebs: Some(BlockDevice {
+                    volume_size: Some(Quantity::new("-20Gi")),
+                    volume_type: Some("gp9".into()),
+                    ..BlockDevice::default()
+                }),
+            }];
+        }
+        assert_eq!(
+            paths(&p),
+            vec![
+                "spec.limits.resources[memory]",
+                "spec.provider.blockDeviceMappings[0].ebs.volumeSize",
+                "spec.provider.blockDeviceMappings[0].ebs.volumeType",
+            ]
+        );
+    }
+
+    #[test]
+    fn restricted_labels_taint_effects_weight_and_metadata_options_are_checked() {
+        let mut p = spot_fleet();
+        p.spec.labels.insert(labels::PROVISIONER_NAME.into(), "x".into());
+        p.spec.taints.push(Taint::new("dedicated", Some("gpu"), "NoWay"));
+        p.spec.weight = Some(0);
+        if let Some(t) = p.spec.provider.as_mut() {
+            t.metadata_options = Some(MetadataOptions {
+                http_tokens: Some("sometimes".into()),
+                http_put_response_hop_limit: Some(99),
+                ..MetadataOptions::default()
+            });
+            t.ami_family = Some("Gentoo".into());
+        }
+        assert_eq!(
+            paths(&p),
+            vec![
+                "spec.taints[0].effect",
+                "spec.labels[karpenter.sh/provisioner-name]",
+                "spec.weight",
+                "spec.provider.amiFamily",
+                "spec.provider.metadataOptions.httpTokens",
+                "spec.provider.metadataOptions.httpPutResponseHopLimit",
+            ]
+        );
+    }
+
+    #[test]
+    fn label_keys_follow_kubernetes_rules() {
+        assert!(check_label_key("karpenter.k8s.aws/instance-family").is_ok());
+        assert!(check_label_key("team").is_ok());
+        assert!(check_label_key("Bad_Prefix/x").is_err());
+        assert!(check_label_key("-x").is_err());
+        assert!(check_label_key("").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Instance types as the catalog describes them, and what a node of that type can hold.
+
+use super::resources::Resources;
+use crate::api::labels;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceType {
+    pub name: String,
+    pub arch: String,
+    #[serde(default = "linux")]
+    pub os: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    #[serde(default)]
+    pub gpus: u32,
+    pub max_pods: u32,
+    #[serde(default = "twenty")]
+    pub ephemeral_storage_gib: u32,
+    pub family: String,
+    pub category: String,
+    pub generation: u32,
+    pub size: String,
+    pub offerings: Vec<Offering>,
+}
+
+fn linux() -> String {
+    labels::OS_LINUX.to_string()
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+/// One (zone, capacity type) pool with its hourly price.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Offering {
+    pub zone: String,
+    pub capacity_type: String,
+    pub price: f64,
+    #[serde(default = "yes")]
+    pub available: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const MIB: i64 = 1 << 20;
+
+impl InstanceType {
+    /// What limits count: the nominal size of the machine.
+    pub fn capacity(&self) -> Resources {
+        Resources {
+            cpu_millis: i64::from(self.vcpus) * 1000,
+            memory_bytes: self.memory_mib as i64 * MIB,
+            ephemeral_bytes: i64::from(self.ephemeral_storage_gib) << 30,
+            pods: i64::from(self.max_pods),
+            gpus: i64::from(self.gpus),
+        }
+    }
+
+    /// What pods can request on a node of this type. The kubelet reports less than the nominal
+    /// size: the hypervisor keeps ~7.5% of memory, and the EKS AMI reserves cpu and memory for the
+    /// kubelet (6% of the first core, 1% of the second, 0.5% of cores 3-4, 0.25% above; 11 MiB per
+    /// pod + 255 MiB) plus eviction thresholds (100 MiB memory, 10% of the root volume).
+    pub fn allocatable(&self) -> Resources {
+        let cap = self.capacity();
+        let cores = i64::from(self.vcpus);
+        let reserved_cpu = match cores {
+            0 => 0,
+            1 => 60,
+            2 => 70,
+            3 | 4 => 70 + 5 * (cores - 2),
+            _ => 80 + (5 * (cores - 4) + 1) / 2,
+        };
+        let vm_memory = self.memory_mib as i64 * MIB * 925 / 1000;
+        let reserved_memory = (11 * i64::from(self.max_pods) + 255 + 100) * MIB;
+        Resources {
+            cpu_millis: (cap.cpu_millis - reserved_cpu).max(0),
+            memory_bytes: (vm_memory - reserved_memory).max(0),
+            ephemeral_bytes: cap.ephemeral_bytes * 9 / 10,
+            pods: cap.pods,
+            gpus: cap.gpus,
+        }
+    }
+
+    /// The value a node of this type carries for a well-known label, zone and capacity type
+    /// excepted (those depend on the offering).
+    pub fn label(&self, key: &str) -> Option<String> {
+        Some(match key {
+            labels::INSTANCE_TYPE => self.name.clone(),
+            labels::ARCH => self.arch.clone(),
+            labels::OS => self.os.clone(),
+            labels::INSTANCE_FAMILY => self.family.clone(),
+            labels::INSTANCE_CATEGORY => self.category.clone(),
+            labels::INSTANCE_GENERATION => self.generation.to_string(),
+            labels::INSTANCE_SIZE => self.size.clone(),
+            labels::INSTANCE_CPU => self.vcpus.to_string(),
+            labels::INSTANCE_MEMORY => self.memory_mib.to_string(),
+            labels::INSTANCE_GPU_COUNT => self.gpus.to_string(),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocatable_is_less_than_capacity_by_the_documented_overheads() {
+        let m5_large = InstanceType::named("m5.large", 2, 8192).max_pods(29);
+        let a = m5_large.allocatable();
+        assert_eq!(a.cpu_millis, 1930);
+        // 8192 MiB * 0.925 - (11 * 29 + 355) MiB
+        assert_eq!(a.memory_bytes, 8192 * MIB * 925 / 1000 - 674 * MIB);
+        assert_eq!(a.pods, 29);
+        assert!(a.fits_in(&m5_large.capacity()));
+    }
+
+    #[test]
+    fn well_known_labels_come_from_the_type() {
+        let t = InstanceType::named("c6g.2xlarge", 8, 16384).arch("arm64");
+        assert_eq!(t.label(labels::INSTANCE_FAMILY).as_deref(), Some("c6g"));
+        assert_eq!(t.label(labels::INSTANCE_CATEGORY).as_deref(), Some("c"));
+        assert_eq!(t.label(labels::INSTANCE_GENERATION).as_deref(), Some("6"));
+        assert_eq!(t.label(labels::INSTANCE_SIZE).as_deref(), Some("2xlarge"));
+        assert_eq!(t.label(labels::ARCH).as_deref(), Some("arm64"));
+        assert_eq!(t.label(labels::ZONE), None);
+    }
+}

@@ -11,7 +11,9 @@ src="$root/tests/env/go/$component"
 [ -f "$src/go.mod" ] || { echo "build-go: unknown component '$component' (no $src/go.mod)" >&2; exit 2; }
 
 # The version a component is cached under is the one its wrapper pins.
-version_of() { awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$src/go.mod"; }
+version_of() {
+  awk -v m="$1" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$src/go.mod"
+}
 
 case "$component" in
   kubernetes)
@@ -47,6 +49,7 @@ case "$component" in
   *) echo "build-go: no recipe for '$component'" >&2; exit 2 ;;
 esac
 
+[ -n "$version" ] || { echo "build-go: cannot read the pinned version of $component from $src/go.mod" >&2; exit 2; }
 out="$cache/bin/$component-$version"
 if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
 rm -rf "$out.tmp"
@@ -59,7 +62,7 @@ start=$(date +%s)
   go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" $pkgs
 )
 # etcd's main package is the module root: name the binary as people know it.
-[ "$component" = etcd ] && [ -f "$out.tmp/v3" ] && mv "$out.tmp/v3" "$out.tmp/etcd"
+[ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"
 [ "$component" = ec2-metadata-mock ] && [ -f "$out.tmp/cmd" ] && mv "$out.tmp/cmd" "$out.tmp/ec2-metadata-mock"
 rm -rf "$out"
 mv "$out.tmp" "$out"

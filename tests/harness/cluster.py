@@ -91,6 +91,7 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
     admin = pki.issue("admin", "karpenter-rs-admin", "system:masters")
     cm_client = pki.issue("controller-manager", "system:kube-controller-manager")
     sched_client = pki.issue("scheduler", "system:kube-scheduler")
+    front_proxy = pki.issue("front-proxy-client", "front-proxy-client")
     sa = pki.service_account_key()
 
     etcd_port, etcd_peer, api_port = procs.free_port(), procs.free_port(), procs.free_port()
@@ -140,6 +141,15 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                     f"--service-cluster-ip-range={SERVICE_CIDR}",
                     "--authorization-mode=Node,RBAC",
+                    # The aggregation layer's request-header CA: without it every component that
+                    # delegates authentication logs a missing-CA error several times a second.
+                    f"--requestheader-client-ca-file={pki.ca}",
+                    "--requestheader-allowed-names=front-proxy-client",
+                    "--requestheader-username-headers=X-Remote-User",
+                    "--requestheader-group-headers=X-Remote-Group",
+                    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                    f"--proxy-client-cert-file={front_proxy.cert}",
+                    f"--proxy-client-key-file={front_proxy.key}",
                     "--allow-privileged=true",
                     "--profiling=false",
                 ],

@@ -1,3 +1,3 @@
 """Fixtures of the local environment, for every test under tests/."""
 
-pytest_plugins = ["harness.fixtures"]
+pytest_plugins = ["harness.fixtures", "awsemu.pytest_fixtures"]

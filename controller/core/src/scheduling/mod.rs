@@ -9,6 +9,7 @@
 //! - [`builders`]: fluent constructors for fixtures and benchmark inputs.
 
 pub mod builders;
+pub mod check;
 mod explain;
 pub mod input;
 pub mod instance_type;
@@ -30,3 +31,6 @@ pub use prepare::{SolveError, provisioner_requirements};
 pub use requirements::{KeyRequirement, Requirements};
 pub use resources::Resources;
 pub use solver::solve;
+
+#[cfg(test)]
+mod tests;

@@ -420,7 +420,8 @@ impl Solver<'_> {
         None
     }
 
-    /// Keeps the type with the lowest price per packed pod and every cheaper type. Packed pods
+    /// Keeps the type with the lowest price per packed pod and every type no larger than it (so
+    /// the launcher keeps a wide choice of spot pools while the claim stops growing there). Packed pods
     /// are estimated as how many pods of the waiting pods' average shape fit next to the
     /// daemonset overhead, capped by how many pods are waiting.
     fn best_value_types(&self, types: Vec<u32>, zones: ZoneMask, ct: u8, overhead: &Resources) -> Vec<u32> {
@@ -446,10 +447,14 @@ impl Solver<'_> {
                 best = Some((score, packed, price, t));
             }
         }
-        let Some((_, _, limit, _)) = best else { return types };
+        let Some((_, _, _, target)) = best else { return types };
+        let bound = self.p.types[target as usize].alloc;
         types
             .into_iter()
-            .filter(|&t| self.p.types[t as usize].price(zones, ct) <= limit)
+            .filter(|&t| {
+                let a = &self.p.types[t as usize].alloc;
+                a.cpu_millis <= bound.cpu_millis && a.memory_bytes <= bound.memory_bytes
+            })
             .collect()
     }
 

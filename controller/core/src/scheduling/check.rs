@@ -17,7 +17,8 @@ struct Place {
 }
 
 /// Returns every violated rule (empty: the plan is sound). Spread skew is checked over every
-/// zone the catalog offers, so inputs must offer every zone to every pod for that check to apply.
+/// zone the pod can reach (existing nodes' zones, and every catalog zone when a provisioner admits
+/// the pod), so inputs must not narrow zones per provisioner or pod for that check to apply.
 pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
     let mut errs = Vec::new();
     let mut seen = vec![0usize; input.pods.len()];
@@ -209,8 +210,21 @@ fn check_topology(errs: &mut Vec<String>, input: &SchedulingInput, place: &BTree
             }
             let mut counts: BTreeMap<String, i64> = BTreeMap::new();
             if c.topology_key == labels::ZONE {
-                for z in &zones {
-                    counts.insert(z.to_string(), 0);
+                // Domains are the zones the pod could reach: those of existing nodes, and the
+                // catalog's when some provisioner admits it.
+                let via_provisioner = input
+                    .provisioners
+                    .iter()
+                    .any(|p| tolerates_all(&pod.spec.tolerations, &p.spec.taints).is_ok());
+                for n in &input.nodes {
+                    if let Some(z) = n.labels.get(labels::ZONE) {
+                        counts.insert(z.clone(), 0);
+                    }
+                }
+                if via_provisioner {
+                    for z in &zones {
+                        counts.insert(z.to_string(), 0);
+                    }
                 }
             }
             for (&j, other) in place {

@@ -34,3 +34,5 @@ pub use solver::solve;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;

@@ -381,6 +381,10 @@ impl Solver<'_> {
             } else {
                 ON_DEMAND
             };
+            // Pinned in the claim's requirements so that a pod insisting on the other capacity
+            // type cannot join it later.
+            let pinned = if ct == SPOT { labels::CAPACITY_TYPE_SPOT } else { labels::CAPACITY_TYPE_ON_DEMAND };
+            reqs.add(labels::CAPACITY_TYPE, KeyRequirement::in_values([pinned]));
             let base: Vec<u32> = base
                 .into_iter()
                 .filter(|&t| self.p.types[t as usize].zones(ct) & zones != 0)
@@ -537,11 +541,9 @@ impl Solver<'_> {
         } else {
             labels::CAPACITY_TYPE_ON_DEMAND
         };
-        let mut requirements = c.reqs.clone();
-        requirements.add(labels::CAPACITY_TYPE, KeyRequirement::in_values([capacity_type]));
         NewNode {
             provisioner: prov.name.clone(),
-            requirements,
+            requirements: c.reqs.clone(),
             capacity_type: capacity_type.to_string(),
             on_demand_fallback: c.ct == SPOT && c.on_demand_ok,
             instance_types: options,

@@ -34,7 +34,7 @@ case "$component" in
   kwok)
     version=$(version_of sigs.k8s.io/kwok)
     pkgs="sigs.k8s.io/kwok/cmd/kwok"
-    ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$version"
+    ldflags="-s -w"
     ;;
   opentofu)
     version=$(version_of github.com/opentofu/opentofu)

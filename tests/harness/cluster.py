@@ -64,6 +64,8 @@ class Cluster:
         """An HTTP session to the API server as cluster admin, for calls kubectl does not expose
         with their status code (evictions, raw status patches)."""
         session = requests.Session()
+        # With trust_env, REQUESTS_CA_BUNDLE (set on some machines) would override our CA.
+        session.trust_env = False
         session.verify = str(self.dir / "pki" / "ca.crt")
         session.cert = (str(self.dir / "pki" / "admin.crt"), str(self.dir / "pki" / "admin.key"))
         return session

@@ -1,0 +1,154 @@
+//! The scheduling benchmark (`make bench`): one line per size,
+//! `bench scheduling pods=N pods_per_sec=... nodes=... cost_per_hour=... lower_bound_per_hour=... peak_rss_mib=...`.
+//!
+//! Usage:
+//!   scheduling-bench write-input PATH [--seed S] [--pods N]   write the default input (JSON)
+//!   scheduling-bench run [--input PATH] [--sizes 1,100,...]   run every size, one process each
+//!   scheduling-bench one --input PATH --pods N                run one size (what `run` spawns)
+//!
+//! Each size runs in its own process so that peak RSS (VmHWM) belongs to that size alone.
+//! The input format is documented in docs/benchmarks/scheduling-input.md.
+
+mod generate;
+
+use karpenter_core::scheduling::{Plan, SchedulingInput, check::verify, solve};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+const DEFAULT_SIZES: [usize; 6] = [1, 100, 1000, 5000, 10000, 20000];
+/// Plans up to this many pods are also run through the (quadratic) independent checker.
+const VERIFY_UP_TO: usize = 1000;
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("write-input") => write_input(&args[2..]),
+        Some("run") => run(&args[2..]),
+        Some("one") => one(&args[2..]),
+        _ => Err("usage: scheduling-bench write-input PATH | run [--input PATH] [--sizes LIST] | one --input PATH --pods N".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scheduling-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn write_input(args: &[String]) -> Result<(), Error> {
+    let path = args.first().filter(|a| !a.starts_with("--")).ok_or("write-input needs a PATH")?;
+    let seed = flag(args, "--seed").map(str::parse).transpose()?.unwrap_or(generate::DEFAULT_SEED);
+    let pods = flag(args, "--pods").map(str::parse).transpose()?.unwrap_or(20_000);
+    let input = generate::default_input(seed, pods);
+    std::fs::write(path, serde_json::to_vec(&input)?)?;
+    eprintln!("wrote {path}: {} instance types, {} pods, seed {seed:#x}", input.instance_types.len(), pods);
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result<(), Error> {
+    let sizes: Vec<usize> = match flag(args, "--sizes") {
+        Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>()?,
+        None => DEFAULT_SIZES.to_vec(),
+    };
+    let generated;
+    let input_path = match flag(args, "--input") {
+        Some(p) => p.to_string(),
+        None => {
+            let largest = sizes.iter().copied().max().unwrap_or(0);
+            let path = std::env::temp_dir().join(format!("scheduling-bench-{}.json", std::process::id()));
+            let input = generate::default_input(generate::DEFAULT_SEED, largest);
+            std::fs::write(&path, serde_json::to_vec(&input)?)?;
+            generated = path;
+            generated.to_string_lossy().into_owned()
+        }
+    };
+    let me = std::env::current_exe()?;
+    let mut failed = false;
+    for n in sizes {
+        let out = Command::new(&me).args(["one", "--input", &input_path, "--pods", &n.to_string()]).output()?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        failed |= !out.status.success();
+    }
+    if flag(args, "--input").is_none() {
+        let _ = std::fs::remove_file(&input_path);
+    }
+    if failed { Err("a size failed".into()) } else { Ok(()) }
+}
+
+fn one(args: &[String]) -> Result<(), Error> {
+    let path = flag(args, "--input").ok_or("one needs --input PATH")?;
+    let n: usize = flag(args, "--pods").ok_or("one needs --pods N")?.parse()?;
+    let mut input: SchedulingInput = serde_json::from_slice(&std::fs::read(path)?)?;
+    if input.pods.len() < n {
+        return Err(format!("{path} holds {} pods, {n} asked", input.pods.len()).into());
+    }
+    input.pods.truncate(n);
+
+    // Small sizes repeat until the timing is stable; the plan is the same every time.
+    let mut runs = 0u32;
+    let mut spent = Duration::ZERO;
+    let mut plan = Plan::default();
+    while runs == 0 || (spent < Duration::from_millis(500) && runs < 1000) {
+        let start = Instant::now();
+        plan = solve(&input)?;
+        spent += start.elapsed();
+        runs += 1;
+    }
+    let per_run = spent.as_secs_f64() / f64::from(runs);
+    if n <= VERIFY_UP_TO {
+        let errors = verify(&input, &plan);
+        if !errors.is_empty() {
+            return Err(format!("plan for {n} pods breaks rules: {errors:?}").into());
+        }
+    }
+    if !plan.unschedulable.is_empty() {
+        eprintln!("{n} pods: {} unschedulable, e.g. {}", plan.unschedulable.len(), plan.unschedulable[0].reason);
+    }
+    println!(
+        "bench scheduling pods={n} pods_per_sec={:.0} nodes={} cost_per_hour={:.4} lower_bound_per_hour={:.4} peak_rss_mib={:.1}",
+        n as f64 / per_run,
+        plan.new_nodes.len(),
+        plan.cost_per_hour(),
+        lower_bound(&input),
+        peak_rss_mib()?
+    );
+    Ok(())
+}
+
+/// What the requests cost at the cheapest $/vCPU and the cheapest $/GiB on offer. Neither
+/// dimension can be bought for less, so the larger of the two is a true lower bound.
+fn lower_bound(input: &SchedulingInput) -> f64 {
+    let (mut per_cpu, mut per_gib) = (f64::INFINITY, f64::INFINITY);
+    for t in &input.instance_types {
+        for o in t.offerings.iter().filter(|o| o.available) {
+            per_cpu = per_cpu.min(o.price / f64::from(t.vcpus.max(1)));
+            per_gib = per_gib.min(o.price / (t.memory_mib.max(1) as f64 / 1024.0));
+        }
+    }
+    let (mut cpu, mut gib) = (0.0, 0.0);
+    for p in &input.pods {
+        if let Ok(r) = p.requests() {
+            cpu += r.cpu_millis as f64 / 1000.0;
+            gib += r.memory_bytes as f64 / f64::from(1u32 << 30);
+        }
+    }
+    (cpu * per_cpu).max(gib * per_gib)
+}
+
+fn peak_rss_mib() -> Result<f64, Error> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or("no VmHWM in /proc/self/status")?;
+    Ok(kib / 1024.0)
+}

@@ -283,7 +283,11 @@ pub struct BlockDevice {
     pub iops: Option<i64>,
     #[serde(default, rename = "kmsKeyID", skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    #[serde(default, rename = "snapshotID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "snapshotID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub snapshot_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<i64>,
@@ -294,7 +298,8 @@ pub struct BlockDevice {
 }
 
 impl BlockDevice {
-    pub const VOLUME_TYPES: [&'static str; 7] = ["standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"];
+    pub const VOLUME_TYPES: [&'static str; 7] =
+        ["standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"];
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,7 +351,8 @@ mod tests {
     }"#;
 
     #[test]
-    fn the_seed_provisioner_parses_and_serialises_back_unchanged() -> Result<(), serde_json::Error> {
+    fn the_seed_provisioner_parses_and_serialises_back_unchanged() -> Result<(), serde_json::Error>
+    {
         let p: Provisioner = serde_json::from_str(SEED_AS_JSON)?;
         assert_eq!(p.name(), "spot-fleet");
         assert_eq!(p.spec.requirements.len(), 3);
@@ -367,18 +373,35 @@ mod tests {
             "deleteOnTermination":true,"iops":3000,"throughput":125,"kmsKeyID":"k","snapshotID":"s"}}],
           "userData":"echo hi"}"#;
         let t: AwsNodeTemplate = serde_json::from_str(json)?;
-        assert_eq!(t.metadata_options.as_ref().and_then(|m| m.http_put_response_hop_limit), Some(2));
-        assert_eq!(t.block_device_mappings[0].ebs.as_ref().and_then(|e| e.kms_key_id.clone()).as_deref(), Some("k"));
+        assert_eq!(
+            t.metadata_options
+                .as_ref()
+                .and_then(|m| m.http_put_response_hop_limit),
+            Some(2)
+        );
+        assert_eq!(
+            t.block_device_mappings[0]
+                .ebs
+                .as_ref()
+                .and_then(|e| e.kms_key_id.clone())
+                .as_deref(),
+            Some("k")
+        );
         let original: serde_json::Value = serde_json::from_str(json)?;
         assert_eq!(serde_json::to_value(&t)?, original);
         Ok(())
     }
 
     #[test]
-    fn an_unknown_operator_survives_parsing_for_validation_to_report() -> Result<(), serde_json::Error> {
-        let r: NodeSelectorRequirement = serde_json::from_str(r#"{"key":"k","operator":"Maybe","values":["x"]}"#)?;
+    fn an_unknown_operator_survives_parsing_for_validation_to_report()
+    -> Result<(), serde_json::Error> {
+        let r: NodeSelectorRequirement =
+            serde_json::from_str(r#"{"key":"k","operator":"Maybe","values":["x"]}"#)?;
         assert_eq!(r.operator, Operator::Unknown("Maybe".into()));
-        assert_eq!(serde_json::to_string(&r)?, r#"{"key":"k","operator":"Maybe","values":["x"]}"#);
+        assert_eq!(
+            serde_json::to_string(&r)?,
+            r#"{"key":"k","operator":"Maybe","values":["x"]}"#
+        );
         Ok(())
     }
 

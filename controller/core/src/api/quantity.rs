@@ -16,7 +16,9 @@ pub struct Quantity(String);
 pub enum QuantityError {
     #[error("empty quantity")]
     Empty,
-    #[error("quantity {0:?} is not a number with an optional suffix (m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or e<exp>)")]
+    #[error(
+        "quantity {0:?} is not a number with an optional suffix (m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or e<exp>)"
+    )]
     Malformed(String),
     #[error("quantity {0:?} has an unknown suffix {1:?}")]
     UnknownSuffix(String, String),
@@ -146,11 +148,20 @@ pub fn parse_millis(text: &str) -> Result<i128, QuantityError> {
         other if other.starts_with(['e', 'E']) => {
             let exp: i32 = other[1..].parse().map_err(|_| malformed())?;
             if other.len() < 2 || !(-40..=40).contains(&exp) {
-                return Err(if other.len() < 2 { malformed() } else { overflow() });
+                return Err(if other.len() < 2 {
+                    malformed()
+                } else {
+                    overflow()
+                });
             }
             (exp, 0)
         }
-        other => return Err(QuantityError::UnknownSuffix(text.to_string(), other.to_string())),
+        other => {
+            return Err(QuantityError::UnknownSuffix(
+                text.to_string(),
+                other.to_string(),
+            ));
+        }
     };
     let scaled = mantissa.checked_mul(1i128 << pow2).ok_or_else(overflow)?;
     let exp10 = pow10 + 3 - frac_digits;
@@ -188,7 +199,11 @@ mod tests {
 
     #[test]
     fn memory_quantities_become_exact_bytes() {
-        let bytes = |s: &str| Quantity::new(s).units_ceil().unwrap_or_else(|e| panic!("{s}: {e}"));
+        let bytes = |s: &str| {
+            Quantity::new(s)
+                .units_ceil()
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
         assert_eq!(bytes("1Gi"), 1 << 30);
         assert_eq!(bytes("1.5Gi"), 3 << 29);
         assert_eq!(bytes("100Mi"), 100 << 20);
@@ -208,12 +223,30 @@ mod tests {
     #[test]
     fn bad_quantities_are_rejected_with_the_reason() {
         assert_eq!(parse_millis(""), Err(QuantityError::Empty));
-        assert!(matches!(parse_millis("abc"), Err(QuantityError::Malformed(_))));
-        assert!(matches!(parse_millis("1.2.3"), Err(QuantityError::Malformed(_))));
-        assert!(matches!(parse_millis("1Gb"), Err(QuantityError::UnknownSuffix(_, _))));
-        assert!(matches!(parse_millis("1e"), Err(QuantityError::Malformed(_))));
-        assert!(matches!(parse_millis("99999999999Ei"), Err(QuantityError::Overflow(_))));
-        assert!(matches!(Quantity::new("-1").non_negative_millis(), Err(QuantityError::Negative(_))));
+        assert!(matches!(
+            parse_millis("abc"),
+            Err(QuantityError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_millis("1.2.3"),
+            Err(QuantityError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_millis("1Gb"),
+            Err(QuantityError::UnknownSuffix(_, _))
+        ));
+        assert!(matches!(
+            parse_millis("1e"),
+            Err(QuantityError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_millis("99999999999Ei"),
+            Err(QuantityError::Overflow(_))
+        ));
+        assert!(matches!(
+            Quantity::new("-1").non_negative_millis(),
+            Err(QuantityError::Negative(_))
+        ));
     }
 
     #[test]

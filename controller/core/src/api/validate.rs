@@ -105,10 +105,16 @@ impl ProvisionerSpec {
             if let Some(v) = ttl
                 && v < 0
             {
-                c.push(format!("{at}.{field}"), format!("must be 0 or more seconds, got {v}"));
+                c.push(
+                    format!("{at}.{field}"),
+                    format!("must be 0 or more seconds, got {v}"),
+                );
             }
         }
-        for (field, taints) in [("taints", &self.taints), ("startupTaints", &self.startup_taints)] {
+        for (field, taints) in [
+            ("taints", &self.taints),
+            ("startupTaints", &self.startup_taints),
+        ] {
             for (i, t) in taints.iter().enumerate() {
                 validate_taint(c, &format!("{at}.{field}[{i}]"), t);
             }
@@ -116,7 +122,10 @@ impl ProvisionerSpec {
         for (key, value) in &self.labels {
             let path = format!("{at}.labels[{key}]");
             if labels::RESTRICTED_KEYS.contains(&key.as_str()) {
-                c.push(path, format!("label {key:?} is set by the controller and cannot be set here"));
+                c.push(
+                    path,
+                    format!("label {key:?} is set by the controller and cannot be set here"),
+                );
             } else if let Err(m) = check_label_key(key) {
                 c.push(path, m);
             } else if let Err(m) = check_label_value(value) {
@@ -126,7 +135,10 @@ impl ProvisionerSpec {
         if let Some(w) = self.weight
             && !(1..=100).contains(&w)
         {
-            c.push(format!("{at}.weight"), format!("must be between 1 and 100, got {w}"));
+            c.push(
+                format!("{at}.weight"),
+                format!("must be between 1 and 100, got {w}"),
+            );
         }
         if let Some(p) = &self.provider {
             validate_provider(c, &format!("{at}.provider"), p);
@@ -139,17 +151,29 @@ fn validate_requirement(c: &mut Collector, at: &str, r: &NodeSelectorRequirement
         c.push(format!("{at}.key"), m);
     }
     if labels::RESTRICTED_KEYS.contains(&r.key.as_str()) {
-        c.push(format!("{at}.key"), format!("{:?} is set by the controller and cannot be required", r.key));
+        c.push(
+            format!("{at}.key"),
+            format!(
+                "{:?} is set by the controller and cannot be required",
+                r.key
+            ),
+        );
     }
     let values = format!("{at}.values");
     match &r.operator {
         Operator::Unknown(op) => c.push(
             format!("{at}.operator"),
-            format!("unknown operator {op:?}; use one of {}", Operator::KNOWN.join(", ")),
+            format!(
+                "unknown operator {op:?}; use one of {}",
+                Operator::KNOWN.join(", ")
+            ),
         ),
         Operator::In | Operator::NotIn => {
             if r.values.is_empty() {
-                c.push(values, format!("operator {} needs at least one value", r.operator));
+                c.push(
+                    values,
+                    format!("operator {} needs at least one value", r.operator),
+                );
             } else if r.key == labels::CAPACITY_TYPE {
                 for (i, v) in r.values.iter().enumerate() {
                     if !labels::CAPACITY_TYPES.contains(&v.as_str()) {
@@ -170,7 +194,10 @@ fn validate_requirement(c: &mut Collector, at: &str, r: &NodeSelectorRequirement
             if r.values.len() != 1 || r.values[0].parse::<i64>().is_err() {
                 c.push(
                     values,
-                    format!("operator {} needs exactly one integer value, got {:?}", r.operator, r.values),
+                    format!(
+                        "operator {} needs exactly one integer value, got {:?}",
+                        r.operator, r.values
+                    ),
                 );
             }
         }
@@ -189,21 +216,31 @@ fn validate_taint(c: &mut Collector, at: &str, t: &Taint) {
     if !Taint::EFFECTS.contains(&t.effect.as_str()) {
         c.push(
             format!("{at}.effect"),
-            format!("effect {:?} is not one of {}", t.effect, Taint::EFFECTS.join(", ")),
+            format!(
+                "effect {:?} is not one of {}",
+                t.effect,
+                Taint::EFFECTS.join(", ")
+            ),
         );
     }
 }
 
 fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
     if p.subnet_selector.is_empty() {
-        c.push(format!("{at}.subnetSelector"), "must select subnets by at least one tag, e.g. karpenter.sh/discovery: <cluster>");
+        c.push(
+            format!("{at}.subnetSelector"),
+            "must select subnets by at least one tag, e.g. karpenter.sh/discovery: <cluster>",
+        );
     }
     if let Some(f) = &p.ami_family
         && !AwsNodeTemplate::AMI_FAMILIES.contains(&f.as_str())
     {
         c.push(
             format!("{at}.amiFamily"),
-            format!("AMI family {f:?} is not one of {}", AwsNodeTemplate::AMI_FAMILIES.join(", ")),
+            format!(
+                "AMI family {f:?} is not one of {}",
+                AwsNodeTemplate::AMI_FAMILIES.join(", ")
+            ),
         );
     }
     if let Some(m) = &p.metadata_options {
@@ -217,8 +254,18 @@ fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
                 );
             }
         };
-        one_of(c, "httpEndpoint", &m.http_endpoint, &["enabled", "disabled"]);
-        one_of(c, "httpProtocolIPv6", &m.http_protocol_ipv6, &["enabled", "disabled"]);
+        one_of(
+            c,
+            "httpEndpoint",
+            &m.http_endpoint,
+            &["enabled", "disabled"],
+        );
+        one_of(
+            c,
+            "httpProtocolIPv6",
+            &m.http_protocol_ipv6,
+            &["enabled", "disabled"],
+        );
         one_of(c, "httpTokens", &m.http_tokens, &["required", "optional"]);
         if let Some(h) = m.http_put_response_hop_limit
             && !(1..=64).contains(&h)
@@ -244,7 +291,10 @@ fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
         {
             c.push(
                 format!("{path}.volumeType"),
-                format!("volume type {t:?} is not one of {}", BlockDevice::VOLUME_TYPES.join(", ")),
+                format!(
+                    "volume type {t:?} is not one of {}",
+                    BlockDevice::VOLUME_TYPES.join(", ")
+                ),
             );
         }
     }
@@ -262,12 +312,15 @@ pub fn check_label_key(key: &str) -> Result<(), String> {
             || p.len() > 253
             || !p.split('.').all(|l| {
                 !l.is_empty()
-                    && l.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+                    && l.chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
                     && !l.starts_with('-')
                     && !l.ends_with('-')
             }))
     {
-        return Err(format!("label key {key:?} has an invalid prefix (a lowercase DNS subdomain)"));
+        return Err(format!(
+            "label key {key:?} has an invalid prefix (a lowercase DNS subdomain)"
+        ));
     }
     if name.is_empty() || name.len() > 63 || !is_label_name(name) {
         return Err(format!(
@@ -291,7 +344,8 @@ fn is_label_name(s: &str) -> bool {
     let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     ends_ok(s.chars().next())
         && ends_ok(s.chars().last())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -305,11 +359,16 @@ mod tests {
             "spot-fleet",
             ProvisionerSpec {
                 requirements: vec![
-                    NodeSelectorRequirement::new(labels::INSTANCE_TYPE, Operator::In, &["m5.large", "m5.2xlarge"]),
+                    NodeSelectorRequirement::new(
+                        labels::INSTANCE_TYPE,
+                        Operator::In,
+                        &["m5.large", "m5.2xlarge"],
+                    ),
                     NodeSelectorRequirement::new(labels::CAPACITY_TYPE, Operator::In, &["spot"]),
                 ],
                 provider: Some(AwsNodeTemplate {
-                    subnet_selector: [("karpenter.sh/discovery".to_string(), "demo".to_string())].into(),
+                    subnet_selector: [("karpenter.sh/discovery".to_string(), "demo".to_string())]
+                        .into(),
                     ..AwsNodeTemplate::default()
                 }),
                 ttl_seconds_until_expired: Some(2_592_000),
@@ -334,8 +393,15 @@ mod tests {
     fn an_unknown_operator_is_reported_at_its_path() {
         let mut p = spot_fleet();
         p.spec.requirements[1].operator = Operator::Unknown("Maybe".into());
-        let err = p.validate().err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("spec.requirements[1].operator: unknown operator \"Maybe\""), "{err}");
+        let err = p
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("spec.requirements[1].operator: unknown operator \"Maybe\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -350,29 +416,56 @@ mod tests {
         let mut p = spot_fleet();
         p.spec.ttl_seconds_after_empty = Some(-1);
         p.spec.ttl_seconds_until_expired = Some(-5);
-        assert_eq!(paths(&p), vec!["spec.ttlSecondsAfterEmpty", "spec.ttlSecondsUntilExpired"]);
+        assert_eq!(
+            paths(&p),
+            vec!["spec.ttlSecondsAfterEmpty", "spec.ttlSecondsUntilExpired"]
+        );
     }
 
     #[test]
     fn gt_and_lt_need_exactly_one_integer() {
         let mut p = spot_fleet();
-        p.spec.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_CPU, Operator::Gt, &["four"]));
-        p.spec.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_CPU, Operator::Lt, &["1", "2"]));
-        assert_eq!(paths(&p), vec!["spec.requirements[2].values", "spec.requirements[3].values"]);
+        p.spec.requirements.push(NodeSelectorRequirement::new(
+            labels::INSTANCE_CPU,
+            Operator::Gt,
+            &["four"],
+        ));
+        p.spec.requirements.push(NodeSelectorRequirement::new(
+            labels::INSTANCE_CPU,
+            Operator::Lt,
+            &["1", "2"],
+        ));
+        assert_eq!(
+            paths(&p),
+            vec!["spec.requirements[2].values", "spec.requirements[3].values"]
+        );
     }
 
     #[test]
     fn in_needs_values_and_exists_takes_none() {
         let mut p = spot_fleet();
-        p.spec.requirements.push(NodeSelectorRequirement::new("team", Operator::In, &[]));
-        p.spec.requirements.push(NodeSelectorRequirement::new("team", Operator::Exists, &["a"]));
-        assert_eq!(paths(&p), vec!["spec.requirements[2].values", "spec.requirements[3].values"]);
+        p.spec
+            .requirements
+            .push(NodeSelectorRequirement::new("team", Operator::In, &[]));
+        p.spec.requirements.push(NodeSelectorRequirement::new(
+            "team",
+            Operator::Exists,
+            &["a"],
+        ));
+        assert_eq!(
+            paths(&p),
+            vec!["spec.requirements[2].values", "spec.requirements[3].values"]
+        );
     }
 
     #[test]
     fn contradicting_requirements_are_reported() {
         let mut p = spot_fleet();
-        p.spec.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_TYPE, Operator::NotIn, &["m5.large", "m5.2xlarge"]));
+        p.spec.requirements.push(NodeSelectorRequirement::new(
+            labels::INSTANCE_TYPE,
+            Operator::NotIn,
+            &["m5.large", "m5.2xlarge"],
+        ));
         assert_eq!(paths(&p), vec!["spec.requirements"]);
     }
 
@@ -380,7 +473,11 @@ mod tests {
     fn bad_quantities_in_limits_and_volumes_are_rejected() {
         let mut p = spot_fleet();
         p.spec.limits = Some(Limits {
-            resources: [("cpu".to_string(), Quantity::new("1000")), ("memory".to_string(), Quantity::new("10Gb"))].into(),
+            resources: [
+                ("cpu".to_string(), Quantity::new("1000")),
+                ("memory".to_string(), Quantity::new("10Gb")),
+            ]
+            .into(),
         });
         if let Some(t) = p.spec.provider.as_mut() {
             t.block_device_mappings = vec![BlockDeviceMapping {
@@ -405,8 +502,12 @@ mod tests {
     #[test]
     fn restricted_labels_taint_effects_weight_and_metadata_options_are_checked() {
         let mut p = spot_fleet();
-        p.spec.labels.insert(labels::PROVISIONER_NAME.into(), "x".into());
-        p.spec.taints.push(Taint::new("dedicated", Some("gpu"), "NoWay"));
+        p.spec
+            .labels
+            .insert(labels::PROVISIONER_NAME.into(), "x".into());
+        p.spec
+            .taints
+            .push(Taint::new("dedicated", Some("gpu"), "NoWay"));
         p.spec.weight = Some(0);
         if let Some(t) = p.spec.provider.as_mut() {
             t.metadata_options = Some(MetadataOptions {

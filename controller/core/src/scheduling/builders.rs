@@ -4,10 +4,11 @@
 use super::instance_type::{InstanceType, Offering};
 use super::node::ExistingNode;
 use super::pod::{
-    Affinity, Container, ContainerPort, LabelSelector, NodeAffinity, NodeSelector, NodeSelectorTerm,
-    Pod, PodAffinity, PodAffinityTerm, PreferredSchedulingTerm, Toleration, TopologySpreadConstraint,
+    Affinity, Container, ContainerPort, LabelSelector, NodeAffinity, NodeSelector,
+    NodeSelectorTerm, Pod, PodAffinity, PodAffinityTerm, PreferredSchedulingTerm, Toleration,
+    TopologySpreadConstraint,
 };
-use crate::api::{labels, NodeSelectorRequirement, Quantity, Taint};
+use crate::api::{NodeSelectorRequirement, Quantity, Taint, labels};
 use std::collections::BTreeMap;
 
 fn selector(key: &str, value: &str) -> LabelSelector {
@@ -91,19 +92,33 @@ impl Pod {
 
     /// Adds one required node affinity term (terms are ORed).
     pub fn node_affinity_term(mut self, exprs: Vec<NodeSelectorRequirement>) -> Pod {
-        let na = self.affinity().node_affinity.get_or_insert_with(NodeAffinity::default);
+        let na = self
+            .affinity()
+            .node_affinity
+            .get_or_insert_with(NodeAffinity::default);
         na.required
             .get_or_insert_with(NodeSelector::default)
             .node_selector_terms
-            .push(NodeSelectorTerm { match_expressions: exprs });
+            .push(NodeSelectorTerm {
+                match_expressions: exprs,
+            });
         self
     }
 
-    pub fn preferred_node_affinity(mut self, weight: i32, exprs: Vec<NodeSelectorRequirement>) -> Pod {
-        let na = self.affinity().node_affinity.get_or_insert_with(NodeAffinity::default);
+    pub fn preferred_node_affinity(
+        mut self,
+        weight: i32,
+        exprs: Vec<NodeSelectorRequirement>,
+    ) -> Pod {
+        let na = self
+            .affinity()
+            .node_affinity
+            .get_or_insert_with(NodeAffinity::default);
         na.preferred.push(PreferredSchedulingTerm {
             weight,
-            preference: NodeSelectorTerm { match_expressions: exprs },
+            preference: NodeSelectorTerm {
+                match_expressions: exprs,
+            },
         });
         self
     }
@@ -119,12 +134,14 @@ impl Pod {
     }
 
     pub fn spread(mut self, topology_key: &str, max_skew: i32, key: &str, value: &str) -> Pod {
-        self.spec.topology_spread_constraints.push(TopologySpreadConstraint {
-            max_skew,
-            topology_key: topology_key.into(),
-            when_unsatisfiable: "DoNotSchedule".into(),
-            label_selector: Some(selector(key, value)),
-        });
+        self.spec
+            .topology_spread_constraints
+            .push(TopologySpreadConstraint {
+                max_skew,
+                topology_key: topology_key.into(),
+                when_unsatisfiable: "DoNotSchedule".into(),
+                label_selector: Some(selector(key, value)),
+            });
         self
     }
 
@@ -187,7 +204,10 @@ impl InstanceType {
     /// An amd64 linux type named like `m5.large`, family and size taken from the name.
     pub fn named(name: &str, vcpus: u32, memory_mib: u64) -> InstanceType {
         let (family, size) = name.split_once('.').unwrap_or((name, ""));
-        let category: String = family.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let category: String = family
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         let generation = family
             .chars()
             .skip_while(|c| c.is_ascii_alphabetic())
@@ -240,9 +260,11 @@ impl InstanceType {
     /// Spot at `spot` and on-demand at `on_demand` in every zone given.
     pub fn offered_in(mut self, zones: &[&str], spot: f64, on_demand: f64) -> InstanceType {
         for z in zones {
-            self = self
-                .offer(z, labels::CAPACITY_TYPE_SPOT, spot)
-                .offer(z, labels::CAPACITY_TYPE_ON_DEMAND, on_demand);
+            self = self.offer(z, labels::CAPACITY_TYPE_SPOT, spot).offer(
+                z,
+                labels::CAPACITY_TYPE_ON_DEMAND,
+                on_demand,
+            );
         }
         self
     }

@@ -37,7 +37,10 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
     }
     for (i, c) in seen.iter().enumerate() {
         if *c != 1 {
-            errs.push(format!("pod {} appears {c} times in the plan", input.pods[i].name()));
+            errs.push(format!(
+                "pod {} appears {c} times in the plan",
+                input.pods[i].name()
+            ));
         }
     }
 
@@ -50,28 +53,61 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
             .allocatable
             .iter()
             .filter(|(k, _)| {
-                [labels::RESOURCE_CPU, labels::RESOURCE_MEMORY, labels::RESOURCE_PODS].contains(&k.as_str())
+                [
+                    labels::RESOURCE_CPU,
+                    labels::RESOURCE_MEMORY,
+                    labels::RESOURCE_PODS,
+                ]
+                .contains(&k.as_str())
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let alloc = Resources::from_quantities(&known).unwrap_or_default();
-        let mut used = node.pods.iter().map(|p| p.requests().unwrap_or_default()).fold(Resources::default(), |a, b| a + b);
+        let mut used = node
+            .pods
+            .iter()
+            .map(|p| p.requests().unwrap_or_default())
+            .fold(Resources::default(), |a, b| a + b);
         let mut ports: Vec<(i32, String)> = node.pods.iter().flat_map(Pod::host_ports).collect();
         for &i in &e.pods {
             let pod = &input.pods[i];
             used += pod.requests().unwrap_or_default();
             ports.extend(pod.host_ports());
             if tolerates_all(&pod.spec.tolerations, &node.taints).is_err() {
-                errs.push(format!("pod {} does not tolerate node {}", pod.name(), node.name));
+                errs.push(format!(
+                    "pod {} does not tolerate node {}",
+                    pod.name(),
+                    node.name
+                ));
             }
-            let ok = required_alternatives(pod).is_ok_and(|alts| alts.iter().any(|a| a.matches_labels(&node.labels)));
+            let ok = required_alternatives(pod)
+                .is_ok_and(|alts| alts.iter().any(|a| a.matches_labels(&node.labels)));
             if !ok {
-                errs.push(format!("pod {} does not select node {}", pod.name(), node.name));
+                errs.push(format!(
+                    "pod {} does not select node {}",
+                    pod.name(),
+                    node.name
+                ));
             }
-            place.insert(i, Place { host: node.name.clone(), zone: node.labels.get(labels::ZONE).cloned() });
+            place.insert(
+                i,
+                Place {
+                    host: node.name.clone(),
+                    zone: node.labels.get(labels::ZONE).cloned(),
+                },
+            );
         }
-        if !(Resources { ephemeral_bytes: 0, gpus: 0, ..used }).fits_in(&alloc) {
-            errs.push(format!("node {} is overcommitted: {used} > {alloc}", node.name));
+        if !(Resources {
+            ephemeral_bytes: 0,
+            gpus: 0,
+            ..used
+        })
+        .fits_in(&alloc)
+        {
+            errs.push(format!(
+                "node {} is overcommitted: {used} > {alloc}",
+                node.name
+            ));
         }
         check_ports(&mut errs, &node.name, ports);
     }
@@ -79,11 +115,16 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
     let mut reserved: BTreeMap<&str, Resources> = BTreeMap::new();
     for (k, n) in plan.new_nodes.iter().enumerate() {
         let host = format!("new-{k}");
-        let Some(prov) = input.provisioners.iter().find(|p| p.name() == n.provisioner) else {
+        let Some(prov) = input
+            .provisioners
+            .iter()
+            .find(|p| p.name() == n.provisioner)
+        else {
             errs.push(format!("{host}: unknown provisioner {}", n.provisioner));
             continue;
         };
-        if n.instance_types.is_empty() || n.instance_types.len() > super::input::MAX_INSTANCE_TYPES {
+        if n.instance_types.is_empty() || n.instance_types.len() > super::input::MAX_INSTANCE_TYPES
+        {
             errs.push(format!("{host}: {} instance types", n.instance_types.len()));
         }
         if n.instance_types.windows(2).any(|w| w[0].price > w[1].price) {
@@ -94,11 +135,21 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
             continue;
         };
         if !prov_reqs.allows(labels::CAPACITY_TYPE, Some(&n.capacity_type)) {
-            errs.push(format!("{host}: capacity type {} not allowed by its provisioner", n.capacity_type));
+            errs.push(format!(
+                "{host}: capacity type {} not allowed by its provisioner",
+                n.capacity_type
+            ));
         }
-        let pods_requests = n.pods.iter().map(|&i| input.pods[i].requests().unwrap_or_default()).fold(Resources::default(), |a, b| a + b);
+        let pods_requests = n
+            .pods
+            .iter()
+            .map(|&i| input.pods[i].requests().unwrap_or_default())
+            .fold(Resources::default(), |a, b| a + b);
         if !pods_requests.fits_in(&n.requests) {
-            errs.push(format!("{host}: requests {} below its pods' {pods_requests}", n.requests));
+            errs.push(format!(
+                "{host}: requests {} below its pods' {pods_requests}",
+                n.requests
+            ));
         }
         let mut max_capacity = Resources::default();
         let mut node_zones = BTreeSet::new();
@@ -116,9 +167,15 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
             }
             for z in &opt.zones {
                 node_zones.insert(z.clone());
-                let offered = it.offerings.iter().any(|o| o.available && &o.zone == z && o.capacity_type == n.capacity_type);
+                let offered = it
+                    .offerings
+                    .iter()
+                    .any(|o| o.available && &o.zone == z && o.capacity_type == n.capacity_type);
                 if !offered {
-                    errs.push(format!("{host}: {} not offered as {} in {z}", it.name, n.capacity_type));
+                    errs.push(format!(
+                        "{host}: {} not offered as {} in {z}",
+                        it.name, n.capacity_type
+                    ));
                 }
                 let mut node_labels: BTreeMap<String, String> = prov.spec.labels.clone();
                 node_labels.insert(labels::PROVISIONER_NAME.into(), prov.name().into());
@@ -130,43 +187,79 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
                     }
                 }
                 if !prov_reqs.matches_labels(&node_labels) {
-                    errs.push(format!("{host}: {} in {z} breaks its provisioner's requirements", it.name));
+                    errs.push(format!(
+                        "{host}: {} in {z} breaks its provisioner's requirements",
+                        it.name
+                    ));
                 }
                 for &i in &n.pods {
                     let pod = &input.pods[i];
-                    let ok = required_alternatives(pod).is_ok_and(|alts| alts.iter().any(|a| a.matches_labels(&node_labels)));
+                    let ok = required_alternatives(pod)
+                        .is_ok_and(|alts| alts.iter().any(|a| a.matches_labels(&node_labels)));
                     if !ok {
-                        errs.push(format!("{host}: pod {} does not select {} in {z}", pod.name(), it.name));
+                        errs.push(format!(
+                            "{host}: pod {} does not select {} in {z}",
+                            pod.name(),
+                            it.name
+                        ));
                     }
                 }
             }
         }
         let r = reserved.entry(prov.name()).or_default();
-        *r = Resources::new(r.cpu_millis + max_capacity.cpu_millis, r.memory_bytes + max_capacity.memory_bytes);
-        let zone = (node_zones.len() == 1).then(|| node_zones.iter().next().cloned()).flatten();
+        *r = Resources::new(
+            r.cpu_millis + max_capacity.cpu_millis,
+            r.memory_bytes + max_capacity.memory_bytes,
+        );
+        let zone = (node_zones.len() == 1)
+            .then(|| node_zones.iter().next().cloned())
+            .flatten();
         let mut ports = Vec::new();
         for &i in &n.pods {
             let pod = &input.pods[i];
             if tolerates_all(&pod.spec.tolerations, &prov.spec.taints).is_err() {
-                errs.push(format!("{host}: pod {} does not tolerate provisioner {}", pod.name(), prov.name()));
+                errs.push(format!(
+                    "{host}: pod {} does not tolerate provisioner {}",
+                    pod.name(),
+                    prov.name()
+                ));
             }
             ports.extend(pod.host_ports());
-            place.insert(i, Place { host: host.clone(), zone: zone.clone() });
+            place.insert(
+                i,
+                Place {
+                    host: host.clone(),
+                    zone: zone.clone(),
+                },
+            );
         }
         check_ports(&mut errs, &host, ports);
     }
     for p in &input.provisioners {
-        let Some(limits) = p.spec.limits.as_ref() else { continue };
+        let Some(limits) = p.spec.limits.as_ref() else {
+            continue;
+        };
         let r = reserved.get(p.name()).copied().unwrap_or_default();
-        let used = p.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
-        let read = |m: &BTreeMap<String, crate::api::Quantity>, k: &str| m.get(k).and_then(|q| q.millis().ok());
+        let used = p
+            .status
+            .as_ref()
+            .map(|s| s.resources.clone())
+            .unwrap_or_default();
+        let read = |m: &BTreeMap<String, crate::api::Quantity>, k: &str| {
+            m.get(k).and_then(|q| q.millis().ok())
+        };
         if let Some(cpu) = read(&limits.resources, labels::RESOURCE_CPU)
             && i128::from(r.cpu_millis) + read(&used, labels::RESOURCE_CPU).unwrap_or(0) > cpu
         {
-            errs.push(format!("provisioner {} cpu limit exceeded: {}m", p.name(), r.cpu_millis));
+            errs.push(format!(
+                "provisioner {} cpu limit exceeded: {}m",
+                p.name(),
+                r.cpu_millis
+            ));
         }
         if let Some(mem) = read(&limits.resources, labels::RESOURCE_MEMORY)
-            && i128::from(r.memory_bytes) * 1000 + read(&used, labels::RESOURCE_MEMORY).unwrap_or(0) > mem
+            && i128::from(r.memory_bytes) * 1000 + read(&used, labels::RESOURCE_MEMORY).unwrap_or(0)
+                > mem
         {
             errs.push(format!("provisioner {} memory limit exceeded", p.name()));
         }
@@ -193,7 +286,11 @@ fn same_ns(a: &Pod, b: &Pod, namespaces: &[String]) -> bool {
 }
 
 fn check_topology(errs: &mut Vec<String>, input: &SchedulingInput, place: &BTreeMap<usize, Place>) {
-    let zones: BTreeSet<&str> = input.instance_types.iter().flat_map(|t| t.offerings.iter().map(|o| o.zone.as_str())).collect();
+    let zones: BTreeSet<&str> = input
+        .instance_types
+        .iter()
+        .flat_map(|t| t.offerings.iter().map(|o| o.zone.as_str()))
+        .collect();
     let domain = |p: &Place, key: &str| -> Option<String> {
         match key {
             labels::ZONE => p.zone.clone(),
@@ -204,7 +301,9 @@ fn check_topology(errs: &mut Vec<String>, input: &SchedulingInput, place: &BTree
     for (&i, at) in place {
         let pod = &input.pods[i];
         for c in &pod.spec.topology_spread_constraints {
-            let Some(sel) = &c.label_selector else { continue };
+            let Some(sel) = &c.label_selector else {
+                continue;
+            };
             if c.when_unsatisfiable != "DoNotSchedule" {
                 continue;
             }
@@ -229,51 +328,92 @@ fn check_topology(errs: &mut Vec<String>, input: &SchedulingInput, place: &BTree
             }
             for (&j, other) in place {
                 let q = &input.pods[j];
-                if same_ns(pod, q, &[]) && sel.matches(&q.metadata.labels)
+                if same_ns(pod, q, &[])
+                    && sel.matches(&q.metadata.labels)
                     && let Some(d) = domain(other, &c.topology_key)
                 {
                     *counts.entry(d).or_default() += 1;
                 }
             }
             let Some(mine) = domain(at, &c.topology_key) else {
-                errs.push(format!("pod {} spreads over {} but its node has none", pod.name(), c.topology_key));
+                errs.push(format!(
+                    "pod {} spreads over {} but its node has none",
+                    pod.name(),
+                    c.topology_key
+                ));
                 continue;
             };
             let max = counts.values().max().copied().unwrap_or(0);
-            let min = if c.topology_key == labels::HOSTNAME { 0 } else { counts.values().min().copied().unwrap_or(0) };
+            let min = if c.topology_key == labels::HOSTNAME {
+                0
+            } else {
+                counts.values().min().copied().unwrap_or(0)
+            };
             if max - min > i64::from(c.max_skew) {
-                errs.push(format!("pod {} ({mine}): {} skew {} > {}", pod.name(), c.topology_key, max - min, c.max_skew));
+                errs.push(format!(
+                    "pod {} ({mine}): {} skew {} > {}",
+                    pod.name(),
+                    c.topology_key,
+                    max - min,
+                    c.max_skew
+                ));
             }
         }
-        let Some(aff) = &pod.spec.affinity else { continue };
+        let Some(aff) = &pod.spec.affinity else {
+            continue;
+        };
         for t in aff.pod_anti_affinity.iter().flat_map(|a| &a.required) {
-            let Some(sel) = &t.label_selector else { continue };
-            let Some(mine) = domain(at, &t.topology_key) else { continue };
+            let Some(sel) = &t.label_selector else {
+                continue;
+            };
+            let Some(mine) = domain(at, &t.topology_key) else {
+                continue;
+            };
             for (&j, other) in place {
                 let q = &input.pods[j];
-                if j != i && same_ns(pod, q, &t.namespaces) && sel.matches(&q.metadata.labels)
+                if j != i
+                    && same_ns(pod, q, &t.namespaces)
+                    && sel.matches(&q.metadata.labels)
                     && domain(other, &t.topology_key).as_ref() == Some(&mine)
                 {
-                    errs.push(format!("pods {} and {} share {} {mine} against anti-affinity", pod.name(), q.name(), t.topology_key));
+                    errs.push(format!(
+                        "pods {} and {} share {} {mine} against anti-affinity",
+                        pod.name(),
+                        q.name(),
+                        t.topology_key
+                    ));
                 }
             }
         }
         for t in aff.pod_affinity.iter().flat_map(|a| &a.required) {
-            let Some(sel) = &t.label_selector else { continue };
+            let Some(sel) = &t.label_selector else {
+                continue;
+            };
             let Some(mine) = domain(at, &t.topology_key) else {
-                errs.push(format!("pod {} needs {} but its node has none", pod.name(), t.topology_key));
+                errs.push(format!(
+                    "pod {} needs {} but its node has none",
+                    pod.name(),
+                    t.topology_key
+                ));
                 continue;
             };
             let peers: Vec<Option<String>> = place
                 .iter()
-                .filter(|(j, _)| same_ns(pod, &input.pods[**j], &t.namespaces) && sel.matches(&input.pods[**j].metadata.labels))
+                .filter(|(j, _)| {
+                    same_ns(pod, &input.pods[**j], &t.namespaces)
+                        && sel.matches(&input.pods[**j].metadata.labels)
+                })
                 .map(|(_, p)| domain(p, &t.topology_key))
                 .collect();
             let with_me = peers.iter().filter(|d| d.as_ref() == Some(&mine)).count();
             let self_match = sel.matches(&pod.metadata.labels);
             // Satisfied by another matching pod in the domain, or by itself when it is the first.
             if with_me < 1 + usize::from(self_match) && !(self_match && peers.len() == 1) {
-                errs.push(format!("pod {} has no affinity peer in {} {mine}", pod.name(), t.topology_key));
+                errs.push(format!(
+                    "pod {} has no affinity peer in {} {mine}",
+                    pod.name(),
+                    t.topology_key
+                ));
             }
         }
     }

@@ -21,21 +21,35 @@ impl Solver<'_> {
             parts.push(f.clone());
         }
         if !self.input.nodes.is_empty() {
-            parts.push(format!("none of the {} existing nodes fits", self.input.nodes.len()));
+            parts.push(format!(
+                "none of the {} existing nodes fits",
+                self.input.nodes.len()
+            ));
         }
-        if let Some(r) = self.p.groups.host_refusal(&pod.topo, &HostCounts::default()) {
+        if let Some(r) = self
+            .p
+            .groups
+            .host_refusal(&pod.topo, &HostCounts::default())
+        {
             parts.push(format!("a new node is excluded by {r}"));
         }
         if self.p.provs.is_empty() {
             parts.push("no provisioner exists".to_string());
         }
         let zone_mask = if pod.zone_sensitive {
-            self.p.groups.allowed_zones(&pod.topo, pod.universe).unwrap_or(0)
+            self.p
+                .groups
+                .allowed_zones(&pod.topo, pod.universe)
+                .unwrap_or(0)
         } else {
             ALL_ZONES
         };
         for (i, prov) in self.p.provs.iter().enumerate() {
-            parts.push(format!("provisioner {:?}: {}", prov.name, self.explain_provisioner(pi, i, zone_mask)));
+            parts.push(format!(
+                "provisioner {:?}: {}",
+                prov.name,
+                self.explain_provisioner(pi, i, zone_mask)
+            ));
         }
         parts.join("; ")
     }
@@ -73,7 +87,13 @@ impl Solver<'_> {
         }
     }
 
-    fn explain_types(&self, pi: usize, prov_i: usize, alt: &Requirements, zone_mask: u64) -> String {
+    fn explain_types(
+        &self,
+        pi: usize,
+        prov_i: usize,
+        alt: &Requirements,
+        zone_mask: u64,
+    ) -> String {
         let prov = &self.p.provs[prov_i];
         let pod = &self.p.pods[pi];
         let all = &self.input.instance_types;
@@ -81,19 +101,27 @@ impl Solver<'_> {
         let mut excluded = vec![false; all.len()];
         for (source, reqs) in [("provisioner", &prov.reqs), ("pod", alt)] {
             for (key, r) in reqs.iter() {
-                if key == labels::ZONE || key == labels::CAPACITY_TYPE || !labels::is_instance_type_key(key) {
+                if key == labels::ZONE
+                    || key == labels::CAPACITY_TYPE
+                    || !labels::is_instance_type_key(key)
+                {
                     continue;
                 }
                 let mut single = Requirements::new();
                 single.add(key, r.clone());
-                let out: Vec<usize> = (0..all.len()).filter(|&t| !type_matches(&all[t], &single)).collect();
+                let out: Vec<usize> = (0..all.len())
+                    .filter(|&t| !type_matches(&all[t], &single))
+                    .collect();
                 if out.is_empty() {
                     continue;
                 }
                 for &t in &out {
                     excluded[t] = true;
                 }
-                parts.push(format!("{key} {r} ({source}) excludes {}", self.some_names(&out)));
+                parts.push(format!(
+                    "{key} {r} ({source}) excludes {}",
+                    self.some_names(&out)
+                ));
             }
         }
         let reqs = prov.reqs.intersect(alt);
@@ -102,7 +130,10 @@ impl Solver<'_> {
         if zone_mask != ALL_ZONES {
             parts.push(format!(
                 "its topology constraints allow zones [{}] only",
-                self.p.zones.list(zone_mask & pod.universe.max(zone_mask)).join(", ")
+                self.p
+                    .zones
+                    .list(zone_mask & pod.universe.max(zone_mask))
+                    .join(", ")
             ));
         }
         let no_offering: Vec<usize> = (0..all.len())
@@ -112,11 +143,14 @@ impl Solver<'_> {
             for &t in &no_offering {
                 excluded[t] = true;
             }
-            let cts: Vec<&str> = [(SPOT, labels::CAPACITY_TYPE_SPOT), (ON_DEMAND, labels::CAPACITY_TYPE_ON_DEMAND)]
-                .iter()
-                .filter(|(b, _)| ct & b != 0)
-                .map(|(_, n)| *n)
-                .collect();
+            let cts: Vec<&str> = [
+                (SPOT, labels::CAPACITY_TYPE_SPOT),
+                (ON_DEMAND, labels::CAPACITY_TYPE_ON_DEMAND),
+            ]
+            .iter()
+            .filter(|(b, _)| ct & b != 0)
+            .map(|(_, n)| *n)
+            .collect();
             parts.push(format!(
                 "no available {} offering in zones [{}] for {}",
                 cts.join("/"),
@@ -145,14 +179,18 @@ impl Solver<'_> {
             let over: Vec<usize> = (0..all.len())
                 .filter(|&t| {
                     let c = &self.p.types[t].capacity;
-                    !excluded[t] && (c.cpu_millis > room.cpu_millis || c.memory_bytes > room.memory_bytes)
+                    !excluded[t]
+                        && (c.cpu_millis > room.cpu_millis || c.memory_bytes > room.memory_bytes)
                 })
                 .collect();
             if !over.is_empty() {
                 for &t in &over {
                     excluded[t] = true;
                 }
-                parts.push(format!("limits leave {room} so {} would exceed them", self.some_names(&over)));
+                parts.push(format!(
+                    "limits leave {room} so {} would exceed them",
+                    self.some_names(&over)
+                ));
             }
         }
         let left = excluded.iter().filter(|e| !**e).count();
@@ -171,9 +209,17 @@ impl Solver<'_> {
             .map(|&t| self.input.instance_types[t].name.as_str())
             .collect();
         let more = idx.len().saturating_sub(NAMES_SHOWN);
-        let noun = if idx.len() == 1 { "instance type" } else { "instance types" };
+        let noun = if idx.len() == 1 {
+            "instance type"
+        } else {
+            "instance types"
+        };
         if more > 0 {
-            format!("{} {noun} ({}, and {more} more)", idx.len(), names.join(", "))
+            format!(
+                "{} {noun} ({}, and {more} more)",
+                idx.len(),
+                names.join(", ")
+            )
         } else {
             format!("{} {noun} ({})", idx.len(), names.join(", "))
         }

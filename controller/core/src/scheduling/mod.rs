@@ -22,7 +22,8 @@ mod solver;
 mod topology;
 
 pub use input::{
-    ExistingPlacement, InstanceTypeOption, MAX_INSTANCE_TYPES, NewNode, Plan, SchedulingInput, Unschedulable,
+    ExistingPlacement, InstanceTypeOption, MAX_INSTANCE_TYPES, NewNode, Plan, SchedulingInput,
+    Unschedulable,
 };
 pub use instance_type::{InstanceType, Offering};
 pub use node::ExistingNode;
@@ -33,6 +34,6 @@ pub use resources::Resources;
 pub use solver::solve;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

@@ -180,7 +180,9 @@ impl LabelSelector {
     /// Label selector semantics: all matchLabels equal and every expression holds; an operator
     /// other than In/NotIn/Exists/DoesNotExist matches nothing (the API server rejects it anyway).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|e| {
                 let got = labels.get(&e.key);
                 match e.operator.as_str() {
@@ -209,14 +211,19 @@ pub struct Toleration {
 
 impl Toleration {
     pub fn tolerates(&self, taint: &Taint) -> bool {
-        if self.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+        if self
+            .effect
+            .as_deref()
+            .is_some_and(|e| !e.is_empty() && e != taint.effect)
+        {
             return false;
         }
         let key = self.key.as_deref().unwrap_or("");
         match self.operator.as_deref().unwrap_or("Equal") {
             "Exists" => key.is_empty() || key == taint.key,
             "Equal" => {
-                key == taint.key && self.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+                key == taint.key
+                    && self.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
             }
             _ => false,
         }

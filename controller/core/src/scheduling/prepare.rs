@@ -82,7 +82,12 @@ impl TypeInfo {
     /// Cheapest available price over `zones` for capacity types `ct`.
     pub fn price(&self, zones: ZoneMask, ct: u8) -> f64 {
         let mut best = f64::INFINITY;
-        for (z, (&s, &o)) in self.spot_price.iter().zip(&self.on_demand_price).enumerate() {
+        for (z, (&s, &o)) in self
+            .spot_price
+            .iter()
+            .zip(&self.on_demand_price)
+            .enumerate()
+        {
             if zones & (1 << z) == 0 {
                 continue;
             }
@@ -123,7 +128,10 @@ pub fn capacity_types(reqs: &Requirements) -> u8 {
 /// or the pod accepts the label being absent.
 pub fn compatible(node: &Requirements, pod: &Requirements) -> Result<(), String> {
     node.compatible(pod).map_err(|c| {
-        format!("{} {} (pod) conflicts with {} (provisioner)", c.key, c.right, c.left)
+        format!(
+            "{} {} (pod) conflicts with {} (provisioner)",
+            c.key, c.right, c.left
+        )
     })?;
     for (k, r) in pod.iter() {
         if !node.contains_key(k) && !labels::is_instance_type_key(k) && !r.may_be_absent() {
@@ -205,18 +213,31 @@ pub fn prepare(input: &SchedulingInput) -> Result<Prepared, SolveError> {
     if zc > 64 {
         return Err(SolveError::TooManyZones(zc));
     }
-    let types: Vec<TypeInfo> = input.instance_types.iter().map(|it| type_info(it, &zones)).collect();
+    let types: Vec<TypeInfo> = input
+        .instance_types
+        .iter()
+        .map(|it| type_info(it, &zones))
+        .collect();
 
     let mut provs: Vec<(i32, ProvInfo)> = input
         .provisioners
         .iter()
-        .map(|p| (p.spec.weight.unwrap_or(0), prov_info(p, input, &zones, &types)))
+        .map(|p| {
+            (
+                p.spec.weight.unwrap_or(0),
+                prov_info(p, input, &zones, &types),
+            )
+        })
         .collect();
     provs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
     let provs: Vec<ProvInfo> = provs.into_iter().map(|(_, p)| p).collect();
 
     let mut groups = Groups::new(zc);
-    let pending: Vec<_> = input.pods.iter().map(|p| groups.constraints_of(p)).collect();
+    let pending: Vec<_> = input
+        .pods
+        .iter()
+        .map(|p| groups.constraints_of(p))
+        .collect();
     let running: Vec<Vec<_>> = input
         .nodes
         .iter()
@@ -248,7 +269,10 @@ pub fn prepare(input: &SchedulingInput) -> Result<Prepared, SolveError> {
         };
         for (p, (cons, owned)) in n.pods.iter().zip(&running[i]) {
             // A running pod with a request we cannot read still occupies its slot.
-            state.used += p.requests().unwrap_or(Resources { pods: 1, ..Resources::default() });
+            state.used += p.requests().unwrap_or(Resources {
+                pods: 1,
+                ..Resources::default()
+            });
             state.ports.extend(p.host_ports());
             let t = groups.topology_of(p, cons, owned);
             groups.record(&t, zone, &mut state.host);
@@ -294,8 +318,14 @@ fn type_info(it: &InstanceType, zones: &Zones) -> TypeInfo {
         spot_price: vec![f64::INFINITY; n],
         on_demand_price: vec![f64::INFINITY; n],
     };
-    for o in it.offerings.iter().filter(|o| o.available && o.price.is_finite()) {
-        let Some(z) = zones.get(&o.zone) else { continue };
+    for o in it
+        .offerings
+        .iter()
+        .filter(|o| o.available && o.price.is_finite())
+    {
+        let Some(z) = zones.get(&o.zone) else {
+            continue;
+        };
         match o.capacity_type.as_str() {
             labels::CAPACITY_TYPE_SPOT => {
                 t.spot_zones |= 1 << z;
@@ -314,9 +344,13 @@ fn type_info(it: &InstanceType, zones: &Zones) -> TypeInfo {
 /// A provisioner's effective requirements: its own, its labels, its name, and the anchor's
 /// defaults for keys it leaves open (on-demand, amd64, linux).
 pub fn provisioner_requirements(p: &Provisioner) -> Result<Requirements, String> {
-    let mut reqs = Requirements::from_node_selector(&p.spec.requirements).map_err(|e| e.to_string())?;
+    let mut reqs =
+        Requirements::from_node_selector(&p.spec.requirements).map_err(|e| e.to_string())?;
     reqs = reqs.intersect(&Requirements::from_labels(&p.spec.labels));
-    reqs.add(labels::PROVISIONER_NAME, KeyRequirement::in_values([p.name().to_string()]));
+    reqs.add(
+        labels::PROVISIONER_NAME,
+        KeyRequirement::in_values([p.name().to_string()]),
+    );
     for (key, default) in [
         (labels::CAPACITY_TYPE, labels::CAPACITY_TYPE_ON_DEMAND),
         (labels::ARCH, labels::ARCH_AMD64),
@@ -332,7 +366,12 @@ pub fn provisioner_requirements(p: &Provisioner) -> Result<Requirements, String>
     Ok(reqs)
 }
 
-fn prov_info(p: &Provisioner, input: &SchedulingInput, zones: &Zones, types: &[TypeInfo]) -> ProvInfo {
+fn prov_info(
+    p: &Provisioner,
+    input: &SchedulingInput,
+    zones: &Zones,
+    types: &[TypeInfo],
+) -> ProvInfo {
     let mut info = ProvInfo {
         name: p.name().to_string(),
         reqs: Requirements::new(),
@@ -346,7 +385,8 @@ fn prov_info(p: &Provisioner, input: &SchedulingInput, zones: &Zones, types: &[T
         headroom: None,
         error: None,
     };
-    info.labels.insert(labels::PROVISIONER_NAME.to_string(), info.name.clone());
+    info.labels
+        .insert(labels::PROVISIONER_NAME.to_string(), info.name.clone());
     match provisioner_requirements(p) {
         Ok(r) => info.reqs = r,
         Err(e) => {
@@ -360,7 +400,9 @@ fn prov_info(p: &Provisioner, input: &SchedulingInput, zones: &Zones, types: &[T
         .instance_types
         .iter()
         .enumerate()
-        .filter(|(i, it)| types[*i].zones(info.ct) & info.zones != 0 && type_matches(it, &info.reqs))
+        .filter(|(i, it)| {
+            types[*i].zones(info.ct) & info.zones != 0 && type_matches(it, &info.reqs)
+        })
         .map(|(i, _)| i as u32)
         .collect();
     for ds in &input.daemonsets {
@@ -387,7 +429,12 @@ pub fn required_alternatives(p: &Pod) -> Result<Vec<Requirements>, String> {
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
         .and_then(|n| n.required.as_ref())
-        .map(|r| r.node_selector_terms.iter().map(|t| &t.match_expressions).collect())
+        .map(|r| {
+            r.node_selector_terms
+                .iter()
+                .map(|t| &t.match_expressions)
+                .collect()
+        })
         .unwrap_or_default();
     if terms.is_empty() {
         return Ok(vec![base]);
@@ -406,7 +453,13 @@ pub fn required_alternatives(p: &Pod) -> Result<Vec<Requirements>, String> {
     }
 }
 
-fn pod_info(p: &Pod, topo: PodTopology, provs: &[ProvInfo], zones: &Zones, node_zones: ZoneMask) -> PodInfo {
+fn pod_info(
+    p: &Pod,
+    topo: PodTopology,
+    provs: &[ProvInfo],
+    zones: &Zones,
+    node_zones: ZoneMask,
+) -> PodInfo {
     let mut error = None;
     let requests = match p.requests() {
         Ok(r) => r,
@@ -430,9 +483,13 @@ fn pod_info(p: &Pod, topo: PodTopology, provs: &[ProvInfo], zones: &Zones, node_
         .map(|n| &n.preferred[..])
         .unwrap_or_default()
         .iter()
-        .filter_map(|t| Requirements::from_node_selector(&t.preference.match_expressions).ok().map(|r| (t.weight, r)))
+        .filter_map(|t| {
+            Requirements::from_node_selector(&t.preference.match_expressions)
+                .ok()
+                .map(|r| (t.weight, r))
+        })
         .collect();
-    prefs.sort_by(|a, b| b.0.cmp(&a.0));
+    prefs.sort_by_key(|p| std::cmp::Reverse(p.0));
     let strict = prefs
         .iter()
         .flat_map(|(_, pref)| relaxed.iter().map(move |alt| alt.intersect(pref)))
@@ -482,7 +539,12 @@ fn headroom(p: &Provisioner) -> Result<Option<Resources>, String> {
     };
     let clamp = |v: i128| i64::try_from(v).unwrap_or(UNLIMITED);
     let millis = |q: Option<&Quantity>| -> Result<Option<i64>, String> {
-        q.map(|q| q.non_negative_millis().map(clamp).map_err(|e| e.to_string())).transpose()
+        q.map(|q| {
+            q.non_negative_millis()
+                .map(clamp)
+                .map_err(|e| e.to_string())
+        })
+        .transpose()
     };
     let bytes = |q: Option<&Quantity>| -> Result<Option<i64>, String> {
         q.map(|q| {

@@ -4,7 +4,10 @@
 
 use super::check::verify;
 use super::*;
-use crate::api::{Limits, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, Quantity, Taint, labels};
+use crate::api::{
+    Limits, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, Quantity, Taint,
+    labels,
+};
 use proptest::prelude::*;
 
 const ZONES: [&str; 3] = ["z-a", "z-b", "z-c"];
@@ -54,7 +57,11 @@ fn catalog() -> impl Strategy<Value = Vec<InstanceType>> {
 
 fn provisioner(i: usize) -> impl Strategy<Value = Provisioner> {
     (
-        prop::sample::select(vec![vec!["spot", "on-demand"], vec!["spot"], vec!["on-demand"]]),
+        prop::sample::select(vec![
+            vec!["spot", "on-demand"],
+            vec!["spot"],
+            vec!["on-demand"],
+        ]),
         prop::option::weighted(0.3, prop::sample::select(vec!["amd64", "arm64"])),
         prop::option::weighted(0.3, 4u32..40),
         prop::bool::weighted(0.2),
@@ -62,12 +69,20 @@ fn provisioner(i: usize) -> impl Strategy<Value = Provisioner> {
     )
         .prop_map(move |(cts, arch, cpu_limit, tainted, weight)| {
             let mut spec = ProvisionerSpec {
-                requirements: vec![NodeSelectorRequirement::new(labels::CAPACITY_TYPE, Operator::In, &cts)],
+                requirements: vec![NodeSelectorRequirement::new(
+                    labels::CAPACITY_TYPE,
+                    Operator::In,
+                    &cts,
+                )],
                 weight: Some(weight),
                 ..ProvisionerSpec::default()
             };
             if let Some(a) = arch {
-                spec.requirements.push(NodeSelectorRequirement::new(labels::ARCH, Operator::In, &[a]));
+                spec.requirements.push(NodeSelectorRequirement::new(
+                    labels::ARCH,
+                    Operator::In,
+                    &[a],
+                ));
             }
             if let Some(c) = cpu_limit {
                 spec.limits = Some(Limits {
@@ -75,7 +90,8 @@ fn provisioner(i: usize) -> impl Strategy<Value = Provisioner> {
                 });
             }
             if tainted {
-                spec.taints.push(Taint::new("dedicated", Some("batch"), "NoSchedule"));
+                spec.taints
+                    .push(Taint::new("dedicated", Some("batch"), "NoSchedule"));
             }
             Provisioner::new(format!("prov-{i}"), spec)
         })
@@ -83,38 +99,56 @@ fn provisioner(i: usize) -> impl Strategy<Value = Provisioner> {
 
 /// Kinds mirror the benchmark plus selectors, tolerations and host ports.
 fn pod(i: usize) -> impl Strategy<Value = Pod> {
-    (0usize..9, 1u32..16, 1u32..40, 0usize..3)
-        .prop_map(move |(kind, cpu, mem, group)| {
-            let g = format!("g{group}");
-            let p = Pod::named(&format!("pod-{i}"))
-                .requesting(&format!("{}m", cpu * 100), &format!("{}Mi", mem * 100))
-                .label("kind", &kind.to_string())
-                .label("group", &g);
-            match kind {
-                0 => p,
-                1 => p.label("spread", &g).zone_spread(1, "spread", &g),
-                2 => p.label("hspread", &g).hostname_spread(1, "hspread", &g),
-                3 => p.label("aff", &g).pod_affinity(labels::ZONE, "aff", &g),
-                4 => p.label("anti", &g).pod_anti_affinity(labels::HOSTNAME, "anti", &g),
-                5 => p.host_port(8000 + group as i32),
-                6 => p.node_selector(labels::CAPACITY_TYPE, "on-demand"),
-                7 => p.tolerate("dedicated", "batch", "NoSchedule").node_selector(labels::INSTANCE_CATEGORY, "m"),
-                _ => p
-                    .label("zanti", &g)
-                    .pod_anti_affinity(labels::ZONE, "zanti", &g)
-                    .node_affinity_term(vec![NodeSelectorRequirement::new(labels::INSTANCE_CPU, Operator::Lt, &["9"])]),
-            }
-        })
+    (0usize..9, 1u32..16, 1u32..40, 0usize..3).prop_map(move |(kind, cpu, mem, group)| {
+        let g = format!("g{group}");
+        let p = Pod::named(&format!("pod-{i}"))
+            .requesting(&format!("{}m", cpu * 100), &format!("{}Mi", mem * 100))
+            .label("kind", &kind.to_string())
+            .label("group", &g);
+        match kind {
+            0 => p,
+            1 => p.label("spread", &g).zone_spread(1, "spread", &g),
+            2 => p.label("hspread", &g).hostname_spread(1, "hspread", &g),
+            3 => p.label("aff", &g).pod_affinity(labels::ZONE, "aff", &g),
+            4 => p
+                .label("anti", &g)
+                .pod_anti_affinity(labels::HOSTNAME, "anti", &g),
+            5 => p.host_port(8000 + group as i32),
+            6 => p.node_selector(labels::CAPACITY_TYPE, "on-demand"),
+            7 => p
+                .tolerate("dedicated", "batch", "NoSchedule")
+                .node_selector(labels::INSTANCE_CATEGORY, "m"),
+            _ => p
+                .label("zanti", &g)
+                .pod_anti_affinity(labels::ZONE, "zanti", &g)
+                .node_affinity_term(vec![NodeSelectorRequirement::new(
+                    labels::INSTANCE_CPU,
+                    Operator::Lt,
+                    &["9"],
+                )]),
+        }
+    })
 }
 
 fn existing_node(i: usize) -> impl Strategy<Value = ExistingNode> {
-    (0usize..3, 1u32..8, any::<bool>(), any::<bool>()).prop_map(move |(z, cpus, busy, in_flight)| {
-        let mut n = ExistingNode::named(&format!("node-{i}"), ZONES[z], &cpus.to_string(), &format!("{}Gi", cpus * 4));
-        if busy {
-            n = n.running(Pod::named("resident").requesting("500m", "1Gi").host_port(8000));
-        }
-        if in_flight { n.in_flight() } else { n }
-    })
+    (0usize..3, 1u32..8, any::<bool>(), any::<bool>()).prop_map(
+        move |(z, cpus, busy, in_flight)| {
+            let mut n = ExistingNode::named(
+                &format!("node-{i}"),
+                ZONES[z],
+                &cpus.to_string(),
+                &format!("{}Gi", cpus * 4),
+            );
+            if busy {
+                n = n.running(
+                    Pod::named("resident")
+                        .requesting("500m", "1Gi")
+                        .host_port(8000),
+                );
+            }
+            if in_flight { n.in_flight() } else { n }
+        },
+    )
 }
 
 fn scheduling_input() -> impl Strategy<Value = SchedulingInput> {
@@ -125,15 +159,22 @@ fn scheduling_input() -> impl Strategy<Value = SchedulingInput> {
         prop::option::weighted(0.3, (1u32..5, 1u32..5)),
         (0usize..40).prop_flat_map(|n| (0..n).map(pod).collect::<Vec<_>>()),
     )
-        .prop_map(|(instance_types, provisioners, nodes, ds, pods)| SchedulingInput {
-            provisioners,
-            instance_types,
-            nodes,
-            daemonsets: ds
-                .map(|(c, m)| vec![Pod::named("ds").requesting(&format!("{}m", c * 50), &format!("{}Mi", m * 50))])
-                .unwrap_or_default(),
-            pods,
-        })
+        .prop_map(
+            |(instance_types, provisioners, nodes, ds, pods)| SchedulingInput {
+                provisioners,
+                instance_types,
+                nodes,
+                daemonsets: ds
+                    .map(|(c, m)| {
+                        vec![
+                            Pod::named("ds")
+                                .requesting(&format!("{}m", c * 50), &format!("{}Mi", m * 50)),
+                        ]
+                    })
+                    .unwrap_or_default(),
+                pods,
+            },
+        )
 }
 
 proptest! {

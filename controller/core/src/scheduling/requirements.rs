@@ -82,7 +82,11 @@ impl KeyRequirement {
         }
     }
 
-    pub fn from_operator(key: &str, op: &Operator, values: &[String]) -> Result<Self, RequirementError> {
+    pub fn from_operator(
+        key: &str,
+        op: &Operator,
+        values: &[String],
+    ) -> Result<Self, RequirementError> {
         let one_int = || {
             if values.len() != 1 {
                 return None;
@@ -119,7 +123,9 @@ impl KeyRequirement {
         if self.greater_than.is_none() && self.less_than.is_none() {
             return true;
         }
-        let Ok(n) = v.parse::<i64>() else { return false };
+        let Ok(n) = v.parse::<i64>() else {
+            return false;
+        };
         self.greater_than.is_none_or(|g| n > g) && self.less_than.is_none_or(|l| n < l)
     }
 
@@ -153,11 +159,16 @@ impl KeyRequirement {
 
     pub fn intersect(&self, other: &KeyRequirement) -> KeyRequirement {
         let values = match (&self.values, &other.values) {
-            (ValueSet::Only(a), ValueSet::Only(b)) => ValueSet::Only(a.intersection(b).cloned().collect()),
-            (ValueSet::Only(a), ValueSet::AllExcept(b)) | (ValueSet::AllExcept(b), ValueSet::Only(a)) => {
+            (ValueSet::Only(a), ValueSet::Only(b)) => {
+                ValueSet::Only(a.intersection(b).cloned().collect())
+            }
+            (ValueSet::Only(a), ValueSet::AllExcept(b))
+            | (ValueSet::AllExcept(b), ValueSet::Only(a)) => {
                 ValueSet::Only(a.difference(b).cloned().collect())
             }
-            (ValueSet::AllExcept(a), ValueSet::AllExcept(b)) => ValueSet::AllExcept(a.union(b).cloned().collect()),
+            (ValueSet::AllExcept(a), ValueSet::AllExcept(b)) => {
+                ValueSet::AllExcept(a.union(b).cloned().collect())
+            }
         };
         let mut out = KeyRequirement {
             values,
@@ -221,7 +232,9 @@ impl KeyRequirement {
         let mut out = Vec::new();
         match (&self.values, self.may_be_absent) {
             (ValueSet::Only(s), false) => out.push(req(Operator::In, s.iter().cloned().collect())),
-            (ValueSet::Only(s), true) if s.is_empty() => out.push(req(Operator::DoesNotExist, vec![])),
+            (ValueSet::Only(s), true) if s.is_empty() => {
+                out.push(req(Operator::DoesNotExist, vec![]))
+            }
             // "these values or absent" has no single operator; NotIn of nothing else is not
             // expressible either, so keep the stricter In and let the node carry the label.
             (ValueSet::Only(s), true) => out.push(req(Operator::In, s.iter().cloned().collect())),
@@ -229,7 +242,11 @@ impl KeyRequirement {
                 if !s.is_empty() {
                     out.push(req(Operator::NotIn, s.iter().cloned().collect()));
                 }
-                if !absent && s.is_empty() && self.greater_than.is_none() && self.less_than.is_none() {
+                if !absent
+                    && s.is_empty()
+                    && self.greater_than.is_none()
+                    && self.less_than.is_none()
+                {
                     out.push(req(Operator::Exists, vec![]));
                 }
             }
@@ -263,7 +280,9 @@ impl fmt::Display for KeyRequirement {
         let mut parts: Vec<String> = Vec::new();
         let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
         match &self.values {
-            ValueSet::Only(s) if s.is_empty() && self.may_be_absent => parts.push("DoesNotExist".into()),
+            ValueSet::Only(s) if s.is_empty() && self.may_be_absent => {
+                parts.push("DoesNotExist".into())
+            }
             ValueSet::Only(s) if s.is_empty() => parts.push("In [] (nothing)".into()),
             ValueSet::Only(s) => parts.push(format!("In [{}]", list(s))),
             ValueSet::AllExcept(s) if !s.is_empty() => parts.push(format!("NotIn [{}]", list(s))),
@@ -302,7 +321,11 @@ pub struct Conflict {
 
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} conflicts with {}", self.key, self.left, self.right)
+        write!(
+            f,
+            "{} {} conflicts with {}",
+            self.key, self.left, self.right
+        )
     }
 }
 
@@ -314,7 +337,10 @@ impl Requirements {
     pub fn from_node_selector(reqs: &[NodeSelectorRequirement]) -> Result<Self, RequirementError> {
         let mut out = Requirements::new();
         for r in reqs {
-            out.add(&r.key, KeyRequirement::from_operator(&r.key, &r.operator, &r.values)?);
+            out.add(
+                &r.key,
+                KeyRequirement::from_operator(&r.key, &r.operator, &r.values)?,
+            );
         }
         Ok(out)
     }
@@ -404,7 +430,10 @@ impl Requirements {
     }
 
     pub fn to_node_selector(&self) -> Vec<NodeSelectorRequirement> {
-        self.keys.iter().flat_map(|(k, r)| r.to_node_selector(k)).collect()
+        self.keys
+            .iter()
+            .flat_map(|(k, r)| r.to_node_selector(k))
+            .collect()
     }
 }
 
@@ -422,7 +451,8 @@ mod tests {
 
     #[test]
     fn in_intersected_with_not_in_keeps_the_difference() {
-        let r = KeyRequirement::in_values(["a", "b", "c"]).intersect(&KeyRequirement::not_in(["b"]));
+        let r =
+            KeyRequirement::in_values(["a", "b", "c"]).intersect(&KeyRequirement::not_in(["b"]));
         assert!(r.allows(Some("a")) && r.allows(Some("c")));
         assert!(!r.allows(Some("b")) && !r.allows(None));
         assert_eq!(r.to_string(), "In [a, c]");
@@ -432,7 +462,11 @@ mod tests {
     fn not_in_allows_an_absent_label_but_exists_does_not() {
         assert!(KeyRequirement::not_in(["x"]).allows(None));
         assert!(!KeyRequirement::exists().allows(None));
-        assert!(!KeyRequirement::not_in(["x"]).intersect(&KeyRequirement::exists()).allows(None));
+        assert!(
+            !KeyRequirement::not_in(["x"])
+                .intersect(&KeyRequirement::exists())
+                .allows(None)
+        );
     }
 
     #[test]
@@ -441,7 +475,10 @@ mod tests {
         let mut b = Requirements::new();
         b.add("team", KeyRequirement::does_not_exist());
         let err = a.compatible(&b).err().map(|c| c.to_string());
-        assert_eq!(err.as_deref(), Some("team In [a] conflicts with DoesNotExist"));
+        assert_eq!(
+            err.as_deref(),
+            Some("team In [a] conflicts with DoesNotExist")
+        );
     }
 
     #[test]
@@ -449,7 +486,11 @@ mod tests {
         let r = KeyRequirement::greater_than(2).intersect(&KeyRequirement::less_than(8));
         assert!(r.allows(Some("4")) && !r.allows(Some("8")) && !r.allows(Some("2")));
         assert!(!r.allows(Some("four")));
-        assert!(!KeyRequirement::greater_than(4).intersect(&KeyRequirement::less_than(5)).is_satisfiable());
+        assert!(
+            !KeyRequirement::greater_than(4)
+                .intersect(&KeyRequirement::less_than(5))
+                .is_satisfiable()
+        );
         let narrowed = KeyRequirement::in_values(["2", "4", "16"]).intersect(&r);
         assert_eq!(narrowed.to_string(), "In [4]");
     }
@@ -479,7 +520,9 @@ mod tests {
     fn key_requirement() -> impl Strategy<Value = KeyRequirement> {
         let vals = prop::collection::vec(prop::sample::select(vec!["1", "2", "3", "a", "b"]), 0..4);
         prop_oneof![
-            vals.clone().prop_filter("In needs values", |v| !v.is_empty()).prop_map(KeyRequirement::in_values),
+            vals.clone()
+                .prop_filter("In needs values", |v| !v.is_empty())
+                .prop_map(KeyRequirement::in_values),
             vals.prop_map(KeyRequirement::not_in),
             Just(KeyRequirement::exists()),
             Just(KeyRequirement::does_not_exist()),
@@ -488,7 +531,15 @@ mod tests {
         ]
     }
 
-    const PROBES: [Option<&str>; 7] = [None, Some("0"), Some("1"), Some("2"), Some("3"), Some("a"), Some("b")];
+    const PROBES: [Option<&str>; 7] = [
+        None,
+        Some("0"),
+        Some("1"),
+        Some("2"),
+        Some("3"),
+        Some("a"),
+        Some("b"),
+    ];
 
     proptest! {
         #[test]

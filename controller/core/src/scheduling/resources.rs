@@ -67,16 +67,31 @@ impl Resources {
 
     pub fn to_quantities(&self) -> BTreeMap<String, Quantity> {
         let mut m = BTreeMap::new();
-        m.insert(RESOURCE_CPU.to_string(), Quantity::from_millis(i128::from(self.cpu_millis)));
-        m.insert(RESOURCE_MEMORY.to_string(), Quantity::new(self.memory_bytes.to_string()));
+        m.insert(
+            RESOURCE_CPU.to_string(),
+            Quantity::from_millis(i128::from(self.cpu_millis)),
+        );
+        m.insert(
+            RESOURCE_MEMORY.to_string(),
+            Quantity::new(self.memory_bytes.to_string()),
+        );
         if self.ephemeral_bytes != 0 {
-            m.insert(RESOURCE_EPHEMERAL_STORAGE.to_string(), Quantity::new(self.ephemeral_bytes.to_string()));
+            m.insert(
+                RESOURCE_EPHEMERAL_STORAGE.to_string(),
+                Quantity::new(self.ephemeral_bytes.to_string()),
+            );
         }
         if self.pods != 0 {
-            m.insert(RESOURCE_PODS.to_string(), Quantity::new(self.pods.to_string()));
+            m.insert(
+                RESOURCE_PODS.to_string(),
+                Quantity::new(self.pods.to_string()),
+            );
         }
         if self.gpus != 0 {
-            m.insert(RESOURCE_NVIDIA_GPU.to_string(), Quantity::new(self.gpus.to_string()));
+            m.insert(
+                RESOURCE_NVIDIA_GPU.to_string(),
+                Quantity::new(self.gpus.to_string()),
+            );
         }
         m
     }
@@ -106,7 +121,11 @@ impl Resources {
         for (name, a, b) in [
             (RESOURCE_CPU, self.cpu_millis, capacity.cpu_millis),
             (RESOURCE_MEMORY, self.memory_bytes, capacity.memory_bytes),
-            (RESOURCE_EPHEMERAL_STORAGE, self.ephemeral_bytes, capacity.ephemeral_bytes),
+            (
+                RESOURCE_EPHEMERAL_STORAGE,
+                self.ephemeral_bytes,
+                capacity.ephemeral_bytes,
+            ),
             (RESOURCE_PODS, self.pods, capacity.pods),
             (RESOURCE_NVIDIA_GPU, self.gpus, capacity.gpus),
         ] {
@@ -163,7 +182,11 @@ impl fmt::Display for Resources {
             self.memory_bytes / (1 << 20)
         )?;
         if self.ephemeral_bytes != 0 {
-            write!(f, " ephemeral-storage={}Mi", self.ephemeral_bytes / (1 << 20))?;
+            write!(
+                f,
+                " ephemeral-storage={}Mi",
+                self.ephemeral_bytes / (1 << 20)
+            )?;
         }
         if self.gpus != 0 {
             write!(f, " nvidia.com/gpu={}", self.gpus)?;
@@ -214,15 +237,32 @@ mod tests {
         let list = [("vpc.amazonaws.com/pod-eni".to_string(), Quantity::new("1"))].into();
         assert_eq!(
             Resources::from_quantities(&list),
-            Err(ResourceError::Unsupported("vpc.amazonaws.com/pod-eni".into()))
+            Err(ResourceError::Unsupported(
+                "vpc.amazonaws.com/pod-eni".into()
+            ))
         );
     }
 
     #[test]
     fn fitting_is_checked_in_every_dimension() {
-        let cap = Resources { pods: 2, ..Resources::new(1000, 1 << 30) };
-        assert!(Resources { pods: 1, ..Resources::new(1000, 1 << 30) }.fits_in(&cap));
-        assert!(!Resources { pods: 3, ..Resources::new(10, 10) }.fits_in(&cap));
+        let cap = Resources {
+            pods: 2,
+            ..Resources::new(1000, 1 << 30)
+        };
+        assert!(
+            Resources {
+                pods: 1,
+                ..Resources::new(1000, 1 << 30)
+            }
+            .fits_in(&cap)
+        );
+        assert!(
+            !Resources {
+                pods: 3,
+                ..Resources::new(10, 10)
+            }
+            .fits_in(&cap)
+        );
         assert_eq!(Resources::new(2000, 10).exceeded(&cap), vec!["cpu"]);
     }
 }

@@ -7,11 +7,13 @@
 //! claims fill towards the best-value size rather than towards the largest machine.
 
 use super::input::{
-    ExistingPlacement, InstanceTypeOption, MAX_INSTANCE_TYPES, NewNode, Plan, SchedulingInput, Unschedulable,
+    ExistingPlacement, InstanceTypeOption, MAX_INSTANCE_TYPES, NewNode, Plan, SchedulingInput,
+    Unschedulable,
 };
 use super::pod::tolerates_all;
 use super::prepare::{
-    ON_DEMAND, Prepared, SPOT, SolveError, capacity_types, compatible, may_succeed_later, prepare, type_matches,
+    ON_DEMAND, Prepared, SPOT, SolveError, capacity_types, compatible, may_succeed_later, prepare,
+    type_matches,
 };
 use super::requirements::{KeyRequirement, Requirements};
 use super::resources::Resources;
@@ -81,10 +83,15 @@ pub fn solve(input: &SchedulingInput) -> Result<Plan, SolveError> {
         s.remaining_sum += s.p.pods[i].requests;
     }
     s.remaining_count = order.len() as i64;
-    s.smallest = order.iter().fold(Resources::new(i64::MAX, i64::MAX), |m, &i| {
-        let r = s.p.pods[i].requests;
-        Resources::new(m.cpu_millis.min(r.cpu_millis), m.memory_bytes.min(r.memory_bytes))
-    });
+    s.smallest = order
+        .iter()
+        .fold(Resources::new(i64::MAX, i64::MAX), |m, &i| {
+            let r = s.p.pods[i].requests;
+            Resources::new(
+                m.cpu_millis.min(r.cpu_millis),
+                m.memory_bytes.min(r.memory_bytes),
+            )
+        });
 
     let mut failed_for_good = Vec::new();
     let mut queue = order;
@@ -100,8 +107,9 @@ pub fn solve(input: &SchedulingInput) -> Result<Plan, SolveError> {
                 failed.push(i);
             }
         }
-        let (retry, done): (Vec<usize>, Vec<usize>) =
-            failed.into_iter().partition(|&i| may_succeed_later(&s.p.pods[i].topo));
+        let (retry, done): (Vec<usize>, Vec<usize>) = failed
+            .into_iter()
+            .partition(|&i| may_succeed_later(&s.p.pods[i].topo));
         failed_for_good.extend(done);
         if !progress || retry.is_empty() || pass + 1 >= MAX_PASSES {
             failed_for_good.extend(retry);
@@ -177,7 +185,11 @@ impl Solver<'_> {
     fn is_full(&self, ci: usize) -> bool {
         let c = &self.claims[ci];
         let free = c.cap_max - c.used;
-        !Resources { pods: 1, ..self.smallest }.fits_in(&Resources {
+        !Resources {
+            pods: 1,
+            ..self.smallest
+        }
+        .fits_in(&Resources {
             ephemeral_bytes: i64::MAX,
             gpus: i64::MAX,
             ..free
@@ -194,11 +206,14 @@ impl Solver<'_> {
         {
             return false;
         }
-        if pod.zone_sensitive && !node.zone.is_some_and(|z| zone_mask & (1 << z) != 0) {
+        if pod.zone_sensitive && node.zone.is_none_or(|z| zone_mask & (1 << z) == 0) {
             return false;
         }
         if tolerates_all(&self.input.pods[pi].spec.tolerations, &spec.taints).is_err()
-            || !self.alternatives(pi, strict).iter().any(|a| a.matches_labels(&spec.labels))
+            || !self
+                .alternatives(pi, strict)
+                .iter()
+                .any(|a| a.matches_labels(&spec.labels))
         {
             return false;
         }
@@ -207,7 +222,9 @@ impl Solver<'_> {
         node.used += requests;
         node.ports.extend(ports);
         node.pods.push(pi);
-        self.p.groups.record(&self.p.pods[pi].topo, node.zone, &mut node.host);
+        self.p
+            .groups
+            .record(&self.p.pods[pi].topo, node.zone, &mut node.host);
         true
     }
 
@@ -229,7 +246,8 @@ impl Solver<'_> {
                 need.fits_in(&info.alloc)
                     && info.zones(ct) & zones != 0
                     && room.is_none_or(|r| {
-                        info.capacity.cpu_millis <= r.cpu_millis && info.capacity.memory_bytes <= r.memory_bytes
+                        info.capacity.cpu_millis <= r.cpu_millis
+                            && info.capacity.memory_bytes <= r.memory_bytes
                     })
                     && alt.is_none_or(|a| type_matches(&self.input.instance_types[t as usize], a))
             })
@@ -247,7 +265,13 @@ impl Solver<'_> {
     }
 
     /// The claim's requirements, zones and types if the pod joined it.
-    fn fit_claim(&self, pi: usize, ci: usize, strict: bool, zone_mask: ZoneMask) -> Option<(Requirements, ZoneMask, Vec<u32>)> {
+    fn fit_claim(
+        &self,
+        pi: usize,
+        ci: usize,
+        strict: bool,
+        zone_mask: ZoneMask,
+    ) -> Option<(Requirements, ZoneMask, Vec<u32>)> {
         let pod = &self.p.pods[pi];
         let claim = &self.claims[ci];
         let need = claim.used + pod.requests;
@@ -273,15 +297,20 @@ impl Solver<'_> {
             if pod.zone_sensitive {
                 let reachable = self.reachable(&claim.types, claim.ct) & zones & zone_mask;
                 for z in self.p.groups.zone_preference(&pod.topo, reachable) {
-                    let types = self.filter_types(&claim.types, alt_filter, 1 << z, claim.ct, &need, None);
+                    let types =
+                        self.filter_types(&claim.types, alt_filter, 1 << z, claim.ct, &need, None);
                     if !types.is_empty() {
                         let mut reqs = reqs.unwrap_or_else(|| claim.reqs.clone());
-                        reqs.add(labels::ZONE, KeyRequirement::in_values([self.p.zones.names[z].clone()]));
+                        reqs.add(
+                            labels::ZONE,
+                            KeyRequirement::in_values([self.p.zones.names[z].clone()]),
+                        );
                         return Some((reqs, 1 << z, types));
                     }
                 }
             } else {
-                let types = self.filter_types(&claim.types, alt_filter, zones, claim.ct, &need, None);
+                let types =
+                    self.filter_types(&claim.types, alt_filter, zones, claim.ct, &need, None);
                 if !types.is_empty() {
                     return Some((reqs.unwrap_or_else(|| claim.reqs.clone()), zones, types));
                 }
@@ -291,10 +320,19 @@ impl Solver<'_> {
     }
 
     fn reachable(&self, types: &[u32], ct: u8) -> ZoneMask {
-        types.iter().fold(0, |m, &t| m | self.p.types[t as usize].zones(ct))
+        types
+            .iter()
+            .fold(0, |m, &t| m | self.p.types[t as usize].zones(ct))
     }
 
-    fn commit(&mut self, pi: usize, ci: usize, reqs: Requirements, zones: ZoneMask, types: Vec<u32>) {
+    fn commit(
+        &mut self,
+        pi: usize,
+        ci: usize,
+        reqs: Requirements,
+        zones: ZoneMask,
+        types: Vec<u32>,
+    ) {
         let pod = &self.p.pods[pi];
         let (cap_max, reserve) = self.envelope(&types);
         let claim = &mut self.claims[ci];
@@ -313,10 +351,13 @@ impl Solver<'_> {
 
     /// Componentwise maximum allocatable (for quick rejection) and capacity (for limits).
     fn envelope(&self, types: &[u32]) -> (Resources, Resources) {
-        types.iter().fold((Resources::default(), Resources::default()), |(a, c), &t| {
-            let info = &self.p.types[t as usize];
-            (a.max(&info.alloc), c.max(&info.capacity))
-        })
+        types.iter().fold(
+            (Resources::default(), Resources::default()),
+            |(a, c), &t| {
+                let info = &self.p.types[t as usize];
+                (a.max(&info.alloc), c.max(&info.capacity))
+            },
+        )
     }
 
     fn room(&self, prov: usize) -> Option<Resources> {
@@ -324,7 +365,12 @@ impl Solver<'_> {
     }
 
     fn open_claim(&mut self, pi: usize, strict: bool, zone_mask: ZoneMask) -> bool {
-        if self.p.groups.host_refusal(&self.p.pods[pi].topo, &HostCounts::default()).is_some() {
+        if self
+            .p
+            .groups
+            .host_refusal(&self.p.pods[pi].topo, &HostCounts::default())
+            .is_some()
+        {
             return false;
         }
         for prov_i in 0..self.p.provs.len() {
@@ -341,7 +387,9 @@ impl Solver<'_> {
                     self.claims.push(claim);
                     let pod = &self.p.pods[pi];
                     let zone = self.claims[ci].zone();
-                    self.p.groups.record(&pod.topo, zone, &mut self.claims[ci].host);
+                    self.p
+                        .groups
+                        .record(&pod.topo, zone, &mut self.claims[ci].host);
                     if !self.is_full(ci) {
                         self.open.push(ci);
                     }
@@ -355,7 +403,13 @@ impl Solver<'_> {
         false
     }
 
-    fn new_claim(&self, pi: usize, prov_i: usize, strict: bool, zone_mask: ZoneMask) -> Option<Claim> {
+    fn new_claim(
+        &self,
+        pi: usize,
+        prov_i: usize,
+        strict: bool,
+        zone_mask: ZoneMask,
+    ) -> Option<Claim> {
         let pod = &self.p.pods[pi];
         let prov = &self.p.provs[prov_i];
         let need = prov.overhead + pod.requests;
@@ -374,16 +428,31 @@ impl Solver<'_> {
                 continue;
             }
             let alt_filter = (!alt.is_empty()).then_some(alt);
-            let base = self.filter_types(&prov.types, alt_filter, zones, allowed_ct, &need, room.as_ref());
+            let base = self.filter_types(
+                &prov.types,
+                alt_filter,
+                zones,
+                allowed_ct,
+                &need,
+                room.as_ref(),
+            );
             // Spot when allowed and offered: the pod did not insist on on-demand.
-            let ct = if allowed_ct & SPOT != 0 && base.iter().any(|&t| self.p.types[t as usize].zones(SPOT) & zones != 0) {
+            let ct = if allowed_ct & SPOT != 0
+                && base
+                    .iter()
+                    .any(|&t| self.p.types[t as usize].zones(SPOT) & zones != 0)
+            {
                 SPOT
             } else {
                 ON_DEMAND
             };
             // Pinned in the claim's requirements so that a pod insisting on the other capacity
             // type cannot join it later.
-            let pinned = if ct == SPOT { labels::CAPACITY_TYPE_SPOT } else { labels::CAPACITY_TYPE_ON_DEMAND };
+            let pinned = if ct == SPOT {
+                labels::CAPACITY_TYPE_SPOT
+            } else {
+                labels::CAPACITY_TYPE_ON_DEMAND
+            };
             reqs.add(labels::CAPACITY_TYPE, KeyRequirement::in_values([pinned]));
             let base: Vec<u32> = base
                 .into_iter()
@@ -394,12 +463,24 @@ impl Solver<'_> {
             }
             let (types, zones) = if pod.zone_sensitive {
                 let reachable = self.reachable(&base, ct) & zones;
-                let picked = self.p.groups.zone_preference(&pod.topo, reachable).into_iter().find_map(|z| {
-                    let t: Vec<u32> = base.iter().copied().filter(|&t| self.p.types[t as usize].zones(ct) & (1 << z) != 0).collect();
-                    (!t.is_empty()).then_some((t, z))
-                });
+                let picked = self
+                    .p
+                    .groups
+                    .zone_preference(&pod.topo, reachable)
+                    .into_iter()
+                    .find_map(|z| {
+                        let t: Vec<u32> = base
+                            .iter()
+                            .copied()
+                            .filter(|&t| self.p.types[t as usize].zones(ct) & (1 << z) != 0)
+                            .collect();
+                        (!t.is_empty()).then_some((t, z))
+                    });
                 let Some((t, z)) = picked else { continue };
-                reqs.add(labels::ZONE, KeyRequirement::in_values([self.p.zones.names[z].clone()]));
+                reqs.add(
+                    labels::ZONE,
+                    KeyRequirement::in_values([self.p.zones.names[z].clone()]),
+                );
                 (t, 1 << z)
             } else {
                 (base, zones)
@@ -428,7 +509,13 @@ impl Solver<'_> {
     /// the launcher keeps a wide choice of spot pools while the claim stops growing there). Packed pods
     /// are estimated as how many pods of the waiting pods' average shape fit next to the
     /// daemonset overhead, capped by how many pods are waiting.
-    fn best_value_types(&self, types: Vec<u32>, zones: ZoneMask, ct: u8, overhead: &Resources) -> Vec<u32> {
+    fn best_value_types(
+        &self,
+        types: Vec<u32>,
+        zones: ZoneMask,
+        ct: u8,
+        overhead: &Resources,
+    ) -> Vec<u32> {
         let count = self.remaining_count.max(1);
         let avg_cpu = self.remaining_sum.cpu_millis / count;
         let avg_mem = self.remaining_sum.memory_bytes / count;
@@ -445,13 +532,17 @@ impl Solver<'_> {
             let score = price / packed as f64;
             let better = match best {
                 None => true,
-                Some((s, n, p, _)) => score < s || (score == s && (packed > n || (packed == n && price < p))),
+                Some((s, n, p, _)) => {
+                    score < s || (score == s && (packed > n || (packed == n && price < p)))
+                }
             };
             if better {
                 best = Some((score, packed, price, t));
             }
         }
-        let Some((_, _, _, target)) = best else { return types };
+        let Some((_, _, _, target)) = best else {
+            return types;
+        };
         let bound = self.p.types[target as usize].alloc;
         types
             .into_iter()
@@ -472,7 +563,10 @@ impl Solver<'_> {
             }
             let c = &self.claims[ci];
             let Some(&cheapest) = c.types.iter().min_by(|&&a, &&b| {
-                let (pa, pb) = (self.p.types[a as usize].price(c.zones, c.ct), self.p.types[b as usize].price(c.zones, c.ct));
+                let (pa, pb) = (
+                    self.p.types[a as usize].price(c.zones, c.ct),
+                    self.p.types[b as usize].price(c.zones, c.ct),
+                );
                 pa.total_cmp(&pb).then(a.cmp(&b))
             }) else {
                 continue;
@@ -534,7 +628,11 @@ impl Solver<'_> {
                 }
             })
             .collect();
-        options.sort_by(|a, b| a.price.total_cmp(&b.price).then_with(|| a.name.cmp(&b.name)));
+        options.sort_by(|a, b| {
+            a.price
+                .total_cmp(&b.price)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         options.truncate(MAX_INSTANCE_TYPES);
         let capacity_type = if c.ct == SPOT {
             labels::CAPACITY_TYPE_SPOT

@@ -2,7 +2,10 @@
 
 use super::check::verify;
 use super::*;
-use crate::api::{Limits, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, ProvisionerStatus, Quantity, Taint, labels};
+use crate::api::{
+    Limits, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, ProvisionerStatus,
+    Quantity, Taint, labels,
+};
 
 const ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
 
@@ -14,7 +17,11 @@ fn provisioner(name: &str) -> Provisioner {
     Provisioner::new(
         name,
         ProvisionerSpec {
-            requirements: vec![req(labels::CAPACITY_TYPE, Operator::In, &["spot", "on-demand"])],
+            requirements: vec![req(
+                labels::CAPACITY_TYPE,
+                Operator::In,
+                &["spot", "on-demand"],
+            )],
             ..ProvisionerSpec::default()
         },
     )
@@ -38,7 +45,9 @@ impl ProvisionerFixture for Provisioner {
         self
     }
     fn taint(mut self, key: &str, value: &str) -> Self {
-        self.spec.taints.push(Taint::new(key, Some(value), "NoSchedule"));
+        self.spec
+            .taints
+            .push(Taint::new(key, Some(value), "NoSchedule"));
         self
     }
     fn cpu_limit(mut self, cpu: &str, used: &str) -> Self {
@@ -56,12 +65,17 @@ impl ProvisionerFixture for Provisioner {
 /// m5 (4 GiB/vCPU), c5 (2 GiB/vCPU) and r5 (8 GiB/vCPU) in four sizes, spot at 30% of on-demand.
 fn catalog() -> Vec<InstanceType> {
     let mut out = Vec::new();
-    for (family, gib_per_cpu, od_per_cpu) in [("m5", 4, 0.048), ("c5", 2, 0.0425), ("r5", 8, 0.063)] {
+    for (family, gib_per_cpu, od_per_cpu) in [("m5", 4, 0.048), ("c5", 2, 0.0425), ("r5", 8, 0.063)]
+    {
         for (size, cpus) in [("large", 2), ("xlarge", 4), ("2xlarge", 8), ("4xlarge", 16)] {
             let od = od_per_cpu * f64::from(cpus);
             out.push(
-                InstanceType::named(&format!("{family}.{size}"), cpus, u64::from(cpus * gib_per_cpu * 1024))
-                    .offered_in(&ZONES, od * 0.3, od),
+                InstanceType::named(
+                    &format!("{family}.{size}"),
+                    cpus,
+                    u64::from(cpus * gib_per_cpu * 1024),
+                )
+                .offered_in(&ZONES, od * 0.3, od),
             );
         }
     }
@@ -89,7 +103,9 @@ fn solved(input: &SchedulingInput) -> Plan {
 }
 
 fn web(i: usize) -> Pod {
-    Pod::named(&format!("web-{i}")).requesting("500m", "1Gi").label("app", "web")
+    Pod::named(&format!("web-{i}"))
+        .requesting("500m", "1Gi")
+        .label("app", "web")
 }
 
 #[test]
@@ -100,12 +116,18 @@ fn a_single_pod_lands_on_the_cheapest_spot_type_that_fits() {
     assert_eq!(node.capacity_type, "spot");
     assert!(node.on_demand_fallback);
     assert_eq!(node.instance_types[0].name, "c5.large");
-    assert!(node.instance_types.windows(2).all(|w| w[0].price <= w[1].price));
+    assert!(
+        node.instance_types
+            .windows(2)
+            .all(|w| w[0].price <= w[1].price)
+    );
 }
 
 #[test]
 fn a_pod_that_asks_for_on_demand_gets_on_demand() {
-    let pod = Pod::named("p").requesting("1", "2Gi").node_selector(labels::CAPACITY_TYPE, "on-demand");
+    let pod = Pod::named("p")
+        .requesting("1", "2Gi")
+        .node_selector(labels::CAPACITY_TYPE, "on-demand");
     let plan = solved(&input(vec![pod]));
     assert_eq!(plan.new_nodes[0].capacity_type, "on-demand");
 }
@@ -127,7 +149,8 @@ fn many_pods_share_nodes_instead_of_one_node_each() {
 #[test]
 fn existing_nodes_are_filled_before_new_nodes_are_opened() {
     let mut i = input(vec![web(0), web(1)]);
-    i.nodes.push(ExistingNode::named("node-1", "zone-a", "4", "8Gi").in_flight());
+    i.nodes
+        .push(ExistingNode::named("node-1", "zone-a", "4", "8Gi").in_flight());
     let plan = solved(&i);
     assert!(plan.new_nodes.is_empty());
     assert_eq!(plan.existing[0].pods, vec![0, 1]);
@@ -136,7 +159,10 @@ fn existing_nodes_are_filled_before_new_nodes_are_opened() {
 #[test]
 fn a_full_existing_node_sends_the_rest_to_a_new_node() {
     let mut i = input(vec![web(0), web(1), web(2)]);
-    i.nodes.push(ExistingNode::named("node-1", "zone-a", "1200m", "8Gi").running(Pod::named("old").requesting("100m", "1Gi")));
+    i.nodes.push(
+        ExistingNode::named("node-1", "zone-a", "1200m", "8Gi")
+            .running(Pod::named("old").requesting("100m", "1Gi")),
+    );
     let plan = solved(&i);
     assert_eq!(plan.existing[0].pods.len(), 2);
     assert_eq!(plan.new_nodes.len(), 1);
@@ -144,8 +170,16 @@ fn a_full_existing_node_sends_the_rest_to_a_new_node() {
 
 #[test]
 fn a_node_selector_that_excludes_every_type_is_explained() {
-    let mut i = input(vec![Pod::named("p").requesting("1", "1Gi").node_selector(labels::INSTANCE_TYPE, "c5.large")]);
-    i.provisioners[0] = provisioner("spot-fleet").requiring(req(labels::INSTANCE_TYPE, Operator::In, &["m5.large", "m5.2xlarge"]));
+    let mut i = input(vec![
+        Pod::named("p")
+            .requesting("1", "1Gi")
+            .node_selector(labels::INSTANCE_TYPE, "c5.large"),
+    ]);
+    i.provisioners[0] = provisioner("spot-fleet").requiring(req(
+        labels::INSTANCE_TYPE,
+        Operator::In,
+        &["m5.large", "m5.2xlarge"],
+    ));
     let plan = solved(&i);
     assert_eq!(plan.unschedulable.len(), 1);
     let why = &plan.unschedulable[0].reason;
@@ -155,74 +189,136 @@ fn a_node_selector_that_excludes_every_type_is_explained() {
 
 #[test]
 fn an_arch_the_catalog_lacks_is_explained_by_the_types_it_excludes() {
-    let i = input(vec![Pod::named("p").requesting("1", "1Gi").node_selector(labels::INSTANCE_FAMILY, "m5").node_affinity_term(vec![req(labels::INSTANCE_CPU, Operator::Gt, &["64"])])]);
+    let i = input(vec![
+        Pod::named("p")
+            .requesting("1", "1Gi")
+            .node_selector(labels::INSTANCE_FAMILY, "m5")
+            .node_affinity_term(vec![req(labels::INSTANCE_CPU, Operator::Gt, &["64"])]),
+    ]);
     let why = &solved(&i).unschedulable[0].reason;
-    assert!(why.contains("karpenter.k8s.aws/instance-cpu Gt 64 (pod) excludes 12 instance types"), "{why}");
-    assert!(why.contains("karpenter.k8s.aws/instance-family In [m5] (pod) excludes 8 instance types"), "{why}");
+    assert!(
+        why.contains("karpenter.k8s.aws/instance-cpu Gt 64 (pod) excludes 12 instance types"),
+        "{why}"
+    );
+    assert!(
+        why.contains("karpenter.k8s.aws/instance-family In [m5] (pod) excludes 8 instance types"),
+        "{why}"
+    );
 }
 
 #[test]
 fn a_pod_too_large_for_every_type_names_the_resources() {
-    let why = &solved(&input(vec![Pod::named("p").requesting("100", "1Gi")])).unschedulable[0].reason;
+    let why =
+        &solved(&input(vec![Pod::named("p").requesting("100", "1Gi")])).unschedulable[0].reason;
     assert!(why.contains("too small for cpu=100000m"), "{why}");
 }
 
 #[test]
 fn an_untolerated_taint_keeps_the_pod_off_the_provisioner() {
-    let mut i = input(vec![Pod::named("plain").requesting("1", "1Gi"), Pod::named("gpu-ok").requesting("1", "1Gi").tolerate("dedicated", "gpu", "NoSchedule")]);
+    let mut i = input(vec![
+        Pod::named("plain").requesting("1", "1Gi"),
+        Pod::named("gpu-ok")
+            .requesting("1", "1Gi")
+            .tolerate("dedicated", "gpu", "NoSchedule"),
+    ]);
     i.provisioners = vec![provisioner("tainted").taint("dedicated", "gpu")];
     let plan = solved(&i);
     assert_eq!(plan.new_nodes.len(), 1);
     assert_eq!(plan.new_nodes[0].pods, vec![1]);
-    assert!(plan.unschedulable[0].reason.contains("taint dedicated=gpu:NoSchedule is not tolerated"));
+    assert!(
+        plan.unschedulable[0]
+            .reason
+            .contains("taint dedicated=gpu:NoSchedule is not tolerated")
+    );
 }
 
 #[test]
 fn the_heaviest_provisioner_that_fits_wins() {
     let mut i = input(vec![web(0)]);
-    i.provisioners = vec![provisioner("light").weight(1), provisioner("heavy").weight(50).requiring(req(labels::INSTANCE_FAMILY, Operator::In, &["r5"]))];
+    i.provisioners = vec![
+        provisioner("light").weight(1),
+        provisioner("heavy").weight(50).requiring(req(
+            labels::INSTANCE_FAMILY,
+            Operator::In,
+            &["r5"],
+        )),
+    ];
     let plan = solved(&i);
     assert_eq!(plan.new_nodes[0].provisioner, "heavy");
-    assert!(plan.new_nodes[0].instance_types.iter().all(|t| t.name.starts_with("r5")));
+    assert!(
+        plan.new_nodes[0]
+            .instance_types
+            .iter()
+            .all(|t| t.name.starts_with("r5"))
+    );
 }
 
 #[test]
 fn provisioner_limits_cap_new_capacity_and_say_so() {
-    let mut i = input((0..30).map(|k| Pod::named(&format!("p{k}")).requesting("1500m", "1Gi")).collect());
+    let mut i = input(
+        (0..30)
+            .map(|k| Pod::named(&format!("p{k}")).requesting("1500m", "1Gi"))
+            .collect(),
+    );
     i.provisioners = vec![provisioner("capped").cpu_limit("20", "4")];
     let plan = solved(&i);
-    let cpus: i64 = plan.new_nodes.iter().map(|n| {
-        n.instance_types.iter().filter_map(|o| i.instance_types.iter().find(|t| t.name == o.name)).map(|t| i64::from(t.vcpus)).max().unwrap_or(0)
-    }).sum();
+    let cpus: i64 = plan
+        .new_nodes
+        .iter()
+        .map(|n| {
+            n.instance_types
+                .iter()
+                .filter_map(|o| i.instance_types.iter().find(|t| t.name == o.name))
+                .map(|t| i64::from(t.vcpus))
+                .max()
+                .unwrap_or(0)
+        })
+        .sum();
     assert!(cpus <= 16, "{cpus} vCPUs launched under a 16 vCPU headroom");
     assert!(!plan.new_nodes.is_empty());
     assert!(!plan.unschedulable.is_empty());
-    assert!(plan.unschedulable[0].reason.contains("limits leave"), "{}", plan.unschedulable[0].reason);
+    assert!(
+        plan.unschedulable[0].reason.contains("limits leave"),
+        "{}",
+        plan.unschedulable[0].reason
+    );
 }
 
 #[test]
 fn zone_spread_puts_pods_evenly_across_zones() {
-    let pods = (0..9).map(|k| web(k).zone_spread(1, "app", "web")).collect();
+    let pods = (0..9)
+        .map(|k| web(k).zone_spread(1, "app", "web"))
+        .collect();
     let plan = solved(&input(pods));
     let mut per_zone = std::collections::BTreeMap::new();
     for n in &plan.new_nodes {
-        *per_zone.entry(n.instance_types[0].zones.clone()).or_insert(0) += n.pods.len();
+        *per_zone
+            .entry(n.instance_types[0].zones.clone())
+            .or_insert(0) += n.pods.len();
     }
-    assert_eq!(per_zone.values().copied().collect::<Vec<_>>(), vec![3, 3, 3]);
+    assert_eq!(
+        per_zone.values().copied().collect::<Vec<_>>(),
+        vec![3, 3, 3]
+    );
 }
 
 #[test]
 fn hostname_anti_affinity_gives_each_pod_its_own_node() {
-    let pods = (0..5).map(|k| web(k).pod_anti_affinity(labels::HOSTNAME, "app", "web")).collect();
+    let pods = (0..5)
+        .map(|k| web(k).pod_anti_affinity(labels::HOSTNAME, "app", "web"))
+        .collect();
     let plan = solved(&input(pods));
     assert_eq!(plan.new_nodes.len(), 5);
 }
 
 #[test]
 fn anti_affinity_is_symmetric_for_pods_without_the_term() {
-    let guard = Pod::named("guard").requesting("100m", "100Mi").pod_anti_affinity(labels::HOSTNAME, "app", "web");
+    let guard = Pod::named("guard")
+        .requesting("100m", "100Mi")
+        .pod_anti_affinity(labels::HOSTNAME, "app", "web");
     let mut i = input(vec![web(0)]);
-    i.nodes.push(ExistingNode::named("node-1", "zone-a", "4", "8Gi").running(guard));
+    i.nodes
+        .push(ExistingNode::named("node-1", "zone-a", "4", "8Gi").running(guard));
     let plan = solved(&i);
     assert!(plan.existing.is_empty());
     assert_eq!(plan.new_nodes.len(), 1);
@@ -230,17 +326,32 @@ fn anti_affinity_is_symmetric_for_pods_without_the_term() {
 
 #[test]
 fn zone_pod_affinity_keeps_the_group_in_one_zone() {
-    let pods = (0..12).map(|k| web(k).requesting("2", "4Gi").pod_affinity(labels::ZONE, "app", "web")).collect();
+    let pods = (0..12)
+        .map(|k| {
+            web(k)
+                .requesting("2", "4Gi")
+                .pod_affinity(labels::ZONE, "app", "web")
+        })
+        .collect();
     let plan = solved(&input(pods));
-    let zones: std::collections::BTreeSet<_> = plan.new_nodes.iter().map(|n| n.instance_types[0].zones.clone()).collect();
+    let zones: std::collections::BTreeSet<_> = plan
+        .new_nodes
+        .iter()
+        .map(|n| n.instance_types[0].zones.clone())
+        .collect();
     assert_eq!(zones.len(), 1);
     assert!(plan.unschedulable.is_empty());
 }
 
 #[test]
 fn affinity_to_pods_placed_later_is_resolved_by_another_pass() {
-    let follower = Pod::named("follower").requesting("2", "1Gi").pod_affinity(labels::HOSTNAME, "app", "db");
-    let leader = Pod::named("leader").requesting("100m", "1Gi").label("app", "db");
+    let follower =
+        Pod::named("follower")
+            .requesting("2", "1Gi")
+            .pod_affinity(labels::HOSTNAME, "app", "db");
+    let leader = Pod::named("leader")
+        .requesting("100m", "1Gi")
+        .label("app", "db");
     let plan = solved(&input(vec![follower, leader]));
     assert!(plan.unschedulable.is_empty(), "{:?}", plan.unschedulable);
     assert_eq!(plan.new_nodes.len(), 1);
@@ -255,15 +366,21 @@ fn host_ports_never_collide_on_a_node() {
 #[test]
 fn daemonset_overhead_is_reserved_on_every_new_node() {
     let mut i = input(vec![Pod::named("p").requesting("1500m", "1Gi")]);
-    i.daemonsets.push(Pod::named("ds").requesting("500m", "512Mi"));
+    i.daemonsets
+        .push(Pod::named("ds").requesting("500m", "512Mi"));
     let plan = solved(&i);
     assert_eq!(plan.new_nodes[0].requests.cpu_millis, 2000);
     assert_eq!(plan.new_nodes[0].instance_types[0].name, "c5.xlarge");
 }
 
 #[test]
-fn init_containers_count_by_the_max_rule_and_overhead_is_added() -> Result<(), resources::ResourceError> {
-    let pod = Pod::named("p").requesting("500m", "1Gi").sidecar("250m", "256Mi").init_container("2", "128Mi").overhead("100m", "64Mi");
+fn init_containers_count_by_the_max_rule_and_overhead_is_added()
+-> Result<(), resources::ResourceError> {
+    let pod = Pod::named("p")
+        .requesting("500m", "1Gi")
+        .sidecar("250m", "256Mi")
+        .init_container("2", "128Mi")
+        .overhead("100m", "64Mi");
     let r = pod.requests()?;
     assert_eq!(r.cpu_millis, 2100);
     assert_eq!(r.memory_bytes, (1024 + 256 + 64) << 20);
@@ -274,7 +391,11 @@ fn init_containers_count_by_the_max_rule_and_overhead_is_added() -> Result<(), r
 fn required_node_affinity_terms_are_alternatives() {
     let pod = Pod::named("p")
         .requesting("1", "1Gi")
-        .node_affinity_term(vec![req(labels::INSTANCE_TYPE, Operator::In, &["x1.nothing"])])
+        .node_affinity_term(vec![req(
+            labels::INSTANCE_TYPE,
+            Operator::In,
+            &["x1.nothing"],
+        )])
         .node_affinity_term(vec![req(labels::INSTANCE_FAMILY, Operator::In, &["r5"])]);
     let plan = solved(&input(vec![pod]));
     assert_eq!(plan.new_nodes[0].instance_types[0].name, "r5.large");
@@ -282,7 +403,9 @@ fn required_node_affinity_terms_are_alternatives() {
 
 #[test]
 fn preferred_node_affinity_breaks_the_tie_towards_the_preferred_zone() {
-    let pod = Pod::named("p").requesting("1", "1Gi").preferred_node_affinity(10, vec![req(labels::ZONE, Operator::In, &["zone-c"])]);
+    let pod = Pod::named("p")
+        .requesting("1", "1Gi")
+        .preferred_node_affinity(10, vec![req(labels::ZONE, Operator::In, &["zone-c"])]);
     let plan = solved(&input(vec![pod]));
     assert_eq!(plan.new_nodes[0].instance_types[0].zones, vec!["zone-c"]);
 }
@@ -291,7 +414,11 @@ fn preferred_node_affinity_breaks_the_tie_towards_the_preferred_zone() {
 fn unavailable_offerings_are_skipped() {
     let mut i = input(vec![Pod::named("p").requesting("1", "2Gi")]);
     for t in &mut i.instance_types {
-        *t = t.clone().unavailable("zone-a", "spot").unavailable("zone-b", "spot").unavailable("zone-c", "spot");
+        *t = t
+            .clone()
+            .unavailable("zone-a", "spot")
+            .unavailable("zone-b", "spot")
+            .unavailable("zone-c", "spot");
     }
     let plan = solved(&i);
     assert_eq!(plan.new_nodes[0].capacity_type, "on-demand");
@@ -300,7 +427,15 @@ fn unavailable_offerings_are_skipped() {
 #[test]
 fn the_launcher_gets_at_most_sixty_types() {
     let mut i = input(vec![Pod::named("p").requesting("100m", "100Mi")]);
-    i.instance_types = (1..=100).map(|k| InstanceType::named(&format!("t{k}.large"), 2, 4096).offered_in(&ZONES, 0.01 * f64::from(k), 0.1)).collect();
+    i.instance_types = (1..=100)
+        .map(|k| {
+            InstanceType::named(&format!("t{k}.large"), 2, 4096).offered_in(
+                &ZONES,
+                0.01 * f64::from(k),
+                0.1,
+            )
+        })
+        .collect();
     let plan = solved(&i);
     assert_eq!(plan.new_nodes[0].instance_types.len(), MAX_INSTANCE_TYPES);
     assert_eq!(plan.new_nodes[0].instance_types[0].name, "t1.large");
@@ -308,31 +443,69 @@ fn the_launcher_gets_at_most_sixty_types() {
 
 #[test]
 fn gpu_pods_only_get_gpu_types() {
-    let mut i = input(vec![Pod::named("train").requesting("1", "1Gi").request("nvidia.com/gpu", "1")]);
-    i.instance_types.push(InstanceType::named("g4dn.xlarge", 4, 16384).gpus(1).offered_in(&ZONES, 0.2, 0.5));
+    let mut i = input(vec![
+        Pod::named("train")
+            .requesting("1", "1Gi")
+            .request("nvidia.com/gpu", "1"),
+    ]);
+    i.instance_types.push(
+        InstanceType::named("g4dn.xlarge", 4, 16384)
+            .gpus(1)
+            .offered_in(&ZONES, 0.2, 0.5),
+    );
     let plan = solved(&i);
-    assert_eq!(plan.new_nodes[0].instance_types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["g4dn.xlarge"]);
+    assert_eq!(
+        plan.new_nodes[0]
+            .instance_types
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["g4dn.xlarge"]
+    );
 }
 
 #[test]
 fn a_bad_quantity_is_reported_not_guessed() {
     let plan = solved(&input(vec![Pod::named("p").requesting("lots", "1Gi")]));
-    assert!(plan.unschedulable[0].reason.contains("\"lots\""), "{}", plan.unschedulable[0].reason);
+    assert!(
+        plan.unschedulable[0].reason.contains("\"lots\""),
+        "{}",
+        plan.unschedulable[0].reason
+    );
 }
 
 #[test]
 fn a_custom_label_needs_the_provisioner_to_set_it() {
-    let pod = || Pod::named("p").requesting("1", "1Gi").node_selector("team", "a");
+    let pod = || {
+        Pod::named("p")
+            .requesting("1", "1Gi")
+            .node_selector("team", "a")
+    };
     let plan = solved(&input(vec![pod()]));
-    assert!(plan.unschedulable[0].reason.contains("label \"team\" is not set on its nodes"));
+    assert!(
+        plan.unschedulable[0]
+            .reason
+            .contains("label \"team\" is not set on its nodes")
+    );
     let mut i = input(vec![pod()]);
-    i.provisioners[0].spec.labels.insert("team".into(), "a".into());
+    i.provisioners[0]
+        .spec
+        .labels
+        .insert("team".into(), "a".into());
     assert_eq!(solved(&i).new_nodes.len(), 1);
 }
 
 #[test]
 fn solving_twice_gives_the_same_plan() {
-    let pods: Vec<Pod> = (0..50).map(|k| if k % 2 == 0 { web(k).zone_spread(1, "app", "web") } else { web(k) }).collect();
+    let pods: Vec<Pod> = (0..50)
+        .map(|k| {
+            if k % 2 == 0 {
+                web(k).zone_spread(1, "app", "web")
+            } else {
+                web(k)
+            }
+        })
+        .collect();
     let i = input(pods);
     assert_eq!(solve(&i).ok(), solve(&i).ok());
 }

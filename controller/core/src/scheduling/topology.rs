@@ -11,6 +11,8 @@ use crate::api::labels;
 use std::collections::{BTreeSet, HashMap};
 
 pub type GroupId = usize;
+/// A pod's own constraints and the anti-affinity groups it owns, by domain.
+pub type OwnConstraints = (Vec<(Domain, Constraint)>, Vec<(Domain, GroupId)>);
 pub type ZoneMask = u64;
 pub const ALL_ZONES: ZoneMask = u64::MAX;
 
@@ -40,9 +42,17 @@ struct GroupKey {
 /// A pod's hard topology constraint, resolved to its group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Constraint {
-    Spread { group: GroupId, max_skew: u32 },
-    Affinity { group: GroupId, matches_itself: bool },
-    AntiAffinity { group: GroupId },
+    Spread {
+        group: GroupId,
+        max_skew: u32,
+    },
+    Affinity {
+        group: GroupId,
+        matches_itself: bool,
+    },
+    AntiAffinity {
+        group: GroupId,
+    },
 }
 
 impl Constraint {
@@ -122,7 +132,13 @@ impl Groups {
         }
     }
 
-    fn intern(&mut self, domain: Domain, namespaces: BTreeSet<String>, selector: LabelSelector, anti: bool) -> GroupId {
+    fn intern(
+        &mut self,
+        domain: Domain,
+        namespaces: BTreeSet<String>,
+        selector: LabelSelector,
+        anti: bool,
+    ) -> GroupId {
         let key = GroupKey {
             domain,
             namespaces,
@@ -144,7 +160,7 @@ impl Groups {
 
     /// Registers the groups a pod's own constraints name. Topology keys other than zone and
     /// hostname are ignored, and so are ScheduleAnyway spreads (they are preferences).
-    pub fn constraints_of(&mut self, pod: &Pod) -> (Vec<(Domain, Constraint)>, Vec<(Domain, GroupId)>) {
+    pub fn constraints_of(&mut self, pod: &Pod) -> OwnConstraints {
         let own_ns = || BTreeSet::from([pod.namespace().to_string()]);
         let mut constraints = Vec::new();
         let mut owned = Vec::new();
@@ -152,7 +168,8 @@ impl Groups {
             if c.when_unsatisfiable != "DoNotSchedule" {
                 continue;
             }
-            let (Some(domain), Some(sel)) = (Domain::from_key(&c.topology_key), &c.label_selector) else {
+            let (Some(domain), Some(sel)) = (Domain::from_key(&c.topology_key), &c.label_selector)
+            else {
                 continue;
             };
             let group = self.intern(domain, own_ns(), sel.clone(), false);
@@ -168,16 +185,27 @@ impl Groups {
                 }
             };
             for t in aff.pod_affinity.iter().flat_map(|a| &a.required) {
-                let (Some(domain), Some(sel)) = (Domain::from_key(&t.topology_key), &t.label_selector) else {
+                let (Some(domain), Some(sel)) =
+                    (Domain::from_key(&t.topology_key), &t.label_selector)
+                else {
                     continue;
                 };
                 let ns = term_ns(t);
-                let matches_itself = ns.contains(pod.namespace()) && sel.matches(&pod.metadata.labels);
+                let matches_itself =
+                    ns.contains(pod.namespace()) && sel.matches(&pod.metadata.labels);
                 let group = self.intern(domain, ns, sel.clone(), false);
-                constraints.push((domain, Constraint::Affinity { group, matches_itself }));
+                constraints.push((
+                    domain,
+                    Constraint::Affinity {
+                        group,
+                        matches_itself,
+                    },
+                ));
             }
             for t in aff.pod_anti_affinity.iter().flat_map(|a| &a.required) {
-                let (Some(domain), Some(sel)) = (Domain::from_key(&t.topology_key), &t.label_selector) else {
+                let (Some(domain), Some(sel)) =
+                    (Domain::from_key(&t.topology_key), &t.label_selector)
+                else {
                     continue;
                 };
                 let group = self.intern(domain, term_ns(t), sel.clone(), true);
@@ -189,7 +217,12 @@ impl Groups {
     }
 
     /// Full relation of a pod to all groups; call after every pod's constraints are registered.
-    pub fn topology_of(&self, pod: &Pod, constraints: &[(Domain, Constraint)], owned: &[(Domain, GroupId)]) -> PodTopology {
+    pub fn topology_of(
+        &self,
+        pod: &Pod,
+        constraints: &[(Domain, Constraint)],
+        owned: &[(Domain, GroupId)],
+    ) -> PodTopology {
         let mut t = PodTopology::default();
         for &(d, c) in constraints {
             match d {
@@ -204,7 +237,9 @@ impl Groups {
             }
         }
         for (g, key) in self.keys.iter().enumerate() {
-            if !(key.namespaces.contains(pod.namespace()) && key.selector.matches(&pod.metadata.labels)) {
+            if !(key.namespaces.contains(pod.namespace())
+                && key.selector.matches(&pod.metadata.labels))
+            {
                 continue;
             }
             let is_anti = self.is_anti_group(g, constraints, owned);
@@ -226,7 +261,12 @@ impl Groups {
         t
     }
 
-    fn is_anti_group(&self, g: GroupId, _c: &[(Domain, Constraint)], _o: &[(Domain, GroupId)]) -> bool {
+    fn is_anti_group(
+        &self,
+        g: GroupId,
+        _c: &[(Domain, Constraint)],
+        _o: &[(Domain, GroupId)],
+    ) -> bool {
         self.anti[g]
     }
 
@@ -270,7 +310,10 @@ impl Groups {
                     }
                     allowed &= ok;
                 }
-                Constraint::Affinity { group, matches_itself } => {
+                Constraint::Affinity {
+                    group,
+                    matches_itself,
+                } => {
                     if self.total_members[group] == 0 {
                         if !matches_itself {
                             return Err("no pod matching its zone pod affinity exists yet".into());
@@ -285,7 +328,10 @@ impl Groups {
         for &g in &t.zone_repelled_by {
             allowed &= mask_where(&self.zone_owners[g], |n| n == 0);
         }
-        if t.zone_constraints.iter().any(|c| matches!(c, Constraint::Spread { .. })) {
+        if t.zone_constraints
+            .iter()
+            .any(|c| matches!(c, Constraint::Spread { .. }))
+        {
             allowed &= universe;
         }
         if allowed == 0 {
@@ -309,7 +355,10 @@ impl Groups {
                         return Some("hostname topology spread");
                     }
                 }
-                Constraint::Affinity { group, matches_itself } => {
+                Constraint::Affinity {
+                    group,
+                    matches_itself,
+                } => {
                     let here = host.members(group) > 0;
                     let nowhere = self.total_members[group] == 0;
                     if !(here || (nowhere && matches_itself)) {
@@ -331,9 +380,13 @@ impl Groups {
 
     /// Candidate zones in the order a pod should try them: emptiest first for its first spread.
     pub fn zone_preference(&self, t: &PodTopology, allowed: ZoneMask) -> Vec<usize> {
-        let mut zones: Vec<usize> = (0..self.zone_count).filter(|z| allowed & (1 << z) != 0).collect();
-        if let Some(Constraint::Spread { group, .. }) =
-            t.zone_constraints.iter().find(|c| matches!(c, Constraint::Spread { .. }))
+        let mut zones: Vec<usize> = (0..self.zone_count)
+            .filter(|z| allowed & (1 << z) != 0)
+            .collect();
+        if let Some(Constraint::Spread { group, .. }) = t
+            .zone_constraints
+            .iter()
+            .find(|c| matches!(c, Constraint::Spread { .. }))
         {
             let counts = &self.zone_members[*group];
             zones.sort_by_key(|&z| (counts[z], z));

@@ -3,7 +3,9 @@
 //! robin, so any prefix is still even) among generic, zone spread, hostname spread, zone pod
 //! affinity and hostname anti-affinity, with cpu 100m-1.5 and memory 100Mi-4Gi.
 
-use karpenter_core::api::{labels, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec};
+use karpenter_core::api::{
+    NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, labels,
+};
 use karpenter_core::scheduling::{InstanceType, Pod, SchedulingInput};
 
 pub const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
@@ -79,10 +81,18 @@ pub fn instance_types(rng: &mut Rng) -> Vec<InstanceType> {
                     }
                     let family = format!("{category}{generation}{variant}");
                     let generation_factor = 1.0 + 0.04 * f64::from(generation - 5);
-                    let od = f64::from(vcpus) * per_cpu * factor * generation_factor * rng.unit(0.97, 1.03);
-                    let mut t = InstanceType::named(&format!("{family}.{size}"), vcpus, u64::from(vcpus * gib * 1024))
-                        .arch(arch)
-                        .max_pods(max_pods(vcpus));
+                    let od = f64::from(vcpus)
+                        * per_cpu
+                        * factor
+                        * generation_factor
+                        * rng.unit(0.97, 1.03);
+                    let mut t = InstanceType::named(
+                        &format!("{family}.{size}"),
+                        vcpus,
+                        u64::from(vcpus * gib * 1024),
+                    )
+                    .arch(arch)
+                    .max_pods(max_pods(vcpus));
                     for z in ZONES {
                         let spot = od * rng.unit(0.25, 0.45);
                         t = t.offer(z, labels::CAPACITY_TYPE_SPOT, round4(spot)).offer(
@@ -108,7 +118,11 @@ pub fn provisioner() -> Provisioner {
         "default",
         ProvisionerSpec {
             requirements: vec![
-                NodeSelectorRequirement::new(labels::CAPACITY_TYPE, Operator::In, &["spot", "on-demand"]),
+                NodeSelectorRequirement::new(
+                    labels::CAPACITY_TYPE,
+                    Operator::In,
+                    &["spot", "on-demand"],
+                ),
                 NodeSelectorRequirement::new(labels::ARCH, Operator::In, &["amd64", "arm64"]),
             ],
             ..ProvisionerSpec::default()
@@ -121,15 +135,26 @@ pub fn pods(rng: &mut Rng, n: usize) -> Vec<Pod> {
         .map(|i| {
             let cpu = rng.range(100, 1500);
             let mem = rng.range(100, 4096);
-            let p = Pod::named(&format!("pod-{i}")).requesting(&format!("{cpu}m"), &format!("{mem}Mi"));
+            let p =
+                Pod::named(&format!("pod-{i}")).requesting(&format!("{cpu}m"), &format!("{mem}Mi"));
             match i % 5 {
                 0 => p.label("app", "generic"),
-                1 => p.label("app", "zone-spread").zone_spread(1, "app", "zone-spread"),
-                2 => p.label("app", "host-spread").hostname_spread(1, "app", "host-spread"),
-                3 => p.label("app", "zone-affinity").pod_affinity(labels::ZONE, "app", "zone-affinity"),
-                _ => p
-                    .label("app", "host-anti-affinity")
-                    .pod_anti_affinity(labels::HOSTNAME, "app", "host-anti-affinity"),
+                1 => p
+                    .label("app", "zone-spread")
+                    .zone_spread(1, "app", "zone-spread"),
+                2 => p
+                    .label("app", "host-spread")
+                    .hostname_spread(1, "app", "host-spread"),
+                3 => p.label("app", "zone-affinity").pod_affinity(
+                    labels::ZONE,
+                    "app",
+                    "zone-affinity",
+                ),
+                _ => p.label("app", "host-anti-affinity").pod_anti_affinity(
+                    labels::HOSTNAME,
+                    "app",
+                    "host-anti-affinity",
+                ),
             }
         })
         .collect()

@@ -39,16 +39,32 @@ fn main() -> ExitCode {
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 fn write_input(args: &[String]) -> Result<(), Error> {
-    let path = args.first().filter(|a| !a.starts_with("--")).ok_or("write-input needs a PATH")?;
-    let seed = flag(args, "--seed").map(str::parse).transpose()?.unwrap_or(generate::DEFAULT_SEED);
-    let pods = flag(args, "--pods").map(str::parse).transpose()?.unwrap_or(20_000);
+    let path = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .ok_or("write-input needs a PATH")?;
+    let seed = flag(args, "--seed")
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(generate::DEFAULT_SEED);
+    let pods = flag(args, "--pods")
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(20_000);
     let input = generate::default_input(seed, pods);
     std::fs::write(path, serde_json::to_vec(&input)?)?;
-    eprintln!("wrote {path}: {} instance types, {} pods, seed {seed:#x}", input.instance_types.len(), pods);
+    eprintln!(
+        "wrote {path}: {} instance types, {} pods, seed {seed:#x}",
+        input.instance_types.len(),
+        pods
+    );
     Ok(())
 }
 
@@ -62,7 +78,8 @@ fn run(args: &[String]) -> Result<(), Error> {
         Some(p) => p.to_string(),
         None => {
             let largest = sizes.iter().copied().max().unwrap_or(0);
-            let path = std::env::temp_dir().join(format!("scheduling-bench-{}.json", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("scheduling-bench-{}.json", std::process::id()));
             let input = generate::default_input(generate::DEFAULT_SEED, largest);
             std::fs::write(&path, serde_json::to_vec(&input)?)?;
             generated = path;
@@ -72,7 +89,9 @@ fn run(args: &[String]) -> Result<(), Error> {
     let me = std::env::current_exe()?;
     let mut failed = false;
     for n in sizes {
-        let out = Command::new(&me).args(["one", "--input", &input_path, "--pods", &n.to_string()]).output()?;
+        let out = Command::new(&me)
+            .args(["one", "--input", &input_path, "--pods", &n.to_string()])
+            .output()?;
         print!("{}", String::from_utf8_lossy(&out.stdout));
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         failed |= !out.status.success();
@@ -80,7 +99,11 @@ fn run(args: &[String]) -> Result<(), Error> {
     if flag(args, "--input").is_none() {
         let _ = std::fs::remove_file(&input_path);
     }
-    if failed { Err("a size failed".into()) } else { Ok(()) }
+    if failed {
+        Err("a size failed".into())
+    } else {
+        Ok(())
+    }
 }
 
 fn one(args: &[String]) -> Result<(), Error> {
@@ -110,7 +133,11 @@ fn one(args: &[String]) -> Result<(), Error> {
         }
     }
     if !plan.unschedulable.is_empty() {
-        eprintln!("{n} pods: {} unschedulable, e.g. {}", plan.unschedulable.len(), plan.unschedulable[0].reason);
+        eprintln!(
+            "{n} pods: {} unschedulable, e.g. {}",
+            plan.unschedulable.len(),
+            plan.unschedulable[0].reason
+        );
     }
     println!(
         "bench scheduling pods={n} pods_per_sec={:.0} nodes={} cost_per_hour={:.4} lower_bound_per_hour={:.4} peak_rss_mib={:.1}",

@@ -52,6 +52,11 @@ esac
 [ -n "$version" ] || { echo "build-go: cannot read the pinned version of $component from $src/go.mod" >&2; exit 2; }
 out="$cache/bin/$component-$version"
 if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+# Two callers (a test run and env-up, say) must not build into the same directory at once.
+mkdir -p "$cache/bin"
+exec 9>"$out.lock"
+flock 9
+if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 echo "build-go: building $component $version (first time only; cached in $out)" >&2

@@ -17,8 +17,9 @@ use super::prepare::{
 };
 use super::requirements::{KeyRequirement, Requirements};
 use super::resources::Resources;
-use super::topology::{ALL_ZONES, HostCounts, ZoneMask};
+use super::topology::{ALL_ZONES, Constraint, HostCounts, ZoneMask};
 use crate::api::labels;
+use std::collections::HashMap;
 
 /// How often pods whose constraints later placements may unlock are retried.
 const MAX_PASSES: usize = 8;
@@ -32,6 +33,8 @@ pub(crate) struct Claim {
     pub types: Vec<u32>,
     pub cap_max: Resources,
     pub reserve: Resources,
+    /// Allocatable of the cheapest type still in the list: what the node costs today.
+    pub cheapest: Resources,
     pub used: Resources,
     pub ports: Vec<(i32, String)>,
     pub host: HostCounts,
@@ -54,6 +57,10 @@ pub(crate) struct Solver<'a> {
     remaining_sum: Resources,
     remaining_count: i64,
     smallest: Resources,
+    /// Per (hostname group, member threshold): every claim below this id already holds that
+    /// many members, so a pod that allows fewer need not look at them. Members only grow, so
+    /// the cursor only moves forward.
+    cursors: HashMap<(usize, u32), usize>,
 }
 
 /// Places every pod of `input` or explains why it cannot be placed. Pure and deterministic.
@@ -70,12 +77,23 @@ pub fn solve(input: &SchedulingInput) -> Result<Plan, SolveError> {
         remaining_sum: Resources::default(),
         remaining_count: 0,
         smallest: Resources::default(),
+        cursors: HashMap::new(),
     };
     let mut order: Vec<usize> = (0..n).filter(|&i| s.p.pods[i].error.is_none()).collect();
+    // Most constrained first: pods that need a node of their own (hostname anti-affinity or
+    // spread) fix the node count, and the others then fill those nodes' spare room.
+    let own_node = |i: usize| {
+        s.p.pods[i]
+            .topo
+            .host_constraints
+            .iter()
+            .any(|c| !matches!(c, Constraint::Affinity { .. }))
+    };
     order.sort_by(|&a, &b| {
         let (ra, rb) = (&s.p.pods[a].requests, &s.p.pods[b].requests);
-        rb.cpu_millis
-            .cmp(&ra.cpu_millis)
+        own_node(b)
+            .cmp(&own_node(a))
+            .then(rb.cpu_millis.cmp(&ra.cpu_millis))
             .then(rb.memory_bytes.cmp(&ra.memory_bytes))
             .then(a.cmp(&b))
     });
@@ -156,10 +174,21 @@ impl Solver<'_> {
                 }
             }
         }
-        for &use_strict in phases {
-            let mut k = 0;
+        // First a claim whose cheapest type still has room (the pod costs nothing extra there),
+        // then any claim that can grow.
+        let requests = self.p.pods[pi].requests;
+        let first = self.first_claim(pi);
+        for (&use_strict, free_only) in phases.iter().flat_map(|s| [(s, true), (s, false)]) {
+            let mut k = self.open.partition_point(|&ci| ci < first);
             while k < self.open.len() {
                 let ci = self.open[k];
+                let c = &self.claims[ci];
+                let free = (c.used + requests).fits_in(&c.cheapest);
+                // The second sweep skips what the first one already tried.
+                if free != free_only {
+                    k += 1;
+                    continue;
+                }
                 if self.try_claim(pi, ci, use_strict, zone_mask) {
                     if self.is_full(ci) {
                         self.open.remove(k);
@@ -175,6 +204,26 @@ impl Solver<'_> {
             }
         }
         false
+    }
+
+    /// The lowest claim id a pod with hostname anti-affinity or spread could join.
+    fn first_claim(&mut self, pi: usize) -> usize {
+        let mut first = 0;
+        for c in &self.p.pods[pi].topo.host_constraints {
+            let (group, threshold) = match *c {
+                Constraint::AntiAffinity { group } => (group, 1),
+                Constraint::Spread { group, max_skew } => (group, max_skew),
+                Constraint::Affinity { .. } => continue,
+            };
+            let cursor = self.cursors.entry((group, threshold)).or_insert(0);
+            while *cursor < self.claims.len()
+                && self.claims[*cursor].host.members(group) >= threshold
+            {
+                *cursor += 1;
+            }
+            first = first.max(*cursor);
+        }
+        first
     }
 
     fn alternatives(&self, pi: usize, strict: bool) -> &[Requirements] {
@@ -271,11 +320,12 @@ impl Solver<'_> {
         ci: usize,
         strict: bool,
         zone_mask: ZoneMask,
-    ) -> Option<(Requirements, ZoneMask, Vec<u32>)> {
+    ) -> Option<(Option<Requirements>, ZoneMask, Vec<u32>)> {
         let pod = &self.p.pods[pi];
         let claim = &self.claims[ci];
         let need = claim.used + pod.requests;
-        if !need.fits_in(&claim.cap_max)
+        if (pod.zone_sensitive && claim.zones & zone_mask == 0)
+            || !need.fits_in(&claim.cap_max)
             || !pod.tolerates[claim.prov]
             || ports_conflict(&claim.ports, &pod.ports)
             || !self.p.groups.host_allows(&pod.topo, &claim.host)
@@ -300,19 +350,22 @@ impl Solver<'_> {
                     let types =
                         self.filter_types(&claim.types, alt_filter, 1 << z, claim.ct, &need, None);
                     if !types.is_empty() {
+                        if reqs.is_none() && claim.zones == 1 << z {
+                            return Some((None, 1 << z, types));
+                        }
                         let mut reqs = reqs.unwrap_or_else(|| claim.reqs.clone());
                         reqs.add(
                             labels::ZONE,
                             KeyRequirement::in_values([self.p.zones.names[z].clone()]),
                         );
-                        return Some((reqs, 1 << z, types));
+                        return Some((Some(reqs), 1 << z, types));
                     }
                 }
             } else {
                 let types =
                     self.filter_types(&claim.types, alt_filter, zones, claim.ct, &need, None);
                 if !types.is_empty() {
-                    return Some((reqs.unwrap_or_else(|| claim.reqs.clone()), zones, types));
+                    return Some((reqs, zones, types));
                 }
             }
         }
@@ -329,19 +382,23 @@ impl Solver<'_> {
         &mut self,
         pi: usize,
         ci: usize,
-        reqs: Requirements,
+        reqs: Option<Requirements>,
         zones: ZoneMask,
         types: Vec<u32>,
     ) {
         let pod = &self.p.pods[pi];
-        let (cap_max, reserve) = self.envelope(&types);
+        let ct = self.claims[ci].ct;
+        let (cap_max, reserve, cheapest) = self.envelope(&types, zones, ct);
         let claim = &mut self.claims[ci];
         self.reserved[claim.prov] = self.reserved[claim.prov] - claim.reserve + reserve;
-        claim.reqs = reqs;
+        if let Some(reqs) = reqs {
+            claim.reqs = reqs;
+        }
         claim.zones = zones;
         claim.types = types;
         claim.cap_max = cap_max;
         claim.reserve = reserve;
+        claim.cheapest = cheapest;
         claim.used += pod.requests;
         claim.ports.extend(pod.ports.iter().cloned());
         claim.pods.push(pi);
@@ -349,15 +406,27 @@ impl Solver<'_> {
         self.p.groups.record(&pod.topo, zone, &mut claim.host);
     }
 
-    /// Componentwise maximum allocatable (for quick rejection) and capacity (for limits).
-    fn envelope(&self, types: &[u32]) -> (Resources, Resources) {
-        types.iter().fold(
-            (Resources::default(), Resources::default()),
-            |(a, c), &t| {
-                let info = &self.p.types[t as usize];
-                (a.max(&info.alloc), c.max(&info.capacity))
-            },
-        )
+    /// Componentwise maximum allocatable (for quick rejection), maximum capacity (for limits)
+    /// and the cheapest type's allocatable.
+    fn envelope(
+        &self,
+        types: &[u32],
+        zones: ZoneMask,
+        ct: u8,
+    ) -> (Resources, Resources, Resources) {
+        let mut best = (f64::INFINITY, Resources::default());
+        let mut alloc = Resources::default();
+        let mut capacity = Resources::default();
+        for &t in types {
+            let info = &self.p.types[t as usize];
+            let price = info.price(zones, ct);
+            if price < best.0 {
+                best = (price, info.alloc);
+            }
+            alloc = alloc.max(&info.alloc);
+            capacity = capacity.max(&info.capacity);
+        }
+        (alloc, capacity, best.1)
     }
 
     fn room(&self, prov: usize) -> Option<Resources> {
@@ -486,7 +555,7 @@ impl Solver<'_> {
                 (base, zones)
             };
             let types = self.best_value_types(types, zones, ct, &prov.overhead);
-            let (cap_max, reserve) = self.envelope(&types);
+            let (cap_max, reserve, cheapest) = self.envelope(&types, zones, ct);
             return Some(Claim {
                 prov: prov_i,
                 on_demand_ok: allowed_ct & ON_DEMAND != 0,
@@ -496,6 +565,7 @@ impl Solver<'_> {
                 types,
                 cap_max,
                 reserve,
+                cheapest,
                 used: need,
                 ports: pod.ports.clone(),
                 host: HostCounts::default(),
@@ -584,12 +654,13 @@ impl Solver<'_> {
             if kept.len() == c.types.len() {
                 continue;
             }
-            let (cap_max, reserve) = self.envelope(&kept);
+            let (cap_max, reserve, cheapest) = self.envelope(&kept, c.zones, c.ct);
             let c = &mut self.claims[ci];
             self.reserved[prov] = self.reserved[prov] - c.reserve + reserve;
             c.types = kept;
             c.cap_max = cap_max;
             c.reserve = reserve;
+            c.cheapest = cheapest;
             freed = true;
         }
         freed

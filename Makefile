@@ -21,8 +21,7 @@ demo: deps build
 	$(PY) -m harness.demo
 
 ## bench: benchmark figures, one `bench <name> key=value ...` line each
-bench: deps
-	cargo build --release --workspace
+bench: deps build
 	tests/bin/bench.sh
 
 ## env-up / env-down: the local environment for working by hand — eval "$$(make -s env-up)"

@@ -99,8 +99,14 @@ impl Solver<'_> {
         let all = &self.input.instance_types;
         let mut parts = Vec::new();
         let mut excluded = vec![false; all.len()];
-        for (source, reqs) in [("provisioner", &prov.reqs), ("pod", alt)] {
+        let node_selector = &self.input.pods[pi].spec.node_selector;
+        for (from_pod, reqs) in [(false, &prov.reqs), (true, alt)] {
             for (key, r) in reqs.iter() {
+                let source = match (from_pod, node_selector.contains_key(key)) {
+                    (false, _) => "provisioner requirements",
+                    (true, true) => "pod nodeSelector",
+                    (true, false) => "pod node affinity",
+                };
                 if key == labels::ZONE
                     || key == labels::CAPACITY_TYPE
                     || !labels::is_instance_type_key(key)

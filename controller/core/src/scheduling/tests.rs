@@ -188,7 +188,7 @@ fn a_node_selector_that_excludes_every_type_is_explained() {
 }
 
 #[test]
-fn an_arch_the_catalog_lacks_is_explained_by_the_types_it_excludes() {
+fn requirements_that_exclude_every_type_are_explained_by_what_each_excludes() {
     let i = input(vec![
         Pod::named("p")
             .requesting("1", "1Gi")
@@ -197,11 +197,15 @@ fn an_arch_the_catalog_lacks_is_explained_by_the_types_it_excludes() {
     ]);
     let why = &solved(&i).unschedulable[0].reason;
     assert!(
-        why.contains("karpenter.k8s.aws/instance-cpu Gt 64 (pod) excludes 12 instance types"),
+        why.contains(
+            "karpenter.k8s.aws/instance-cpu Gt 64 (pod node affinity) excludes 12 instance types"
+        ),
         "{why}"
     );
     assert!(
-        why.contains("karpenter.k8s.aws/instance-family In [m5] (pod) excludes 8 instance types"),
+        why.contains(
+            "karpenter.k8s.aws/instance-family In [m5] (pod nodeSelector) excludes 8 instance types"
+        ),
         "{why}"
     );
 }
@@ -508,4 +512,21 @@ fn solving_twice_gives_the_same_plan() {
         .collect();
     let i = input(pods);
     assert_eq!(solve(&i).ok(), solve(&i).ok());
+}
+
+#[test]
+fn a_pod_too_big_for_the_provisioners_only_type_hears_both_reasons() {
+    let mut i = input(vec![Pod::named("big").requesting("4", "1Gi")]);
+    i.provisioners[0] = provisioner("spot-fleet").requiring(req(
+        labels::INSTANCE_TYPE,
+        Operator::In,
+        &["m5.large"],
+    ));
+    let why = &solved(&i).unschedulable[0].reason;
+    assert_eq!(
+        why,
+        "provisioner \"spot-fleet\": node.kubernetes.io/instance-type In [m5.large] (provisioner requirements) \
+         excludes 11 instance types (m5.xlarge, m5.2xlarge, m5.4xlarge, and 8 more), \
+         1 instance type (m5.large) too small for cpu=4000m memory=1024Mi (pod cpu=4000m memory=1024Mi + daemonsets cpu=0m memory=0Mi)"
+    );
 }

@@ -4,7 +4,8 @@
 //! Usage:
 //!   scheduling-bench write-input PATH [--seed S] [--pods N]   write the default input (JSON)
 //!   scheduling-bench run [--input PATH] [--sizes 1,100,...]   run every size, one process each
-//!   scheduling-bench one --input PATH --pods N                run one size (what `run` spawns)
+//!   scheduling-bench one --input PATH --pods N [--summary]    run one size (what `run` spawns);
+//!                                                             --summary prints nodes per type
 //!
 //! Each size runs in its own process so that peak RSS (VmHWM) belongs to that size alone.
 //! The input format is documented in docs/benchmarks/scheduling-input.md.
@@ -135,6 +136,9 @@ fn one(args: &[String]) -> Result<(), Error> {
             return Err(format!("plan for {n} pods breaks rules: {errors:?}").into());
         }
     }
+    if args.iter().any(|a| a == "--summary") {
+        summarize(&plan);
+    }
     if !plan.unschedulable.is_empty() {
         eprintln!(
             "{n} pods: {} unschedulable, e.g. {}",
@@ -151,6 +155,29 @@ fn one(args: &[String]) -> Result<(), Error> {
         peak_rss_mib()?
     );
     Ok(())
+}
+
+/// Nodes per cheapest instance type with their fill, on stderr (`one ... --summary`).
+fn summarize(plan: &Plan) {
+    let mut by_type: std::collections::BTreeMap<&str, (usize, usize, i64, f64)> =
+        Default::default();
+    for n in &plan.new_nodes {
+        let Some(t) = n.instance_types.first() else {
+            continue;
+        };
+        let e = by_type.entry(t.name.as_str()).or_default();
+        e.0 += 1;
+        e.1 += n.pods.len();
+        e.2 += n.requests.cpu_millis;
+        e.3 += t.price;
+    }
+    for (name, (nodes, pods, cpu, price)) in by_type {
+        eprintln!(
+            "{name:>14} nodes={nodes:<5} pods/node={:<5.1} cpu/node={:<6.2} $/h={price:.3}",
+            pods as f64 / nodes as f64,
+            cpu as f64 / 1000.0 / nodes as f64
+        );
+    }
 }
 
 /// What the requests cost at the cheapest $/vCPU and the cheapest $/GiB on offer. Neither

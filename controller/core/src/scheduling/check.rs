@@ -154,7 +154,7 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
         let mut max_capacity = Resources::default();
         let mut node_zones = BTreeSet::new();
         for opt in &n.instance_types {
-            let Some(it) = input.instance_types.iter().find(|t| t.name == opt.name) else {
+            let Some(it) = input.instance_types.iter().find(|t| *t.name == *opt.name) else {
                 errs.push(format!("{host}: unknown instance type {}", opt.name));
                 continue;
             };
@@ -166,11 +166,11 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
                 errs.push(format!("{host}: {} has no zone", it.name));
             }
             for z in &opt.zones {
-                node_zones.insert(z.clone());
+                node_zones.insert(z.to_string());
                 let offered = it
                     .offerings
                     .iter()
-                    .any(|o| o.available && &o.zone == z && o.capacity_type == n.capacity_type);
+                    .any(|o| o.available && *o.zone == **z && o.capacity_type == n.capacity_type);
                 if !offered {
                     errs.push(format!(
                         "{host}: {} not offered as {} in {z}",
@@ -179,7 +179,7 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
                 }
                 let mut node_labels: BTreeMap<String, String> = prov.spec.labels.clone();
                 node_labels.insert(labels::PROVISIONER_NAME.into(), prov.name().into());
-                node_labels.insert(labels::ZONE.into(), z.clone());
+                node_labels.insert(labels::ZONE.into(), z.to_string());
                 node_labels.insert(labels::CAPACITY_TYPE.into(), n.capacity_type.clone());
                 for key in labels::INSTANCE_TYPE_KEYS {
                     if let Some(v) = it.label(key) {

@@ -8,6 +8,7 @@ use super::resources::Resources;
 use crate::api::{Provisioner, Taint};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One scheduling problem: the pending pods of a batch and everything they could land on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -70,11 +71,12 @@ pub const MAX_INSTANCE_TYPES: usize = 60;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InstanceTypeOption {
-    pub name: String,
+    /// Shared with the other nodes' options: a plan of thousands of nodes lists each name once.
+    pub name: Arc<str>,
     /// Cheapest hourly price over the allowed zones for the node's capacity type.
     pub price: f64,
     /// Zones where this type is offered (available) for the node's capacity type.
-    pub zones: Vec<String>,
+    pub zones: Vec<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

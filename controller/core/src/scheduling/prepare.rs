@@ -10,6 +10,7 @@ use super::resources::Resources;
 use super::topology::{Constraint, Groups, HostCounts, PodTopology, ZoneMask};
 use crate::api::{NodeSelectorRequirement, Provisioner, Quantity, Taint, labels};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub const SPOT: u8 = 1;
 pub const ON_DEMAND: u8 = 2;
@@ -23,6 +24,7 @@ pub enum SolveError {
 #[derive(Default)]
 pub struct Zones {
     pub names: Vec<String>,
+    shared: Vec<Arc<str>>,
     index: HashMap<String, usize>,
 }
 
@@ -31,6 +33,7 @@ impl Zones {
         if !self.index.contains_key(name) {
             self.index.insert(name.to_string(), self.names.len());
             self.names.push(name.to_string());
+            self.shared.push(Arc::from(name));
         }
     }
 
@@ -55,9 +58,17 @@ impl Zones {
             .map(|z| self.names[z].clone())
             .collect()
     }
+
+    pub fn shared_list(&self, mask: ZoneMask) -> Vec<Arc<str>> {
+        (0..self.names.len())
+            .filter(|z| mask & (1 << z) != 0)
+            .map(|z| self.shared[z].clone())
+            .collect()
+    }
 }
 
 pub struct TypeInfo {
+    pub name: Arc<str>,
     pub alloc: Resources,
     pub capacity: Resources,
     spot_zones: ZoneMask,
@@ -311,6 +322,7 @@ const SCHEDULED_RESOURCES: [&str; 5] = [
 fn type_info(it: &InstanceType, zones: &Zones) -> TypeInfo {
     let n = zones.names.len();
     let mut t = TypeInfo {
+        name: Arc::from(it.name.as_str()),
         alloc: it.allocatable(),
         capacity: it.capacity(),
         spot_zones: 0,

@@ -693,9 +693,9 @@ impl Solver<'_> {
             .map(|&t| {
                 let info = &self.p.types[t as usize];
                 InstanceTypeOption {
-                    name: self.input.instance_types[t as usize].name.clone(),
+                    name: info.name.clone(),
                     price: info.price(c.zones, c.ct),
-                    zones: self.p.zones.list(info.zones(c.ct) & c.zones),
+                    zones: self.p.zones.shared_list(info.zones(c.ct) & c.zones),
                 }
             })
             .collect();

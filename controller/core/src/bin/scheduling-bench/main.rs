@@ -165,7 +165,7 @@ fn summarize(plan: &Plan) {
         let Some(t) = n.instance_types.first() else {
             continue;
         };
-        let e = by_type.entry(t.name.as_str()).or_default();
+        let e = by_type.entry(&*t.name).or_default();
         e.0 += 1;
         e.1 += n.pods.len();
         e.2 += n.requests.cpu_millis;

@@ -153,6 +153,8 @@ fn ports_conflict(have: &[(i32, String)], want: &[(i32, String)]) -> bool {
 
 impl Solver<'_> {
     fn place(&mut self, pi: usize) -> bool {
+        // A reason from an earlier pass no longer holds once other pods have moved.
+        self.failure[pi] = None;
         let pod = &self.p.pods[pi];
         let zone_mask = if pod.zone_sensitive {
             match self.p.groups.allowed_zones(&pod.topo, pod.universe) {

@@ -1,2 +1,30 @@
 //! karpenter-controller: the in-cluster controller of karpenter-rs.
+//!
+//! # Layout
+//! - [`settings`]: the settings ConfigMap merged with flags and environment.
+//! - [`telemetry`]: JSON logs. [`metrics`]: Prometheus families. [`http`]: /metrics, /healthz, /readyz.
+//! - [`leader`]: leader election over a coordination.k8s.io Lease; only the leader acts.
+//! - [`crd`]: the Provisioner custom resource and its CRD; [`manifests`] prints them as YAML.
+//! - [`cloud`]: the cloud seam (`CloudProvider`), its AWS adapter, the ICE cache and the launcher.
+//! - [`provisioning`]: unschedulable pods -> batch -> scheduling -> launch -> Node objects;
+//!   [`controllers`]: what the leader runs.
+//! - [`termination`] (node finalizer; `termination::lifecycle` starts all below), [`disruption`]
+//!   (emptiness, expiry), [`interruption`] (queue processor), [`gc`] (orphaned instances, templates).
+//! - [`runtime`]: `karpenter-controller run`: builds the parts and runs them until a signal.
 #![forbid(unsafe_code)]
+
+pub mod cloud;
+pub mod controllers;
+pub mod crd;
+pub mod disruption;
+pub mod gc;
+pub mod http;
+pub mod interruption;
+pub mod leader;
+pub mod manifests;
+pub mod metrics;
+pub mod provisioning;
+pub mod runtime;
+pub mod settings;
+pub mod telemetry;
+pub mod termination;

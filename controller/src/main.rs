@@ -1,4 +1,37 @@
-fn main() {
-    eprintln!("karpenter-controller: not built yet");
-    std::process::exit(2);
+//! karpenter-controller: the in-cluster controller of karpenter-rs. This file only wires:
+//! parse the command line, then hand over to the library.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use karpenter_controller::{manifests, runtime, settings::RunArgs};
+
+#[derive(Parser)]
+#[command(name = "karpenter-controller", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller against the cluster of the kubeconfig or the in-cluster config.
+    Run(Box<RunArgs>),
+    /// Print the CRD and the other installation objects as YAML.
+    Manifests,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => {
+            karpenter_controller::telemetry::init();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(runtime::run(*args))
+        }
+        Command::Manifests => {
+            print!("{}", manifests::render_yaml(&manifests::objects())?);
+            Ok(())
+        }
+    }
 }

@@ -1,4 +1,79 @@
-fn main() {
-    eprintln!("terraform-provider-karpenter: not built yet");
-    std::process::exit(2);
+//! Binary edge: started by Terraform it serves the plugin protocol; `docs` writes the registry
+//! docs; anything else explains how the binary is meant to be used and exits non-zero.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use terraform_provider_karpenter::plugin::handshake::{HandshakeError, PluginEnv, not_a_plugin_message};
+use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
+use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
+
+#[derive(Parser)]
+#[command(name = "terraform-provider-karpenter", version, about = "Terraform provider for karpenter-rs (started by Terraform)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write registry-layout docs generated from the provider schema.
+    Docs {
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Docs { out }) => match write_docs(&out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        None => run_plugin(),
+    }
+}
+
+fn write_docs(out: &std::path::Path) -> anyhow::Result<()> {
+    for (rel, text) in docs::render(&KarpenterProvider::new()) {
+        let path = out.join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_plugin() -> ExitCode {
+    let env = PluginEnv::from_process();
+    if env.check_cookie().is_err() {
+        eprint!("{}", not_a_plugin_message("terraform-provider-karpenter", SOURCE_ADDRESS));
+        return ExitCode::from(1);
+    }
+    logging::init(env!("CARGO_CRATE_NAME"));
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("[ERROR] starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let provider = Arc::new(KarpenterProvider::new());
+    match rt.block_on(serve(provider, env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ServeError::Handshake(HandshakeError::NotLaunchedByTerraform)) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("[ERROR] {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

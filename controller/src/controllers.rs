@@ -1,0 +1,63 @@
+//! The controllers the leader runs, side by side; built before leadership so that a standby
+//! fails fast on bad configuration, started only once this replica leads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, SystemClock, UnavailableOfferings};
+use crate::metrics::Metrics;
+use crate::provisioning::{Provisioning, ProvisioningError};
+use crate::settings::Settings;
+
+/// How often the instance catalog (types, offerings, prices) is fetched again.
+pub const CATALOG_REFRESH: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllersError {
+    #[error("AWS: {0}")]
+    Cloud(#[from] crate::cloud::CloudError),
+    #[error(transparent)]
+    Provisioning(#[from] ProvisioningError),
+}
+
+pub struct Controllers {
+    aws: Arc<AwsCloud>,
+    provisioning: Arc<Provisioning>,
+}
+
+impl Controllers {
+    pub async fn new(
+        client: kube::Client,
+        settings: Settings,
+        metrics: Metrics,
+        identity: Option<String>,
+    ) -> Result<Self, ControllersError> {
+        let aws = Arc::new(AwsCloud::from_env(AwsSettings::new(settings.cluster_name.clone())).await?);
+        let ice = Arc::new(UnavailableOfferings::new(settings.ice_cache_ttl, Arc::new(SystemClock)));
+        let cloud: Arc<dyn CloudProvider> = aws.clone();
+        let provisioning = Provisioning::new(client, settings, metrics, cloud, ice, identity).await?;
+        Ok(Controllers {
+            aws,
+            provisioning: Arc::new(provisioning),
+        })
+    }
+
+    /// Runs until a controller stops for good.
+    pub async fn run(self) -> Result<(), ControllersError> {
+        let refresh = self.aws.spawn_catalog_refresh(CATALOG_REFRESH);
+        // Fetching early keeps the first batch from waiting on DescribeInstanceTypes.
+        let warm = {
+            let aws = self.aws.clone();
+            tokio::spawn(async move {
+                match aws.catalog().await {
+                    Ok(c) => tracing::info!(types = c.len(), region = %c.region, "instance catalog loaded"),
+                    Err(error) => tracing::warn!(%error, "instance catalog not loaded yet; will retry on the first batch"),
+                }
+            })
+        };
+        let result = self.provisioning.run().await;
+        refresh.abort();
+        warm.abort();
+        Ok(result?)
+    }
+}

@@ -1,0 +1,137 @@
+//! Carrying out a [`Plan`]: mark the pool, cordon, launch the replacement, drain and terminate.
+//!
+//! Order: the spot pool is marked unavailable first (so the replacement is not launched into the
+//! pool being reclaimed); the node is cordoned next (cordoning moves no pod, and it keeps new pods
+//! off a doomed node); the replacement is launched and waited for; only then is the node handed to
+//! the termination finalizer, which drains it (PDBs honoured) and terminates the instance.
+//! Each node is acted on once at a time: a redelivered message for a node in progress starts
+//! nothing new.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::Node;
+use karpenter_core::interruption::InstanceId;
+use kube::api::Api;
+use kube::runtime::reflector::Store;
+
+use super::decide::{Plan, Target};
+use super::metrics::InterruptionMetrics;
+use super::replacement::{self, Outcome};
+use crate::cloud::UnavailableOfferings;
+use crate::termination::node::{self as ournode, NodeEvents};
+
+/// How long a replacement may take before the drain goes ahead anyway: inside the two minutes of
+/// a spot warning, with room left for the drain.
+pub const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub struct Handler {
+    client: kube::Client,
+    nodes: Store<Node>,
+    ice: Arc<UnavailableOfferings>,
+    metrics: InterruptionMetrics,
+    events: NodeEvents,
+    in_flight: Mutex<HashSet<String>>,
+    replacement_timeout: Duration,
+}
+
+impl Handler {
+    pub fn new(
+        client: kube::Client,
+        nodes: Store<Node>,
+        ice: Arc<UnavailableOfferings>,
+        metrics: InterruptionMetrics,
+        replacement_timeout: Duration,
+    ) -> Self {
+        Handler {
+            events: NodeEvents::new(client.clone()),
+            client,
+            nodes,
+            ice,
+            metrics,
+            in_flight: Mutex::new(HashSet::new()),
+            replacement_timeout,
+        }
+    }
+
+    /// Our node running `id`, from the node cache.
+    pub fn lookup(&self, id: &InstanceId) -> Option<Target> {
+        self.nodes
+            .state()
+            .into_iter()
+            .find(|n| ournode::is_ours(n) && ournode::instance_id(n) == Some(id.as_str()))
+            .map(|n| Target {
+                node: ournode::name(&n).to_string(),
+                deleting: n.metadata.deletion_timestamp.is_some(),
+                pool: ournode::pool(&n),
+            })
+    }
+
+    fn claim(&self, node: &str) -> bool {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(node.to_string())
+    }
+
+    fn done(&self, node: &str) {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(node);
+    }
+
+    /// Starts the plan in the background; the message can be deleted as soon as this returns,
+    /// because the cordon, the placeholders and the deletion live in the cluster, not in memory.
+    pub fn start(self: &Arc<Self>, plan: Plan, sent_at: Option<SystemTime>) {
+        if let Some(pool) = &plan.mark_unavailable
+            && self.ice.mark(pool.clone(), format!("{} for {}", plan.kind, plan.instance))
+        {
+            tracing::info!(%pool, instance = %plan.instance, "spot pool marked unavailable after an interruption warning");
+        }
+        if !plan.action.cordons() {
+            tracing::info!(node = %plan.node, kind = %plan.kind, "interruption ignored by setting");
+            self.metrics.action(plan.action.as_str());
+            return;
+        }
+        if !self.claim(&plan.node) {
+            tracing::debug!(node = %plan.node, "interruption already being handled");
+            self.metrics.action("already_in_progress");
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let node = plan.node.clone();
+            if let Err(error) = me.execute(&plan, sent_at).await {
+                tracing::warn!(node = %plan.node, kind = %plan.kind, %error, "interruption action failed");
+                me.metrics.action("failed");
+            }
+            me.done(&node);
+        });
+    }
+
+    async fn execute(&self, plan: &Plan, sent_at: Option<SystemTime>) -> Result<(), kube::Error> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let Some(node) = api.get_opt(&plan.node).await? else {
+            self.metrics.action("not_ours");
+            return Ok(());
+        };
+        ournode::cordon(&api, &node).await?;
+        if let Some(d) = sent_at.and_then(|t| SystemTime::now().duration_since(t).ok()) {
+            self.metrics.latency.observe(d.as_secs_f64());
+        }
+        tracing::info!(node = %plan.node, instance = %plan.instance, kind = %plan.kind, action = %plan.action,
+            "interruption: node cordoned");
+        self.events
+            .publish(&node, true, "Interrupted", format!("{} for instance {}: {}", plan.kind, plan.instance, plan.action))
+            .await;
+        if plan.action.launches_replacement() {
+            let outcome = replacement::launch(&self.client, &node, self.replacement_timeout).await?;
+            tracing::info!(node = %plan.node, ?outcome, "interruption: replacement");
+            if outcome == Outcome::TimedOut {
+                tracing::warn!(node = %plan.node, timeout = ?self.replacement_timeout,
+                    "replacement not ready in time; draining anyway");
+            }
+        }
+        if plan.action.drains_and_terminates() {
+            ournode::request_termination(&api, &plan.node, plan.kind.name()).await?;
+        }
+        self.metrics.action(plan.action.as_str());
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! The queue processor: several workers long-poll the queue; every message is parsed, counted,
+//! decided, started and deleted, whatever it held. Nothing a message contains can stop a worker:
+//! a malformed one is logged and deleted, a failed action is logged (its node keeps the state it
+//! reached and the next message or the finalizer continues from there).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use karpenter_core::interruption::{ActionSettings, outcome_label, parse_message};
+
+use super::act::Handler;
+use super::decide::{Decision, decide};
+use super::metrics::{InterruptionMetrics, MessageTypeLabels};
+use super::queue::{Queue, Received};
+
+pub const DEFAULT_WORKERS: usize = 4;
+
+pub struct Processor {
+    queue: Arc<dyn Queue>,
+    handler: Arc<Handler>,
+    actions: ActionSettings,
+    metrics: InterruptionMetrics,
+}
+
+impl Processor {
+    pub fn new(queue: Arc<dyn Queue>, handler: Arc<Handler>, actions: ActionSettings, metrics: InterruptionMetrics) -> Self {
+        Processor { queue, handler, actions, metrics }
+    }
+
+    /// Runs `workers` polling loops until the task is dropped.
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.spawn(async move { me.work(worker).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn work(&self, worker: usize) {
+        let mut failures: u32 = 0;
+        loop {
+            match self.queue.receive().await {
+                Ok(batch) => {
+                    failures = 0;
+                    for message in batch {
+                        self.handle(message).await;
+                    }
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    self.metrics.receive_errors.inc();
+                    let wait = Duration::from_secs(1u64 << failures.min(5));
+                    tracing::warn!(worker, %error, retry_in = ?wait, "could not receive from the interruption queue");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    pub async fn handle(&self, message: Received) {
+        let parsed = parse_message(&message.body);
+        let label = outcome_label(&parsed);
+        self.metrics.received.get_or_create(&MessageTypeLabels { message_type: label.to_string() }).inc();
+        match parsed {
+            Err(error) => tracing::warn!(%error, "unparseable interruption message; deleting it"),
+            Ok(parsed) => {
+                for d in decide(&parsed, |id| self.handler.lookup(id), &self.actions) {
+                    match d {
+                        Decision::Ignored => {
+                            tracing::debug!(?parsed, "interruption message asks nothing of us");
+                        }
+                        Decision::NotOurs { instance } => {
+                            tracing::info!(%instance, kind = label, "interruption message for an instance with no node of ours; deleting it");
+                            self.metrics.action("not_ours");
+                        }
+                        Decision::AlreadyTerminating { node } => {
+                            tracing::debug!(%node, "interruption for a node already terminating");
+                            self.metrics.action("already_terminating");
+                        }
+                        Decision::Act(plan) => self.handler.start(plan, message.sent_at),
+                    }
+                }
+            }
+        }
+        match self.queue.delete(&message.receipt).await {
+            Ok(()) => self.metrics.deleted.inc(),
+            Err(error) => tracing::warn!(%error, "could not delete an interruption message; it will be redelivered"),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! From a planned new node to a CreateFleet launch: subnets and security groups by the
+//! provisioner's selectors, the EKS AMI per architecture, one launch template per distinct node
+//! configuration, then the cloud layer's [`Launcher`] (ICE cache, retry, spot -> on-demand).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use karpenter_core::api::labels;
+use karpenter_core::scheduling::NewNode;
+
+use crate::cloud::launch_template::NodeConfig;
+use crate::cloud::{
+    Arch, CapacityType, Catalog, CloudError, CloudProvider, LaunchReport, LaunchRequest, Launcher, tags,
+};
+use crate::crd::Provisioner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("provisioner {provisioner} has no provider block: set spec.provider.subnetSelector")]
+    NoProvider { provisioner: String },
+    #[error("provisioner {provisioner}: spec.provider.subnetSelector {selector:?} matches no subnet")]
+    NoSubnets {
+        provisioner: String,
+        selector: BTreeMap<String, String>,
+    },
+    #[error("provisioner {provisioner}: none of the planned instance types is in the catalog")]
+    NoInstanceTypes { provisioner: String },
+    #[error("{step}: {source}")]
+    Cloud {
+        step: &'static str,
+        #[source]
+        source: CloudError,
+    },
+}
+
+impl LaunchError {
+    /// The AWS error code when there is one, else a code of ours; the metric label and the
+    /// word after `Provisioning failed:` in the log.
+    pub fn code(&self) -> String {
+        match self {
+            LaunchError::NoProvider { .. } => "NoProviderBlock".into(),
+            LaunchError::NoSubnets { .. } => "NoMatchingSubnet".into(),
+            LaunchError::NoInstanceTypes { .. } => "NoInstanceType".into(),
+            LaunchError::Cloud { source, .. } => source
+                .code()
+                .map_or_else(|| source.metric_label().to_string(), str::to_string),
+        }
+    }
+}
+
+fn cloud(step: &'static str) -> impl FnOnce(CloudError) -> LaunchError {
+    move |source| LaunchError::Cloud { step, source }
+}
+
+pub struct NodeLauncher {
+    cloud: Arc<dyn CloudProvider>,
+    launcher: Launcher,
+    cluster: String,
+    kubernetes_version: String,
+    spot_quota_fallback: bool,
+}
+
+impl NodeLauncher {
+    pub fn new(
+        cloud: Arc<dyn CloudProvider>,
+        launcher: Launcher,
+        cluster: &str,
+        kubernetes_version: &str,
+        spot_quota_fallback: bool,
+    ) -> Self {
+        NodeLauncher {
+            cloud,
+            launcher,
+            cluster: cluster.to_string(),
+            kubernetes_version: kubernetes_version.to_string(),
+            spot_quota_fallback,
+        }
+    }
+
+    pub async fn launch(
+        &self,
+        node: &NewNode,
+        provisioner: &Provisioner,
+        catalog: &Catalog,
+    ) -> Result<LaunchReport, LaunchError> {
+        let name = provisioner.name().to_string();
+        let provider = provisioner
+            .spec
+            .provider
+            .as_ref()
+            .ok_or_else(|| LaunchError::NoProvider { provisioner: name.clone() })?;
+        let subnets = self
+            .cloud
+            .subnets(&provider.subnet_selector)
+            .await
+            .map_err(cloud("finding subnets"))?;
+        if subnets.is_empty() {
+            return Err(LaunchError::NoSubnets {
+                provisioner: name,
+                selector: provider.subnet_selector.clone(),
+            });
+        }
+        // The seed's Provisioner selects subnets only; its security groups are then found by the
+        // same discovery tag, as the anchor's getting-started tags both.
+        let sg_selector = if provider.security_group_selector.is_empty() {
+            &provider.subnet_selector
+        } else {
+            &provider.security_group_selector
+        };
+        let security_groups = self
+            .cloud
+            .security_groups(sg_selector)
+            .await
+            .map_err(cloud("finding security groups"))?;
+        let instance_types: Vec<_> = node
+            .instance_types
+            .iter()
+            .filter_map(|o| catalog.get(&o.name).cloned())
+            .collect();
+        if instance_types.is_empty() {
+            return Err(LaunchError::NoInstanceTypes { provisioner: name });
+        }
+        let instance_tags = tags::instance_tags(&self.cluster, &name, &provider.tags);
+        let archs: BTreeSet<Arch> = instance_types.iter().map(|t| t.arch).collect();
+        let mut launch_templates = BTreeMap::new();
+        for arch in archs {
+            let image_id = self
+                .cloud
+                .ami(&self.kubernetes_version, arch)
+                .await
+                .map_err(cloud("resolving the EKS AMI"))?;
+            let config = NodeConfig {
+                image_id,
+                security_group_ids: security_groups.iter().map(|g| g.id.clone()).collect(),
+                instance_profile: provider.instance_profile.clone(),
+                user_data: provider.user_data.clone(),
+                metadata_options: provider.metadata_options.clone(),
+                block_device_mappings: provider.block_device_mappings.clone(),
+                tags: instance_tags.clone(),
+            };
+            let template = self
+                .cloud
+                .ensure_launch_template(&config)
+                .await
+                .map_err(cloud("creating the launch template"))?;
+            launch_templates.insert(arch, template.name);
+        }
+        let zones = node
+            .requirements
+            .get(labels::ZONE)
+            .and_then(|r| r.finite_values())
+            .cloned();
+        let mut capacity_types = BTreeSet::new();
+        capacity_types.extend(CapacityType::parse(&node.capacity_type));
+        if node.on_demand_fallback {
+            capacity_types.insert(CapacityType::OnDemand);
+        }
+        let request = LaunchRequest {
+            instance_types,
+            launch_templates,
+            subnets,
+            zones,
+            capacity_types,
+            spot_quota_fallback: self.spot_quota_fallback,
+            tags: instance_tags,
+        };
+        Ok(self.launcher.launch(&request).await)
+    }
+}

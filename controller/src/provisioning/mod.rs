@@ -1,0 +1,274 @@
+//! Provisioning: unschedulable pods -> batch -> `solve` -> launch -> Node objects.
+//!
+//! # Layout
+//! - [`pending`]: which pods count; [`batcher`]: idle/max batching with time passed in.
+//! - [`convert`]: Kubernetes objects as the core scheduler's types.
+//! - [`launch`]: a planned node to CreateFleet through the cloud layer.
+//! - [`node`]: the Node object per launched instance; [`cost`]: the cost gauge;
+//!   [`usage`]: provisioner usage for limits, status and gauges.
+//! - [`registration`]: launches that never registered are terminated.
+//! - [`events`]: events on pods; [`batch`]: one batch from decision to Node objects.
+//!
+//! The controller never binds pods: it creates capacity and the kube-scheduler binds.
+
+pub mod batch;
+pub mod batcher;
+pub mod convert;
+pub mod cost;
+pub mod events;
+pub mod launch;
+pub mod node;
+pub mod pending;
+pub mod registration;
+pub mod usage;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::cloud::{CloudProvider, Launcher, UnavailableOfferings};
+use crate::crd::Provisioner;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use batcher::Batcher;
+use events::PodEvents;
+use launch::NodeLauncher;
+use pending::PodKey;
+
+/// How often pods still pending are batched again (a quota raised, a provisioner added, an ICE
+/// entry expired: none of these changes the pod, so no watch event would bring it back).
+pub const RESYNC_PERIOD: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisioningError {
+    #[error("the {0} watch ended")]
+    WatchEnded(&'static str),
+    #[error("reading the API server version: {0}")]
+    Version(#[source] kube::Error),
+}
+
+/// A pod that a launched (not yet registered) node was made for; such pods are not batched
+/// again until the node registers or the registration timeout passes.
+#[derive(Clone, Debug)]
+pub struct Nomination {
+    pub node: String,
+    pub at: Instant,
+}
+
+/// Caches of every object the scheduling input is built from, fed by watches.
+#[derive(Clone)]
+pub struct Stores {
+    pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
+    pub daemonsets: Store<DaemonSet>,
+    pub provisioners: Store<Provisioner>,
+}
+
+pub struct Provisioning {
+    pub(crate) client: kube::Client,
+    pub(crate) settings: Settings,
+    pub(crate) metrics: Metrics,
+    pub(crate) cloud: Arc<dyn CloudProvider>,
+    pub(crate) ice: Arc<UnavailableOfferings>,
+    pub(crate) launcher: NodeLauncher,
+    pub(crate) events: PodEvents,
+    /// Pod uid -> the in-flight node it waits for.
+    pub(crate) nominations: Mutex<HashMap<String, Nomination>>,
+    /// Pod uid -> when it was first seen unschedulable (for the decision-duration histogram).
+    pub(crate) first_seen: Mutex<HashMap<String, Instant>>,
+}
+
+fn spawn_reflector<K>(api: Api<K>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    tokio::spawn(async move {
+        stream
+            .for_each(|event| async move {
+                if let Err(error) = event {
+                    tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
+                }
+            })
+            .await;
+    });
+    reader
+}
+
+impl Provisioning {
+    pub async fn new(
+        client: kube::Client,
+        settings: Settings,
+        metrics: Metrics,
+        cloud: Arc<dyn CloudProvider>,
+        ice: Arc<UnavailableOfferings>,
+        identity: Option<String>,
+    ) -> Result<Self, ProvisioningError> {
+        let info = client.apiserver_version().await.map_err(ProvisioningError::Version)?;
+        let minor: String = info.minor.chars().take_while(char::is_ascii_digit).collect();
+        let kubernetes_version = format!("{}.{minor}", info.major);
+        let launcher = NodeLauncher::new(
+            cloud.clone(),
+            Launcher::new(cloud.clone(), ice.clone()),
+            &settings.cluster_name,
+            &kubernetes_version,
+            settings.spot_quota_fallback,
+        );
+        Ok(Provisioning {
+            events: PodEvents::new(client.clone(), identity),
+            client,
+            settings,
+            metrics,
+            cloud,
+            ice,
+            launcher,
+            nominations: Mutex::new(HashMap::new()),
+            first_seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts the watches; pods that become provisionable are sent on the returned channel.
+    fn watch(&self) -> (Stores, mpsc::UnboundedReceiver<PodKey>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (pod_reader, pod_writer) = reflector::store();
+        let pods = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(self.client.clone()), watcher::Config::default()))
+            .default_backoff()
+            .applied_objects();
+        tokio::spawn(async move {
+            let mut pods = std::pin::pin!(pods);
+            while let Some(event) = pods.next().await {
+                match event {
+                    Ok(pod) if pending::is_provisionable(&pod) => {
+                        if tx.send(pending::key(&pod)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, kind = "Pod", "watch error; retrying"),
+                }
+            }
+        });
+        let stores = Stores {
+            pods: pod_reader,
+            nodes: spawn_reflector(Api::<Node>::all(self.client.clone())),
+            daemonsets: spawn_reflector(Api::<DaemonSet>::all(self.client.clone())),
+            provisioners: spawn_reflector(Api::<Provisioner>::all(self.client.clone())),
+        };
+        (stores, rx)
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs until a watch ends for good. Batches close after `batchIdleDuration` without a new
+    /// pod or `batchMaxDuration` after the first.
+    pub async fn run(self: Arc<Self>) -> Result<(), ProvisioningError> {
+        let (stores, mut keys) = self.watch();
+        for (kind, ready) in [
+            ("Pod", stores.pods.wait_until_ready().await),
+            ("Node", stores.nodes.wait_until_ready().await),
+            ("DaemonSet", stores.daemonsets.wait_until_ready().await),
+            ("Provisioner", stores.provisioners.wait_until_ready().await),
+        ] {
+            ready.map_err(|_| ProvisioningError::WatchEnded(kind))?;
+        }
+        tracing::info!("provisioning: caches synced, watching unschedulable pods");
+        let mut batcher: Batcher<PodKey> =
+            Batcher::new(self.settings.batch_idle_duration, self.settings.batch_max_duration);
+        let mut resync = tokio::time::interval(RESYNC_PERIOD);
+        resync.tick().await;
+        loop {
+            let deadline = batcher.deadline();
+            tokio::select! {
+                key = keys.recv() => {
+                    let key = key.ok_or(ProvisioningError::WatchEnded("Pod"))?;
+                    let now = Instant::now();
+                    if let Some(pod) = stores.pods.get(&reflector::ObjectRef::new(&key.1).within(&key.0))
+                        && let Some(uid) = &pod.metadata.uid
+                    {
+                        Self::lock(&self.first_seen).entry(uid.clone()).or_insert(now);
+                    }
+                    batcher.add(key, now);
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    let batch = batcher.take();
+                    self.provision(&stores, batch).await;
+                    self.record(&stores).await;
+                }
+                _ = resync.tick() => {
+                    let now = Instant::now();
+                    for pod in stores.pods.state() {
+                        if pending::is_provisionable(&pod) {
+                            batcher.add(pending::key(&pod), now);
+                        }
+                    }
+                    self.record(&stores).await;
+                    self.terminate_unregistered(&stores).await;
+                }
+            }
+        }
+    }
+
+    async fn terminate_unregistered(&self, stores: &Stores) {
+        let nodes = stores.nodes.state();
+        let late = registration::unregistered(
+            nodes.iter().map(|n| n.as_ref()),
+            k8s_openapi::jiff::Timestamp::now(),
+            self.settings.registration_timeout,
+        );
+        let api: Api<Node> = Api::all(self.client.clone());
+        for u in late {
+            tracing::warn!(node = %u.node, instance = ?u.instance_id, timeout = ?self.settings.registration_timeout,
+                "node never became Ready; terminating its instance");
+            if let Some(id) = &u.instance_id
+                && let Err(error) = self.cloud.terminate(std::slice::from_ref(id)).await
+            {
+                tracing::warn!(%error, instance = %id, "could not terminate an unregistered instance");
+                continue;
+            }
+            if let Err(error) = api.delete(&u.node, &Default::default()).await {
+                tracing::warn!(%error, node = %u.node, "could not delete an unregistered node");
+            }
+        }
+    }
+
+    /// Cost and usage gauges, and each provisioner's status where it changed.
+    async fn record(&self, stores: &Stores) {
+        let nodes = stores.nodes.state();
+        cost::record(&self.metrics, nodes.iter().map(|n| n.as_ref()));
+        let usage = usage::usage_by_provisioner(nodes.iter().map(|n| n.as_ref()));
+        let provisioners = self.provisioners(stores);
+        usage::record(&self.metrics, &provisioners, &usage);
+        let api: Api<Provisioner> = Api::all(self.client.clone());
+        for p in &provisioners {
+            let wanted = usage::with_usage(p, usage.get(p.name())).status.unwrap_or_default();
+            let current = p.status.clone().unwrap_or_default();
+            if current.node_count == wanted.node_count && current.resources == wanted.resources {
+                continue;
+            }
+            let patch = serde_json::json!({"status": {"nodeCount": wanted.node_count, "resources": wanted.resources}});
+            if let Err(error) = api.patch_status(p.name(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+                tracing::warn!(%error, provisioner = p.name(), "could not update the provisioner status");
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,92 @@
+//! Everything that ends nodes, started together by the leader: the termination finalizer, the
+//! deleted-provisioner sweep, emptiness and expiry, the interruption queue processor and the
+//! cloud garbage collector. Each runs until its watch ends; one failing does not stop the others.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::cloud::{CloudProvider, UnavailableOfferings};
+use crate::crd::Provisioner;
+use crate::disruption::{Disruption, SystemWallClock};
+use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
+use crate::interruption::metrics::InterruptionMetrics;
+use crate::interruption::processor::{DEFAULT_WORKERS, Processor};
+use crate::interruption::queue::{Queue, SqsQueue};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+
+use super::Termination;
+
+fn store<K>(api: Api<K>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    tokio::spawn(async move {
+        stream
+            .for_each(|e| async move {
+                if let Err(error) = e {
+                    tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
+                }
+            })
+            .await;
+    });
+    reader
+}
+
+/// Number of queue workers: `INTERRUPTION_WORKERS` or [`DEFAULT_WORKERS`].
+fn workers() -> usize {
+    std::env::var("INTERRUPTION_WORKERS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(DEFAULT_WORKERS)
+}
+
+/// Runs every node-ending controller until all of them stop.
+pub async fn run(
+    client: kube::Client,
+    settings: Settings,
+    metrics: Metrics,
+    cloud: Arc<dyn CloudProvider>,
+    ice: Arc<UnavailableOfferings>,
+) {
+    let nodes = store(Api::<Node>::all(client.clone()));
+    let pods = store(Api::<Pod>::all(client.clone()));
+    let provisioners = store(Api::<Provisioner>::all(client.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let termination = Arc::new(Termination::new(client.clone(), cloud.clone(), metrics.clone()));
+    tasks.spawn(termination.run());
+    tasks.spawn(super::provisioner_gone::run(client.clone(), nodes.clone(), provisioners.clone()));
+    let disruption = Disruption::new(client.clone(), &metrics, Arc::new(SystemWallClock));
+    tasks.spawn(disruption.run(nodes.clone(), pods, provisioners));
+    tasks.spawn(crate::gc::run(cloud, nodes.clone(), settings.registration_timeout));
+
+    match &settings.interruption_queue {
+        None => tracing::info!("no interruption queue configured; interruption handling is off"),
+        Some(queue) => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            match SqsQueue::connect(&sdk, queue).await {
+                Err(error) => tracing::error!(%error, "interruption queue unreachable; interruption handling is off"),
+                Ok(q) => {
+                    let workers = workers();
+                    tracing::info!(queue = %q.url(), workers, "interruption: polling the queue");
+                    let im = InterruptionMetrics::register(&metrics);
+                    let handler = Arc::new(Handler::new(client.clone(), nodes.clone(), ice, im.clone(), REPLACEMENT_TIMEOUT));
+                    let _ = nodes.wait_until_ready().await;
+                    let queue: Arc<dyn Queue> = Arc::new(q);
+                    let processor = Arc::new(Processor::new(queue, handler, settings.interruption_actions, im));
+                    tasks.spawn(processor.run(workers));
+                }
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}

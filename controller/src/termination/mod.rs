@@ -1,0 +1,21 @@
+//! Termination: the `karpenter.sh/termination` node finalizer.
+//!
+//! # Layout
+//! - [`drain`]: pure: which pods to evict, in which order, which to wait for; the 429 backoff.
+//! - [`evict`]: one Eviction API call, its answer sorted. [`node`]: ownership, instance, pool,
+//!   cordon and "terminate this node for this reason", node events (shared with disruption and
+//!   interruption).
+//! - [`controller`]: the finalizer loop: cordon -> drain step by step -> terminate -> finalizer off.
+//! - [`provisioner_gone`]: a deleted Provisioner's nodes are deleted (and so drained).
+//! - [`metrics`]: drain duration, evictions by outcome, errors.
+//! - [`lifecycle`]: starts every controller that ends nodes (this one, disruption, interruption, GC).
+
+pub mod controller;
+pub mod drain;
+pub mod evict;
+pub mod lifecycle;
+pub mod metrics;
+pub mod node;
+pub mod provisioner_gone;
+
+pub use controller::{Termination, TerminationError};

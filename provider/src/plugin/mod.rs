@@ -1,0 +1,33 @@
+//! The Terraform plugin protocol 6 layer. It knows nothing of Karpenter: a provider implements
+//! the traits in `traits` against the schema model and plain values, and `serve` does the rest.
+//!
+//! Layout:
+//! - `value`: cty types, values (`Value`), exact decimal numbers, attribute paths
+//! - `codec`: cty msgpack and JSON encodings
+//! - `schema`: attributes, blocks, nesting; config validation walk
+//! - `validate`: named validators; `plan`: generic plan helpers (defaults, unknowns, replace)
+//! - `diag`: diagnostics with attribute paths
+//! - `traits`: Provider, Resource, DataSource, Importer, StateUpgrader, CallContext
+//! - `handshake`, `tls`, `logging`: go-plugin launch contract
+//! - `server`: gRPC services (the only place protobuf types exist)
+//! - `docs`: registry-layout markdown generated from schemas
+
+pub mod codec;
+pub mod diag;
+pub mod docs;
+pub mod handshake;
+pub mod logging;
+pub mod plan;
+pub mod schema;
+pub mod server;
+pub mod tls;
+pub mod traits;
+pub mod validate;
+pub mod value;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use plan::{PlanModifier, PlannedChange};
+pub use schema::{Attribute, Block, BlockNesting, NestedBlock, NestingMode, Schema};
+pub use server::{ServeError, serve};
+pub use traits::{CallContext, DataSource, Importer, Provider, ProviderData, Resource, StateUpgrader};
+pub use value::{AttributePath, Number, Type, Value};

@@ -1,0 +1,430 @@
+//! The HCL form of a Provisioner: the schema of `karpenter_provisioner` and the conversions
+//! between its values and the Kubernetes JSON of the spec (camelCase, as the seed's YAML writes it).
+//!
+//! Both directions go through karpenter-core's `ProvisionerSpec`, so what Terraform sends is exactly
+//! what `kubectl apply` of the same YAML sends, and what it reads back is normalised the same way.
+
+use karpenter_core::api::ProvisionerSpec;
+use serde_json::{Map, Value as Json, json};
+
+use crate::plugin::validate::IntBetween;
+use crate::plugin::{Attribute, Block, BlockNesting, NestedBlock, Schema, Value};
+
+fn list_block(name: &str, description: &str, block: Block) -> NestedBlock {
+    NestedBlock::new(name, BlockNesting::List, block.description(description))
+}
+
+fn opt_str(name: &str, text: &str) -> Attribute {
+    Attribute::string(name).optional().description(text)
+}
+
+fn requirement_block() -> Block {
+    Block::new()
+        .attribute(Attribute::string("key").required().description(
+            "Label key, e.g. `node.kubernetes.io/instance-type`, `topology.kubernetes.io/zone`, `karpenter.sh/capacity-type`.",
+        ))
+        .attribute(
+            Attribute::string("operator")
+                .required()
+                .description("One of `In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`."),
+        )
+        .attribute(Attribute::string_list("values").optional().description("Values for `In`/`NotIn` (one or more) and `Gt`/`Lt` (one integer)."))
+}
+
+fn taint_block() -> Block {
+    Block::new()
+        .attribute(Attribute::string("key").required().description("Taint key."))
+        .attribute(opt_str("value", "Taint value."))
+        .attribute(Attribute::string("effect").required().description("`NoSchedule`, `PreferNoSchedule` or `NoExecute`."))
+}
+
+fn aws_block() -> Block {
+    let metadata = Block::new()
+        .attribute(opt_str("http_endpoint", "`enabled` or `disabled`."))
+        .attribute(opt_str("http_protocol_ipv6", "`enabled` or `disabled`."))
+        .attribute(
+            Attribute::number("http_put_response_hop_limit")
+                .optional()
+                .description("1 to 64; 2 lets pods reach IMDS through the node.")
+                .validator(IntBetween(1, 64)),
+        )
+        .attribute(opt_str("http_tokens", "`required` (IMDSv2 only) or `optional`."));
+    let ebs = Block::new()
+        .attribute(Attribute::bool("delete_on_termination").optional().description("Delete the volume with the instance."))
+        .attribute(Attribute::bool("encrypted").optional().description("Encrypt the volume."))
+        .attribute(Attribute::number("iops").optional().description("Provisioned IOPS (io1, io2, gp3)."))
+        .attribute(opt_str("kms_key_id", "KMS key for encryption."))
+        .attribute(opt_str("snapshot_id", "Snapshot to create the volume from."))
+        .attribute(Attribute::number("throughput").optional().description("Throughput in MiB/s (gp3)."))
+        .attribute(opt_str("volume_size", "Size as a Kubernetes quantity, e.g. `100Gi`."))
+        .attribute(opt_str("volume_type", "`standard`, `io1`, `io2`, `gp2`, `sc1`, `st1` or `gp3`."));
+    let bdm = Block::new()
+        .attribute(opt_str("device_name", "Device name, e.g. `/dev/xvda`."))
+        .block(list_block("ebs", "The EBS volume.", ebs).max_items(1));
+    Block::new()
+        .attribute(Attribute::string_map("subnet_selector").optional().description("Tags selecting the subnets nodes launch in (required by the controller)."))
+        .attribute(Attribute::string_map("security_group_selector").optional().description("Tags selecting the nodes' security groups."))
+        .attribute(opt_str("instance_profile", "Instance profile of the nodes."))
+        .attribute(opt_str("ami_family", "`AL2`, `Bottlerocket`, `Ubuntu`, `Windows2019`, `Windows2022` or `Custom`."))
+        .attribute(Attribute::string_map("tags").optional().description("Tags of the instances and volumes."))
+        .attribute(opt_str("user_data", "User data merged into the node's bootstrap."))
+        .block(list_block("metadata_options", "Instance metadata service options.", metadata).max_items(1))
+        .block(list_block("block_device_mapping", "Block devices of the nodes.", bdm))
+}
+
+pub fn schema() -> Schema {
+    Schema::new(
+        Block::new()
+            .description(
+                "A Provisioner (`karpenter.sh/v1alpha5`): the constraints and limits of the nodes karpenter-rs launches. \
+                 Written with server-side apply (field manager `terraform-provider-karpenter`); changes made in the cluster \
+                 show up as drift. Deleting it waits until the controller has drained and terminated its nodes.",
+            )
+            .attribute(
+                Attribute::string("name")
+                    .required()
+                    .requires_replace()
+                    .description("Name of the Provisioner object."),
+            )
+            .attribute(Attribute::string_map("limits").optional().description("Resource limits over all nodes of this provisioner, e.g. `{ cpu = \"1000\", memory = \"1000Gi\" }`."))
+            .attribute(Attribute::number("ttl_seconds_after_empty").optional().description("Delete a node this many seconds after its last non-daemonset pod left."))
+            .attribute(Attribute::number("ttl_seconds_until_expired").optional().description("Replace nodes older than this many seconds."))
+            .attribute(Attribute::string_map("labels").optional().description("Labels put on every node."))
+            .attribute(Attribute::number("weight").optional().description("Preference among provisioners, 1 to 100 (higher first)."))
+            .block(list_block("requirement", "A node selector requirement every node satisfies.", requirement_block()))
+            .block(list_block("taint", "A taint on every node.", taint_block()))
+            .block(list_block(
+                "startup_taint",
+                "A taint on every new node that something else removes once the node is ready.",
+                taint_block(),
+            ))
+            .block(list_block("aws", "How AWS nodes are launched: the seed's `provider:` block.", aws_block()).max_items(1))
+            .block(NestedBlock::new(
+                "timeouts",
+                BlockNesting::Single,
+                Block::new()
+                    .description("How long operations may take.")
+                    .attribute(opt_str("delete", "How long to wait for the nodes to be drained and the object to go, e.g. `15m` (the default).")),
+            )),
+    )
+}
+
+fn blocks(v: &Value) -> &[Value] {
+    match v {
+        Value::List(items) | Value::Set(items) => items,
+        _ => &[],
+    }
+}
+
+fn put(m: &mut Map<String, Json>, key: &str, v: Option<Json>) {
+    if let Some(v) = v {
+        m.insert(key.to_string(), v);
+    }
+}
+
+fn s(v: &Value) -> Option<Json> {
+    v.as_str().map(|s| json!(s))
+}
+fn n(v: &Value) -> Option<Json> {
+    v.as_i64().map(|n| json!(n))
+}
+fn b(v: &Value) -> Option<Json> {
+    v.as_bool().map(|b| json!(b))
+}
+fn smap(v: &Value) -> Option<Json> {
+    match v {
+        Value::Map(_) => Some(json!(v.as_string_map())),
+        _ => None,
+    }
+}
+
+fn taints_json(v: &Value) -> Option<Json> {
+    let items: Vec<Json> = blocks(v)
+        .iter()
+        .map(|t| {
+            let mut m = Map::new();
+            put(&mut m, "key", s(t.get("key")));
+            put(&mut m, "value", s(t.get("value")));
+            put(&mut m, "effect", s(t.get("effect")));
+            Json::Object(m)
+        })
+        .collect();
+    (!items.is_empty()).then(|| json!(items))
+}
+
+fn aws_json(v: &Value) -> Json {
+    let mut m = Map::new();
+    put(&mut m, "subnetSelector", smap(v.get("subnet_selector")));
+    put(&mut m, "securityGroupSelector", smap(v.get("security_group_selector")));
+    put(&mut m, "instanceProfile", s(v.get("instance_profile")));
+    put(&mut m, "amiFamily", s(v.get("ami_family")));
+    put(&mut m, "tags", smap(v.get("tags")));
+    if let Some(md) = blocks(v.get("metadata_options")).first() {
+        let mut o = Map::new();
+        put(&mut o, "httpEndpoint", s(md.get("http_endpoint")));
+        put(&mut o, "httpProtocolIPv6", s(md.get("http_protocol_ipv6")));
+        put(&mut o, "httpPutResponseHopLimit", n(md.get("http_put_response_hop_limit")));
+        put(&mut o, "httpTokens", s(md.get("http_tokens")));
+        m.insert("metadataOptions".into(), Json::Object(o));
+    }
+    let bdms: Vec<Json> = blocks(v.get("block_device_mapping"))
+        .iter()
+        .map(|d| {
+            let mut o = Map::new();
+            put(&mut o, "deviceName", s(d.get("device_name")));
+            if let Some(e) = blocks(d.get("ebs")).first() {
+                let mut x = Map::new();
+                put(&mut x, "deleteOnTermination", b(e.get("delete_on_termination")));
+                put(&mut x, "encrypted", b(e.get("encrypted")));
+                put(&mut x, "iops", n(e.get("iops")));
+                put(&mut x, "kmsKeyID", s(e.get("kms_key_id")));
+                put(&mut x, "snapshotID", s(e.get("snapshot_id")));
+                put(&mut x, "throughput", n(e.get("throughput")));
+                put(&mut x, "volumeSize", s(e.get("volume_size")));
+                put(&mut x, "volumeType", s(e.get("volume_type")));
+                o.insert("ebs".into(), Json::Object(x));
+            }
+            Json::Object(o)
+        })
+        .collect();
+    if !bdms.is_empty() {
+        m.insert("blockDeviceMappings".into(), json!(bdms));
+    }
+    put(&mut m, "userData", s(v.get("user_data")));
+    Json::Object(m)
+}
+
+/// The spec as the API server will see it, from a wholly known configuration or plan.
+pub fn spec_from_hcl(v: &Value) -> Result<ProvisionerSpec, serde_json::Error> {
+    let mut m = Map::new();
+    let reqs: Vec<Json> = blocks(v.get("requirement"))
+        .iter()
+        .map(|r| {
+            let mut o = Map::new();
+            put(&mut o, "key", s(r.get("key")));
+            put(&mut o, "operator", s(r.get("operator")));
+            let values: Vec<Json> = blocks(r.get("values")).iter().filter_map(s).collect();
+            if !values.is_empty() {
+                o.insert("values".into(), json!(values));
+            }
+            Json::Object(o)
+        })
+        .collect();
+    if !reqs.is_empty() {
+        m.insert("requirements".into(), json!(reqs));
+    }
+    if let Some(l) = smap(v.get("limits")) {
+        m.insert("limits".into(), json!({"resources": l}));
+    }
+    put(&mut m, "ttlSecondsAfterEmpty", n(v.get("ttl_seconds_after_empty")));
+    put(&mut m, "ttlSecondsUntilExpired", n(v.get("ttl_seconds_until_expired")));
+    put(&mut m, "taints", taints_json(v.get("taint")));
+    put(&mut m, "startupTaints", taints_json(v.get("startup_taint")));
+    put(&mut m, "labels", smap(v.get("labels")));
+    put(&mut m, "weight", n(v.get("weight")));
+    if let Some(a) = blocks(v.get("aws")).first() {
+        m.insert("provider".into(), aws_json(a));
+    }
+    serde_json::from_value(Json::Object(m))
+}
+
+/// The whole object for server-side apply.
+pub fn object_json(name: &str, spec: &ProvisionerSpec) -> Json {
+    json!({
+        "apiVersion": karpenter_core::api::provisioner::API_VERSION,
+        "kind": karpenter_core::api::provisioner::KIND,
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+}
+
+fn jstr(j: &Json) -> Value {
+    j.as_str().map(Value::string).unwrap_or(Value::Null)
+}
+fn jnum(j: &Json) -> Value {
+    j.as_i64().map(Value::int).unwrap_or(Value::Null)
+}
+fn jbool(j: &Json) -> Value {
+    j.as_bool().map(Value::Bool).unwrap_or(Value::Null)
+}
+fn jmap(j: &Json) -> Value {
+    match j.as_object() {
+        Some(o) => Value::string_map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))),
+        ),
+        None => Value::Null,
+    }
+}
+fn jlist<F: Fn(&Json) -> Value>(j: &Json, f: F) -> Value {
+    Value::List(j.as_array().map(|a| a.iter().map(f).collect()).unwrap_or_default())
+}
+
+fn taint_value(t: &Json) -> Value {
+    Value::object([("key", jstr(&t["key"])), ("value", jstr(&t["value"])), ("effect", jstr(&t["effect"]))])
+}
+
+fn aws_value(p: &Json) -> Value {
+    let md = &p["metadataOptions"];
+    let metadata = if md.is_object() {
+        Value::List(vec![Value::object([
+            ("http_endpoint", jstr(&md["httpEndpoint"])),
+            ("http_protocol_ipv6", jstr(&md["httpProtocolIPv6"])),
+            ("http_put_response_hop_limit", jnum(&md["httpPutResponseHopLimit"])),
+            ("http_tokens", jstr(&md["httpTokens"])),
+        ])])
+    } else {
+        Value::List(Vec::new())
+    };
+    let bdm = jlist(&p["blockDeviceMappings"], |d| {
+        let e = &d["ebs"];
+        let ebs = if e.is_object() {
+            Value::List(vec![Value::object([
+                ("delete_on_termination", jbool(&e["deleteOnTermination"])),
+                ("encrypted", jbool(&e["encrypted"])),
+                ("iops", jnum(&e["iops"])),
+                ("kms_key_id", jstr(&e["kmsKeyID"])),
+                ("snapshot_id", jstr(&e["snapshotID"])),
+                ("throughput", jnum(&e["throughput"])),
+                ("volume_size", jstr(&e["volumeSize"])),
+                ("volume_type", jstr(&e["volumeType"])),
+            ])])
+        } else {
+            Value::List(Vec::new())
+        };
+        Value::object([("device_name", jstr(&d["deviceName"])), ("ebs", ebs)])
+    });
+    Value::object([
+        ("subnet_selector", jmap(&p["subnetSelector"])),
+        ("security_group_selector", jmap(&p["securityGroupSelector"])),
+        ("instance_profile", jstr(&p["instanceProfile"])),
+        ("ami_family", jstr(&p["amiFamily"])),
+        ("tags", jmap(&p["tags"])),
+        ("user_data", jstr(&p["userData"])),
+        ("metadata_options", metadata),
+        ("block_device_mapping", bdm),
+    ])
+}
+
+/// The state of a Provisioner named `name` whose spec is `spec` (normalised through the core type).
+/// `prior` supplies what the API cannot tell apart from absence (an empty map the user wrote) and
+/// the `timeouts` block, which lives only in Terraform.
+pub fn state_from_spec(name: &str, spec: &ProvisionerSpec, prior: &Value) -> Value {
+    let j = serde_json::to_value(spec).unwrap_or(Json::Null);
+    let keep_empty = |key: &str, v: Value| -> Value {
+        match (&v, prior.get(key)) {
+            (Value::Null, Value::Map(m)) if m.is_empty() => Value::Map(Default::default()),
+            _ => v,
+        }
+    };
+    let limits = keep_empty("limits", jmap(&j["limits"]["resources"]));
+    let labels = keep_empty("labels", jmap(&j["labels"]));
+    let aws = if j["provider"].is_object() {
+        Value::List(vec![aws_value(&j["provider"])])
+    } else {
+        Value::List(Vec::new())
+    };
+    Value::object([
+        ("name", Value::string(name)),
+        ("limits", limits),
+        ("ttl_seconds_after_empty", jnum(&j["ttlSecondsAfterEmpty"])),
+        ("ttl_seconds_until_expired", jnum(&j["ttlSecondsUntilExpired"])),
+        ("labels", labels),
+        ("weight", jnum(&j["weight"])),
+        (
+            "requirement",
+            jlist(&j["requirements"], |r| {
+                let values = match r["values"].as_array() {
+                    Some(a) => Value::List(a.iter().map(jstr).collect()),
+                    None => Value::Null,
+                };
+                Value::object([("key", jstr(&r["key"])), ("operator", jstr(&r["operator"])), ("values", values)])
+            }),
+        ),
+        ("taint", jlist(&j["taints"], taint_value)),
+        ("startup_taint", jlist(&j["startupTaints"], taint_value)),
+        ("aws", aws),
+        ("timeouts", prior.get("timeouts").clone()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_hcl() -> Value {
+        let req = |k: &str, vals: &[&str]| {
+            Value::object([
+                ("key", Value::string(k)),
+                ("operator", Value::string("In")),
+                ("values", Value::List(vals.iter().map(|v| Value::string(*v)).collect())),
+            ])
+        };
+        Value::object([
+            ("name", Value::string("spot-fleet")),
+            (
+                "requirement",
+                Value::List(vec![
+                    req("node.kubernetes.io/instance-type", &["m5.large", "m5.2xlarge"]),
+                    req("topology.kubernetes.io/zone", &["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"]),
+                    req("karpenter.sh/capacity-type", &["spot"]),
+                ]),
+            ),
+            (
+                "aws",
+                Value::List(vec![Value::object([(
+                    "subnet_selector",
+                    Value::string_map([("karpenter.sh/discovery", "demo")]),
+                )])]),
+            ),
+            ("ttl_seconds_until_expired", Value::int(2_592_000)),
+            ("taint", Value::List(vec![])),
+        ])
+    }
+
+    #[test]
+    fn the_seed_in_hcl_becomes_the_seed_json() -> Result<(), serde_json::Error> {
+        let spec = spec_from_hcl(&seed_hcl())?;
+        let want = json!({
+            "requirements": [
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.large", "m5.2xlarge"]},
+                {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"]},
+                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}
+            ],
+            "provider": {"subnetSelector": {"karpenter.sh/discovery": "demo"}},
+            "ttlSecondsUntilExpired": 2592000
+        });
+        assert_eq!(serde_json::to_value(&spec)?, want);
+        Ok(())
+    }
+
+    #[test]
+    fn every_aws_field_round_trips_through_state() -> Result<(), serde_json::Error> {
+        let spec: ProvisionerSpec = serde_json::from_value(json!({
+            "requirements": [{"key": "kubernetes.io/arch", "operator": "Exists"}],
+            "limits": {"resources": {"cpu": "1000", "memory": "1000Gi"}},
+            "ttlSecondsAfterEmpty": 30,
+            "taints": [{"key": "a", "value": "b", "effect": "NoSchedule"}],
+            "startupTaints": [{"key": "c", "effect": "NoExecute"}],
+            "labels": {"team": "x"},
+            "weight": 10,
+            "provider": {"subnetSelector": {"a": "b"}, "securityGroupSelector": {"c": "d"},
+              "instanceProfile": "P", "amiFamily": "Bottlerocket", "tags": {"t": "v"},
+              "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 2, "httpTokens": "required"},
+              "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": "100Gi", "volumeType": "gp3",
+                "encrypted": true, "deleteOnTermination": true, "iops": 3000, "throughput": 125, "kmsKeyID": "k", "snapshotID": "s"}}],
+              "userData": "echo hi"}
+        }))?;
+        let state = state_from_spec("p", &spec, &Value::Null);
+        assert_eq!(spec_from_hcl(&state)?, spec);
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_map_the_user_wrote_is_not_drift() {
+        let prior = Value::object([("labels", Value::Map(Default::default()))]);
+        let state = state_from_spec("p", &ProvisionerSpec::default(), &prior);
+        assert_eq!(state.get("labels"), &Value::Map(Default::default()));
+        assert_eq!(state.get("limits"), &Value::Null);
+    }
+}

@@ -82,6 +82,15 @@ impl ProvisionerSpec {
             match Requirements::from_node_selector(&self.requirements) {
                 Err(e) => c.push(format!("{at}.requirements"), e.to_string()),
                 Ok(reqs) => {
+                    let no_capacity_type = !labels::CAPACITY_TYPES
+                        .iter()
+                        .any(|ct| reqs.allows(labels::CAPACITY_TYPE, Some(ct)));
+                    if no_capacity_type {
+                        c.push(
+                            format!("{at}.requirements"),
+                            "the karpenter.sh/capacity-type requirements allow neither spot nor on-demand",
+                        );
+                    }
                     if let Some(key) = reqs.first_unsatisfiable_key() {
                         c.push(
                             format!("{at}.requirements"),
@@ -470,6 +479,17 @@ mod tests {
     }
 
     #[test]
+    fn a_capacity_type_requirement_that_allows_nothing_is_rejected() {
+        let mut p = spot_fleet();
+        p.spec.requirements[1] = NodeSelectorRequirement::new(
+            labels::CAPACITY_TYPE,
+            Operator::NotIn,
+            &["spot", "on-demand"],
+        );
+        assert_eq!(paths(&p), vec!["spec.requirements"]);
+    }
+
+    #[test]
     fn bad_quantities_in_limits_and_volumes_are_rejected() {
         let mut p = spot_fleet();
         p.spec.limits = Some(Limits {
@@ -537,5 +557,53 @@ mod tests {
         assert!(check_label_key("Bad_Prefix/x").is_err());
         assert!(check_label_key("-x").is_err());
         assert!(check_label_key("").is_err());
+    }
+
+    fn any_requirement() -> impl proptest::strategy::Strategy<Value = NodeSelectorRequirement> {
+        use proptest::prelude::*;
+        (
+            prop::sample::select(vec![
+                labels::INSTANCE_TYPE,
+                labels::CAPACITY_TYPE,
+                labels::INSTANCE_CPU,
+                "team",
+                "Bad Key",
+            ]),
+            prop::sample::select(vec![
+                "In",
+                "NotIn",
+                "Exists",
+                "DoesNotExist",
+                "Gt",
+                "Lt",
+                "Maybe",
+            ]),
+            prop::collection::vec(
+                prop::sample::select(vec!["spot", "on-demand", "4", "x", ""]),
+                0..3,
+            ),
+        )
+            .prop_map(|(k, op, vals)| NodeSelectorRequirement::new(k, Operator::parse(op), &vals))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_error_points_into_the_spec_and_valid_requirements_solve(reqs in proptest::collection::vec(any_requirement(), 0..5)) {
+            let mut p = spot_fleet();
+            p.spec.requirements = reqs;
+            match p.validate() {
+                Err(errors) => {
+                    for e in errors.0 {
+                        proptest::prop_assert!(e.path.starts_with("spec.requirements"), "{}", e);
+                        proptest::prop_assert!(!e.message.is_empty());
+                    }
+                }
+                // Whatever validation accepts, the scheduler can use.
+                Ok(()) => {
+                    let reqs = crate::scheduling::provisioner_requirements(&p);
+                    proptest::prop_assert!(reqs.is_ok(), "{:?}", reqs);
+                }
+            }
+        }
     }
 }

@@ -171,3 +171,35 @@ pub fn default_input(seed: u64, n: usize) -> SchedulingInput {
         pods: pods(&mut rng, n),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_input_depends_only_on_the_seed() {
+        assert_eq!(
+            default_input(DEFAULT_SEED, 50),
+            default_input(DEFAULT_SEED, 50)
+        );
+        assert_ne!(default_input(1, 50).pods, default_input(2, 50).pods);
+    }
+
+    #[test]
+    fn the_catalog_has_400_distinct_types_offered_in_every_zone() {
+        let types = instance_types(&mut Rng::new(DEFAULT_SEED));
+        let names: std::collections::BTreeSet<_> = types.iter().map(|t| &t.name).collect();
+        assert_eq!(names.len(), INSTANCE_TYPES);
+        assert!(types.iter().all(|t| t.offerings.len() == 2 * ZONES.len()));
+    }
+
+    #[test]
+    fn any_prefix_of_the_pods_is_split_evenly_among_the_five_kinds() {
+        let pods = pods(&mut Rng::new(DEFAULT_SEED), 100);
+        let mut kinds = std::collections::BTreeMap::new();
+        for p in &pods {
+            *kinds.entry(p.metadata.labels["app"].clone()).or_insert(0) += 1;
+        }
+        assert_eq!(kinds.values().copied().collect::<Vec<_>>(), vec![20; 5]);
+    }
+}

@@ -75,3 +75,22 @@ impl<'de> Visitor<'de> for Pods {
         Ok(pods)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{DEFAULT_SEED, default_input};
+
+    #[test]
+    fn only_the_first_pods_are_kept_and_the_rest_of_the_file_still_parses()
+    -> Result<(), serde_json::Error> {
+        let full = default_input(DEFAULT_SEED, 25);
+        let json = serde_json::to_vec(&full)?;
+        let prefix = read(&json[..], 10)?;
+        assert_eq!(prefix.pods, full.pods[..10].to_vec());
+        assert_eq!(prefix.instance_types, full.instance_types);
+        assert_eq!(prefix.provisioners, full.provisioners);
+        assert_eq!(read(&json[..], 100)?.pods.len(), 25);
+        Ok(())
+    }
+}

@@ -71,7 +71,7 @@ impl Solver<'_> {
         let per_alt: Vec<String> = alts
             .iter()
             .map(|alt| match compatible(&prov.reqs, alt) {
-                Err(e) => e,
+                Err(e) => self.name_pod_source(pi, &prov.reqs, alt, e),
                 Ok(()) => self.explain_types(pi, prov_i, alt, zone_mask),
             })
             .collect();
@@ -85,6 +85,31 @@ impl Solver<'_> {
                 .collect::<Vec<_>>()
                 .join(" | ")
         }
+    }
+
+    /// Says whether the conflicting pod requirement came from its nodeSelector or its node
+    /// affinity (the solver only knows their intersection).
+    fn name_pod_source(
+        &self,
+        pi: usize,
+        node: &Requirements,
+        alt: &Requirements,
+        message: String,
+    ) -> String {
+        let key = match node.compatible(alt) {
+            Err(c) => c.key,
+            Ok(()) => return message,
+        };
+        let source = if self.input.pods[pi].spec.node_selector.contains_key(&key) {
+            "(pod nodeSelector)"
+        } else {
+            "(pod node affinity)"
+        };
+        message.replacen("(pod)", source, 1).replacen(
+            "(provisioner)",
+            "(provisioner requirements)",
+            1,
+        )
     }
 
     fn explain_types(

@@ -184,7 +184,7 @@ fn a_node_selector_that_excludes_every_type_is_explained() {
     assert_eq!(plan.unschedulable.len(), 1);
     let why = &plan.unschedulable[0].reason;
     assert!(why.contains("provisioner \"spot-fleet\""), "{why}");
-    assert!(why.contains("node.kubernetes.io/instance-type In [c5.large] (pod) conflicts with In [m5.2xlarge, m5.large] (provisioner)"), "{why}");
+    assert!(why.contains("node.kubernetes.io/instance-type In [c5.large] (pod nodeSelector) conflicts with In [m5.2xlarge, m5.large] (provisioner requirements)"), "{why}");
 }
 
 #[test]

@@ -121,6 +121,8 @@ pub struct Groups {
     zone_owners: Vec<Vec<u32>>,
     total_members: Vec<u32>,
     anti: Vec<bool>,
+    by_label: HashMap<String, HashMap<String, Vec<GroupId>>>,
+    unindexed: Vec<GroupId>,
     zone_count: usize,
 }
 
@@ -150,6 +152,18 @@ impl Groups {
         }
         self.anti.push(anti);
         let g = self.keys.len();
+        // Index by one required label so that matching a pod looks only at groups that can
+        // select it; selectors without matchLabels are checked for every pod.
+        match key.selector.match_labels.iter().next() {
+            Some((k, v)) => self
+                .by_label
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default()
+                .push(g),
+            None => self.unindexed.push(g),
+        }
         self.keys.push(key.clone());
         self.index.insert(key, g);
         self.zone_members.push(vec![0; self.zone_count]);
@@ -236,7 +250,16 @@ impl Groups {
                 Domain::Hostname => t.host_owner_of.push(g),
             }
         }
-        for (g, key) in self.keys.iter().enumerate() {
+        let mut candidates: Vec<GroupId> = self.unindexed.clone();
+        for (k, v) in &pod.metadata.labels {
+            if let Some(gs) = self.by_label.get(k).and_then(|m| m.get(v)) {
+                candidates.extend(gs);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for g in candidates {
+            let key = &self.keys[g];
             if !(key.namespaces.contains(pod.namespace())
                 && key.selector.matches(&pod.metadata.labels))
             {

@@ -180,6 +180,11 @@ impl Solver<'_> {
         // then any claim that can grow.
         let requests = self.p.pods[pi].requests;
         let first = self.first_claim(pi);
+        for &use_strict in phases {
+            if self.best_free_fit(pi, first, use_strict, zone_mask) {
+                return true;
+            }
+        }
         for (&use_strict, free_only) in phases.iter().flat_map(|s| [(s, true), (s, false)]) {
             let mut k = self.open.partition_point(|&ci| ci < first);
             while k < self.open.len() {
@@ -204,6 +209,51 @@ impl Solver<'_> {
             if self.open_claim(pi, use_strict, zone_mask) {
                 return true;
             }
+        }
+        false
+    }
+
+    /// Best fit among claims whose cheapest type has room for the pod: the claim that the pod
+    /// leaves with the least spare room, so that roomy claims stay open for larger pods.
+    fn best_free_fit(
+        &mut self,
+        pi: usize,
+        first: usize,
+        strict: bool,
+        zone_mask: ZoneMask,
+    ) -> bool {
+        const ATTEMPTS: usize = 4;
+        let pod = &self.p.pods[pi];
+        let (requests, zone_sensitive) = (pod.requests, pod.zone_sensitive);
+        let start = self.open.partition_point(|&ci| ci < first);
+        let mut tried: Vec<usize> = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let mut best: Option<(i64, usize)> = None;
+            for k in start..self.open.len() {
+                let c = &self.claims[self.open[k]];
+                let after = c.used + requests;
+                if !after.fits_in(&c.cheapest)
+                    || (zone_sensitive && c.zones & zone_mask == 0)
+                    || tried.contains(&k)
+                {
+                    continue;
+                }
+                let left = c.cheapest - after;
+                // One millicore weighs as much as 4 MiB: a 1:4 vCPU:GiB shape.
+                let score = left.cpu_millis + (left.memory_bytes >> 22);
+                if best.is_none_or(|(s, _)| score < s) {
+                    best = Some((score, k));
+                }
+            }
+            let Some((_, k)) = best else { return false };
+            let ci = self.open[k];
+            if self.try_claim(pi, ci, strict, zone_mask) {
+                if self.is_full(ci) {
+                    self.open.remove(k);
+                }
+                return true;
+            }
+            tried.push(k);
         }
         false
     }

@@ -127,7 +127,8 @@ mod tests {
         fn a_busy_node_is_never_terminated_for_emptiness(busy in 1usize..50, secs in 0i64..1_000_000) {
             let f = NodeFacts { busy_pods: busy, empty_since: Some(t("2026-01-01T00:00:00Z")), ..facts() };
             let now = Timestamp::from_second(t("2026-01-01T00:00:00Z").as_second() + secs).unwrap_or(Timestamp::UNIX_EPOCH);
-            prop_assert!(!matches!(decide(&f, now), Decision::Terminate { .. }));
+            let terminated = matches!(decide(&f, now), Decision::Terminate { .. });
+            prop_assert!(!terminated, "a node with {} pods was terminated", busy);
         }
 
         #[test]

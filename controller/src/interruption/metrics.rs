@@ -39,7 +39,7 @@ impl InterruptionMetrics {
             receive_errors: Counter::default(),
         };
         for label in karpenter_core::interruption::OUTCOME_LABELS {
-            m.received.get_or_create(&MessageTypeLabels { message_type: label.to_string() });
+            let _ = m.received.get_or_create(&MessageTypeLabels { message_type: label.to_string() });
         }
         metrics.register(
             "karpenter_interruption_received_messages",

@@ -84,7 +84,9 @@ impl Processor {
             }
         }
         match self.queue.delete(&message.receipt).await {
-            Ok(()) => self.metrics.deleted.inc(),
+            Ok(()) => {
+                self.metrics.deleted.inc();
+            }
             Err(error) => tracing::warn!(%error, "could not delete an interruption message; it will be redelivered"),
         }
     }

@@ -120,6 +120,19 @@ pub async fn delete(client: &kube::Client, r: &ObjectRef) -> Result<bool, kube::
     }
 }
 
+/// Creates `obj`; fails with 409 when it exists already.
+pub async fn create(client: &kube::Client, obj: &Json) -> Result<(), kube::Error> {
+    let Some(r) = ObjectRef::of(obj) else {
+        return Err(kube::Error::SerdeError(serde::de::Error::custom("object lacks apiVersion, kind or metadata.name")));
+    };
+    let o: DynamicObject = serde_json::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
+    let pp = kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    api(client, &r).create(&pp, &o).await.map(|_| ())
+}
+
 /// JSON merge patch (RFC 7386), for small edits such as dropping finalizers.
 pub async fn merge_patch(client: &kube::Client, r: &ObjectRef, patch: &Json) -> Result<(), kube::Error> {
     match api(client, r).patch(&r.name, &PatchParams::default(), &Patch::Merge(patch)).await {

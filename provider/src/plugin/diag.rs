@@ -59,6 +59,9 @@ impl Diagnostics {
     ) {
         self.push(Diagnostic::error(summary, detail).at(path));
     }
+    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(Diagnostic::warning(summary, detail));
+    }
     pub fn warning_at(
         &mut self,
         path: AttributePath,

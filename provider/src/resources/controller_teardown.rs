@@ -46,6 +46,22 @@ pub async fn controller_alive(ctx: &CallContext, client: &kube::Client, namespac
     matches!(changed, Waited::Done(()))
 }
 
+/// `controller_alive` for the leader Lease in whatever namespace the controller was installed in.
+pub async fn controller_alive_anywhere(ctx: &CallContext, client: &kube::Client) -> bool {
+    let lease = super::controller_objects::LEASE_NAME;
+    let Ok(leases) = objects::list(client, "coordination.k8s.io/v1", "Lease", None).await else {
+        return false;
+    };
+    for l in leases.iter().filter(|l| l["metadata"]["name"] == lease) {
+        if let Some(ns) = l["metadata"]["namespace"].as_str()
+            && controller_alive(ctx, client, ns, lease).await
+        {
+            return true;
+        }
+    }
+    false
+}
+
 async fn provisioner_names(client: &kube::Client) -> Result<Vec<String>, kube::Error> {
     let crd = ObjectRef::new("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, super::controller_crd::CRD_NAME);
     if objects::get(client, &crd).await?.is_none() {

@@ -12,6 +12,12 @@ pub mod iam_common;
 mod iam_role;
 mod instance_profile;
 mod node_role;
+pub mod node_access;
+mod node_access_aws_auth;
+mod controller_crd;
+pub mod controller_install;
+mod controller_objects;
+mod controller_teardown;
 pub mod provisioner;
 mod provisioner_checks;
 mod provisioner_hcl;
@@ -31,5 +37,7 @@ pub fn all() -> Vec<Arc<dyn Resource>> {
         Arc::new(controller_role::ControllerRole),
         Arc::new(bootstrap_stack::BootstrapStack),
         Arc::new(provisioner::ProvisionerResource),
+        Arc::new(controller_install::ControllerInstall),
+        Arc::new(node_access::NodeAccess),
     ]
 }

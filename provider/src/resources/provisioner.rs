@@ -10,6 +10,7 @@ use karpenter_core::api::labels;
 use serde_json::Value as Json;
 
 use super::common::{Waited, aws, parse_duration, wait_until};
+use super::controller_teardown::controller_alive_anywhere;
 use super::provisioner_checks as checks;
 use super::provisioner_hcl::{object_json, schema, spec_from_hcl, state_from_spec};
 use super::provisioner_offerings;
@@ -63,8 +64,8 @@ async fn remaining_nodes(client: &kube::Client, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Deletes the Provisioner and waits until it is gone (the controller's finalizer drains and
-/// terminates its nodes first). On timeout the diagnostic lists what remains.
+/// Deletes the Provisioner and waits until it is gone and, while a controller is running to do
+/// it, until its nodes are drained and terminated. On timeout the diagnostic lists what remains.
 pub async fn delete_and_wait(
     ctx: &CallContext,
     client: &kube::Client,
@@ -77,14 +78,27 @@ pub async fn delete_and_wait(
         diags.error(format!("Cannot delete Provisioner {name}"), error_text(&e));
         return false;
     }
-    let waited = wait_until(ctx, timeout, || {
+    let object_gone = || {
         let r = r.clone();
-        async move {
-            match objects::get(client, &r).await {
-                Ok(None) => Some(()),
-                _ => None,
-            }
-        }
+        async move { matches!(objects::get(client, &r).await, Ok(None)) }
+    };
+    // Nodes are drained by a running controller only: without one, waiting would only time out,
+    // and karpenter_controller's destroy terminates the instances itself.
+    let mut wait_nodes = !remaining_nodes(client, name).await.is_empty();
+    if wait_nodes && !controller_alive_anywhere(ctx, client).await {
+        wait_nodes = false;
+        let nodes = remaining_nodes(client, name).await;
+        diags.warning(
+            format!("Provisioner {name} deleted while no controller is running"),
+            format!(
+                "Its {} node(s) [{}] were not drained; destroying karpenter_controller terminates their instances.",
+                nodes.len(),
+                nodes.join(", ")
+            ),
+        );
+    }
+    let waited = wait_until(ctx, timeout, || async {
+        (object_gone().await && (!wait_nodes || remaining_nodes(client, name).await.is_empty())).then_some(())
     })
     .await;
     match waited {
@@ -93,14 +107,15 @@ pub async fn delete_and_wait(
             let nodes = remaining_nodes(client, name).await;
             let finalizers = match objects::get(client, &r).await {
                 Ok(Some(o)) => o["metadata"]["finalizers"].to_string(),
-                _ => "[]".into(),
+                Ok(None) => "gone".into(),
+                Err(e) => error_text(&e),
             };
             let why = if matches!(other, Waited::Cancelled) { "Interrupted" } else { "Timed out" };
             diags.error(
                 format!("{why} waiting for Provisioner {name} to be deleted"),
                 format!(
-                    "Still present after {timeout:?}: the Provisioner (finalizers {finalizers}) and {} node(s): [{}]. \
-                     Is the karpenter controller running? Run destroy again once its nodes are gone.",
+                    "Still present after {timeout:?}: the Provisioner object (finalizers: {finalizers}) and {} node(s): [{}]. \
+                     Run destroy again once the controller has drained them.",
                     nodes.len(),
                     nodes.join(", ")
                 ),

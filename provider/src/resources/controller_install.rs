@@ -1,0 +1,332 @@
+//! `karpenter_controller`: installs or upgrades the controller (CRD, namespace, ServiceAccount,
+//! RBAC, settings, Deployment, metrics Service, PodDisruptionBudget) with server-side apply, and on
+//! destroy removes every provisioner's capacity before uninstalling (see `controller_teardown`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use karpenter_core::interruption::{Action, EventKind};
+
+use super::common::{Waited, aws, parse_duration, wait_until};
+use super::controller_objects::{IRSA_ANNOTATION, Install, LEASE_NAME, objects};
+use super::controller_teardown::{controller_alive, remove_capacity};
+use crate::kube::objects::{self as kobj, ObjectRef, error_text};
+use crate::plugin::validate::IntBetween;
+use crate::plugin::{
+    Attribute, AttributePath, Block, BlockNesting, CallContext, Diagnostics, NestedBlock, PlannedChange, Resource,
+    Schema, Value,
+};
+
+pub struct ControllerInstall;
+
+const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// ConfigMap keys (controller/src/settings.rs) of the plain string settings, by attribute name.
+const STRING_SETTINGS: [(&str, &str); 6] = [
+    ("cluster_endpoint", "clusterEndpoint"),
+    ("interruption_queue", "interruptionQueue"),
+    ("batch_idle_duration", "batchIdleDuration"),
+    ("batch_max_duration", "batchMaxDuration"),
+    ("ice_cache_ttl", "iceCacheTTL"),
+    ("registration_timeout", "registrationTimeout"),
+];
+
+/// `spot_interruption` -> `spotInterruptionAction`, as the controller's settings read it.
+pub fn action_key(kind_name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in kind_name.chars() {
+        match (c, upper) {
+            ('_', _) => upper = true,
+            (c, true) => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            (c, false) => out.push(c),
+        }
+    }
+    out + "Action"
+}
+
+fn settings_of(v: &Value, cluster_name: &str) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::from([("clusterName".to_string(), cluster_name.to_string())]);
+    for (attr, key) in STRING_SETTINGS {
+        if let Some(x) = v.get(attr).as_str() {
+            s.insert(key.to_string(), x.to_string());
+        }
+    }
+    if let Some(b) = v.get("spot_quota_fallback").as_bool() {
+        s.insert("spotQuotaFallback".into(), b.to_string());
+    }
+    for (kind, action) in v.get("interruption_actions").as_string_map() {
+        s.insert(action_key(&kind), action);
+    }
+    s
+}
+
+fn install_of(v: &Value, cluster_name: &str) -> Install {
+    let str_or = |k: &str, d: &str| v.get(k).as_str().unwrap_or(d).to_string();
+    let mut annotations = v.get("service_account_annotations").as_string_map();
+    if let Some(arn) = v.get("role_arn").as_str() {
+        annotations.insert(IRSA_ANNOTATION.into(), arn.into());
+    }
+    Install {
+        namespace: str_or("namespace", "karpenter"),
+        image: str_or("image", ""),
+        replicas: v.get("replicas").as_i64().unwrap_or(2),
+        service_account_annotations: annotations,
+        settings: settings_of(v, cluster_name),
+        cpu_request: str_or("cpu_request", "250m"),
+        memory_request: str_or("memory_request", "256Mi"),
+        memory_limit: str_or("memory_limit", "512Mi"),
+        log_level: str_or("log_level", "info"),
+    }
+}
+
+fn deployment_ref(ns: &str) -> ObjectRef {
+    ObjectRef::new("apps/v1", "Deployment", Some(ns), super::controller_objects::APP)
+}
+
+fn timeout(v: &Value, which: &str, default: Duration) -> Duration {
+    v.get("timeouts").get(which).as_str().and_then(parse_duration).unwrap_or(default)
+}
+
+#[async_trait]
+impl Resource for ControllerInstall {
+    fn type_name(&self) -> &'static str {
+        "karpenter_controller"
+    }
+
+    fn schema(&self) -> Schema {
+        let opt = |n: &str, d: &str| Attribute::string(n).optional().description(d);
+        let dflt = |n: &str, v: &str, d: &str| Attribute::string(n).default_value(Value::string(v)).description(d);
+        let mut b = Block::new()
+            .description(
+                "Installs the karpenter-rs controller into the cluster with server-side apply: the Provisioner CRD, \
+                 namespace, ServiceAccount (IRSA role annotation), least-privilege RBAC, the settings ConfigMap, a \
+                 Deployment with leader election, a metrics Service and a PodDisruptionBudget. Destroy first removes \
+                 every provisioner's capacity (nodes, instances, launch templates) and fails with the list of \
+                 leftovers rather than orphan anything.",
+            )
+            .attribute(Attribute::string("namespace").default_value(Value::string("karpenter")).requires_replace().description("Namespace of the controller."))
+            .attribute(Attribute::string("image").required().description("Controller image, e.g. `ghcr.io/karpenter-rs/controller:0.1.0`."))
+            .attribute(
+                Attribute::number("replicas")
+                    .default_value(Value::int(2))
+                    .validator(IntBetween(2, 20))
+                    .description("Replicas; one leads, the others stand by (leader election)."),
+            )
+            .attribute(opt("role_arn", "IAM role for the controller (IRSA): sets the ServiceAccount's `eks.amazonaws.com/role-arn`."))
+            .attribute(Attribute::string_map("service_account_annotations").optional().description("Further ServiceAccount annotations (e.g. for pod identity)."));
+        for (attr, key) in STRING_SETTINGS {
+            b = b.attribute(opt(attr, &format!("Setting `{key}` of the controller (see the controller settings reference).")));
+        }
+        b = b
+            .attribute(Attribute::bool("spot_quota_fallback").optional().description("Setting `spotQuotaFallback`: fall back to on-demand when the account's spot quota is exhausted."))
+            .attribute(Attribute::string_map("interruption_actions").optional().description(
+                "Action per interruption kind (`spot_interruption`, `rebalance_recommendation`, `scheduled_change`, \
+                 `instance_state_change`, `capacity_reservation_interruption`): `ignore`, `cordon`, `cordon-and-drain`, \
+                 `replace-and-cordon` or `replace-and-drain`.",
+            ))
+            .attribute(dflt("cpu_request", "250m", "CPU request of each replica."))
+            .attribute(dflt("memory_request", "256Mi", "Memory request of each replica."))
+            .attribute(dflt("memory_limit", "512Mi", "Memory limit of each replica."))
+            .attribute(dflt("log_level", "info", "`RUST_LOG` of the controller."))
+            .attribute(Attribute::string_list("objects").computed().use_state_for_unknown().description("The objects installed, as `Kind namespace/name`."))
+            .block(NestedBlock::new(
+                "timeouts",
+                BlockNesting::Single,
+                Block::new()
+                    .description("How long operations may take.")
+                    .attribute(opt("create", "Wait for the API server to accept the CRD, e.g. `2m` (the default)."))
+                    .attribute(opt("delete", "Wait for provisioners' capacity to be removed, e.g. `15m` (the default).")),
+            ));
+        Schema::new(b)
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        for (kind, action) in config.get("interruption_actions").as_string_map() {
+            let at = AttributePath::attr("interruption_actions").push_key(&kind);
+            if !EventKind::ALL.iter().any(|k| k.name() == kind) {
+                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+                diags.error_at(at.clone(), "Unknown interruption kind", format!("{kind:?} is not one of {}.", known.join(", ")));
+            }
+            if !Action::ALL.iter().any(|a| a.as_str() == action) {
+                let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                diags.error_at(at, "Unknown interruption action", format!("{action:?} is not one of {}.", known.join(", ")));
+            }
+        }
+        for (attr, _) in STRING_SETTINGS.iter().filter(|(a, _)| a.ends_with("duration") || a.ends_with("ttl") || a.ends_with("timeout")) {
+            if let Some(d) = config.get(attr).as_str()
+                && parse_duration(d).is_none()
+                && !d.ends_with("ms")
+            {
+                diags.error_at(AttributePath::attr(*attr), "Invalid duration", format!("{d:?} is not a duration; write e.g. `1s`, `3m` or `1h30m`."));
+            }
+        }
+    }
+
+    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, _diags: &mut Diagnostics) {
+        if plan.planned.is_null() || !plan.planned.is_wholly_known() && !plan.planned.get("objects").is_unknown() {
+            return;
+        }
+        if let Some(a) = ctx.provider_data::<crate::provider::AwsContext>() {
+            let names = objects(&install_of(&plan.planned, &a.cluster_name)).iter().filter_map(ObjectRef::of).map(|r| Value::string(r.to_string())).collect();
+            plan.planned.set("objects", Value::List(names));
+        }
+    }
+
+    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        self.install(ctx, planned, diags).await
+    }
+
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let client = aws(ctx, diags)?.kube.client(diags)?;
+        let ns = state.get("namespace").as_str().unwrap_or("karpenter");
+        match kobj::get(&client, &deployment_ref(ns)).await {
+            Ok(Some(d)) => {
+                let mut s = state.clone();
+                if let Some(image) = d["spec"]["template"]["spec"]["containers"][0]["image"].as_str() {
+                    s.set("image", Value::string(image));
+                }
+                if let Some(r) = d["spec"]["replicas"].as_i64() {
+                    s.set("replicas", Value::int(r));
+                }
+                Some(s)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                diags.error("Cannot read the controller Deployment", error_text(&e));
+                Some(state.clone())
+            }
+        }
+    }
+
+    async fn update(&self, ctx: &CallContext, _prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        self.install(ctx, planned, diags).await
+    }
+
+    async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
+        let Some(a) = aws(ctx, diags) else { return };
+        let Some(client) = a.kube.client(diags) else { return };
+        let install = install_of(prior, &a.cluster_name);
+        let running = controller_alive(ctx, &client, &install.namespace, LEASE_NAME).await;
+        tracing::info!(running, "removing cluster capacity before uninstalling the controller");
+        let ec2 = aws_sdk_ec2::Client::new(&a.sdk);
+        let wait = timeout(prior, "delete", DEFAULT_DELETE_TIMEOUT);
+        let left = remove_capacity(ctx, &client, &ec2, &a.cluster_name, running, wait).await;
+        if !left.is_empty() {
+            diags.error(
+                "Cluster capacity left behind",
+                format!(
+                    "The controller stays installed because these could not be removed:\n- {}\n\nRemove them (or fix the cause) and run destroy again.",
+                    left.join("\n- ")
+                ),
+            );
+            return;
+        }
+        let mut failed = Vec::new();
+        let all = objects(&install);
+        for r in all.iter().rev().filter_map(ObjectRef::of) {
+            if r.kind == "Namespace" && matches!(r.name.as_str(), "kube-system" | "default") {
+                continue;
+            }
+            if let Err(e) = kobj::delete(&client, &r).await {
+                failed.push(format!("{r}: {}", error_text(&e)));
+            }
+        }
+        // The namespace is waited for too, so a re-install right after does not hit "namespace is
+        // being terminated".
+        let refs: Vec<ObjectRef> = all
+            .iter()
+            .filter_map(ObjectRef::of)
+            .filter(|r| !(r.kind == "Namespace" && matches!(r.name.as_str(), "kube-system" | "default")))
+            .collect();
+        let gone = wait_until(ctx, wait, || async {
+            for r in &refs {
+                if !matches!(kobj::get(&client, r).await, Ok(None)) {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await;
+        if !matches!(gone, Waited::Done(())) {
+            for r in &refs {
+                if !matches!(kobj::get(&client, r).await, Ok(None)) {
+                    failed.push(format!("{r} still exists"));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            diags.error("Controller objects left behind", format!("- {}", failed.join("\n- ")));
+        }
+    }
+}
+
+impl ControllerInstall {
+    async fn install(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let a = aws(ctx, diags)?;
+        let client = a.kube.client(diags)?;
+        let all = objects(&install_of(planned, &a.cluster_name));
+        let mut state = planned.clone();
+        state.set("objects", Value::List(all.iter().filter_map(ObjectRef::of).map(|r| Value::string(r.to_string())).collect()));
+        for (i, obj) in all.iter().enumerate() {
+            let r = ObjectRef::of(obj)?;
+            if let Err(e) = kobj::apply(&client, obj).await {
+                diags.error(format!("The API server rejected {r}"), error_text(&e));
+                // Whatever was applied already is recorded so destroy can find it.
+                return (i > 0).then_some(state);
+            }
+            if r.kind == "CustomResourceDefinition" && !self.wait_established(ctx, &client, &r, planned, diags).await {
+                return Some(state);
+            }
+        }
+        Some(state)
+    }
+
+    /// New Provisioners can be created only once the CRD is Established.
+    async fn wait_established(&self, ctx: &CallContext, client: &kube::Client, r: &ObjectRef, planned: &Value, diags: &mut Diagnostics) -> bool {
+        let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
+        let waited = wait_until(ctx, t, || async {
+            let crd = kobj::get(client, r).await.ok()??;
+            let conds = crd["status"]["conditions"].as_array()?.clone();
+            conds.iter().any(|c| c["type"] == "Established" && c["status"] == "True").then_some(())
+        })
+        .await;
+        match waited {
+            Waited::Done(()) => true,
+            _ => {
+                diags.error(format!("{r} not established"), format!("The API server did not report the CRD Established within {t:?}; run apply again."));
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_keys_are_the_ones_the_controller_reads() {
+        let mut v = Value::object([
+            ("spot_quota_fallback", Value::Bool(true)),
+            ("interruption_actions", Value::string_map(EventKind::ALL.map(|k| (k.name(), "cordon")))),
+        ]);
+        for (attr, _) in STRING_SETTINGS {
+            v.set(attr, Value::string("1s"));
+        }
+        let known = karpenter_controller::settings::known_keys();
+        let s = settings_of(&v, "demo");
+        for k in s.keys() {
+            assert!(known.contains(k), "{k} is not a controller setting: {known:?}");
+        }
+        for k in EventKind::ALL {
+            assert_eq!(action_key(k.name()), karpenter_controller::settings::action_key(k));
+        }
+        assert_eq!(s.len(), 2 + STRING_SETTINGS.len() + EventKind::ALL.len());
+    }
+}

@@ -1,0 +1,183 @@
+//! `karpenter_node_access`: lets instances with the node role join the cluster, either as an EKS
+//! access entry of type EC2_LINUX (clusters authenticating through the EKS API) or as a `mapRoles`
+//! entry in kube-system/aws-auth, merged with the entries already there and removed on destroy.
+
+use async_trait::async_trait;
+use aws_sdk_eks::types::AuthenticationMode;
+
+use super::common::{ArnOf, aws, aws_error, sdk_error_text};
+use super::node_access_aws_auth::{self as aws_auth, Change};
+use crate::plugin::{Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Resource, Schema, Value};
+use crate::provider::AwsContext;
+
+pub struct NodeAccess;
+
+pub const ACCESS_ENTRY: &str = "access_entry";
+pub const AWS_AUTH: &str = "aws_auth";
+
+/// Which mechanism the cluster uses: the EKS API when its authentication mode includes it.
+async fn detect_mode(a: &AwsContext, cluster: &str, diags: &mut Diagnostics) -> String {
+    let eks = aws_sdk_eks::Client::new(&a.sdk);
+    match eks.describe_cluster().name(cluster).send().await {
+        Ok(o) => {
+            let mode = o.cluster().and_then(|c| c.access_config()).and_then(|ac| ac.authentication_mode().cloned());
+            match mode {
+                Some(AuthenticationMode::Api | AuthenticationMode::ApiAndConfigMap) => ACCESS_ENTRY.into(),
+                _ => AWS_AUTH.into(),
+            }
+        }
+        Err(e) => {
+            diags.warning(
+                "EKS cluster not found; using aws-auth",
+                format!(
+                    "eks:DescribeCluster for {cluster:?} failed ({}), so the cluster's authentication mode is unknown. \
+                     The node role is mapped in kube-system/aws-auth; set `mode` to choose explicitly.",
+                    sdk_error_text(&e)
+                ),
+            );
+            AWS_AUTH.into()
+        }
+    }
+}
+
+fn is_not_found<E: aws_sdk_eks::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
+#[async_trait]
+impl Resource for NodeAccess {
+    fn type_name(&self) -> &'static str {
+        "karpenter_node_access"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new()
+                .description(
+                    "Lets nodes launched with the node role register with the cluster: an EKS access entry of type \
+                     `EC2_LINUX` when the cluster authenticates through the EKS API, else the role's `mapRoles` entry in \
+                     kube-system/aws-auth, merged with the other entries (never clobbering them) and removed on destroy.",
+                )
+                .attribute(
+                    Attribute::string("node_role_arn")
+                        .required()
+                        .requires_replace()
+                        .validator(ArnOf("iam"))
+                        .description("ARN of the nodes' IAM role (e.g. `karpenter_node_role.node.arn`)."),
+                )
+                .attribute(
+                    Attribute::string("mode")
+                        .optional()
+                        .computed()
+                        .requires_replace()
+                        .use_state_for_unknown()
+                        .description(
+                            "`access_entry` or `aws_auth`. Defaults to what the EKS cluster (the provider's `cluster_name`) \
+                             uses; `aws_auth` when the cluster is not found in EKS.",
+                        ),
+                )
+                .attribute(
+                    Attribute::string("username")
+                        .default_value(Value::string(aws_auth::NODE_USERNAME))
+                        .description("Kubernetes user name of the nodes (aws-auth only)."),
+                ),
+        )
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(m) = config.get("mode").as_str()
+            && m != ACCESS_ENTRY
+            && m != AWS_AUTH
+        {
+            diags.error_at(AttributePath::attr("mode"), "Invalid mode", format!("{m:?} must be `{ACCESS_ENTRY}` or `{AWS_AUTH}`."));
+        }
+    }
+
+    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, diags: &mut Diagnostics) {
+        if plan.planned.is_null() || !plan.planned.get("mode").is_unknown() {
+            return;
+        }
+        if let Some(a) = ctx.provider_data::<AwsContext>() {
+            let mode = detect_mode(&a, &a.cluster_name, diags).await;
+            plan.planned.set("mode", Value::string(mode));
+        }
+    }
+
+    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let a = aws(ctx, diags)?;
+        let arn = planned.get("node_role_arn").as_str()?.to_string();
+        let mode = match planned.get("mode").as_str() {
+            Some(m) => m.to_string(),
+            None => detect_mode(&a, &a.cluster_name, diags).await,
+        };
+        let mut state = planned.clone();
+        state.set("mode", Value::string(&mode));
+        if mode == ACCESS_ENTRY {
+            let eks = aws_sdk_eks::Client::new(&a.sdk);
+            if let Err(e) = eks.create_access_entry().cluster_name(&a.cluster_name).principal_arn(&arn).r#type("EC2_LINUX").send().await {
+                aws_error(diags, "eks:CreateAccessEntry", &arn, &sdk_error_text(&e));
+                return None;
+            }
+            return Some(state);
+        }
+        let client = a.kube.client(diags)?;
+        let user = planned.get("username").as_str().unwrap_or(aws_auth::NODE_USERNAME).to_string();
+        if let Err(e) = aws_auth::edit(&client, &Change::Add { arn: &arn, username: &user }).await {
+            diags.error("Cannot update kube-system/aws-auth", e);
+            return None;
+        }
+        Some(state)
+    }
+
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let a = aws(ctx, diags)?;
+        let arn = state.get("node_role_arn").as_str()?.to_string();
+        if state.get("mode").as_str() == Some(ACCESS_ENTRY) {
+            let eks = aws_sdk_eks::Client::new(&a.sdk);
+            return match eks.describe_access_entry().cluster_name(&a.cluster_name).principal_arn(&arn).send().await {
+                Ok(_) => Some(state.clone()),
+                Err(e) if e.as_service_error().is_some_and(is_not_found) => None,
+                Err(e) => {
+                    aws_error(diags, "eks:DescribeAccessEntry", &arn, &sdk_error_text(&e));
+                    Some(state.clone())
+                }
+            };
+        }
+        let client = a.kube.client(diags)?;
+        match aws_auth::find(&client, &arn).await {
+            Ok(Some(username)) => {
+                let mut s = state.clone();
+                s.set("username", Value::string(username));
+                Some(s)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                diags.error("Cannot read kube-system/aws-auth", e);
+                Some(state.clone())
+            }
+        }
+    }
+
+    async fn update(&self, ctx: &CallContext, _prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        // Only `username` can change in place (the rest forces replacement).
+        self.create(ctx, planned, diags).await
+    }
+
+    async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
+        let Some(a) = aws(ctx, diags) else { return };
+        let Some(arn) = prior.get("node_role_arn").as_str() else { return };
+        if prior.get("mode").as_str() == Some(ACCESS_ENTRY) {
+            let eks = aws_sdk_eks::Client::new(&a.sdk);
+            if let Err(e) = eks.delete_access_entry().cluster_name(&a.cluster_name).principal_arn(arn).send().await
+                && !e.as_service_error().is_some_and(is_not_found)
+            {
+                aws_error(diags, "eks:DeleteAccessEntry", arn, &sdk_error_text(&e));
+            }
+            return;
+        }
+        let Some(client) = a.kube.client(diags) else { return };
+        if let Err(e) = aws_auth::edit(&client, &Change::Remove { arn }).await {
+            diags.error("Cannot update kube-system/aws-auth", e);
+        }
+    }
+}

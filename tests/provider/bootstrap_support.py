@@ -1,0 +1,75 @@
+"""Shared pieces of the bootstrap-resource tests: the extended AWS emulator (tests/awsemu, which
+has the managed IAM policies, the Pricing API and deterministic spot prices that plain moto lacks)
+and boto3 clients that look at AWS directly, never through our provider."""
+
+import json
+from urllib.parse import unquote
+
+import boto3
+import pytest
+
+REGION = "us-east-1"  # what tests/provider/conftest.py's Workspace writes into the provider block
+
+
+@pytest.fixture
+def emu(aws_emulator, monkeypatch):
+    """The emulator reset to its seeded state, with boto3 clients for the services we touch."""
+    aws_emulator.reset()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    kw = dict(
+        endpoint_url=aws_emulator.endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    clients = {s: boto3.client(s, **kw) for s in ("iam", "sqs", "events", "cloudformation", "ec2", "pricing")}
+    clients["url"] = aws_emulator.endpoint
+    return clients
+
+
+def policy_doc(raw):
+    """IAM returns documents URL-encoded (or as dicts from boto3's parser): always a dict."""
+    if isinstance(raw, dict):
+        return raw
+    return json.loads(unquote(raw))
+
+
+def attached(iam, role):
+    return sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"])
+
+
+def role_tags(iam, role):
+    return {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
+
+
+def default_policy_doc(iam, arn):
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return policy_doc(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+
+
+def statement(doc, sid):
+    found = [s for s in doc["Statement"] if s.get("Sid") == sid]
+    assert len(found) == 1, f"statement {sid} in {doc}"
+    return found[0]
+
+
+def ours(names, cluster="demo"):
+    return sorted(n for n in names if cluster in n)
+
+
+def leftovers(emu):
+    """Every IAM, SQS, EventBridge and CloudFormation object of cluster `demo` still in the emulator."""
+    iam = emu["iam"]
+    left = []
+    left += ours(r["RoleName"] for r in iam.list_roles()["Roles"])
+    left += ours(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
+    left += ours(p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"])
+    left += ours(emu["sqs"].list_queues().get("QueueUrls", []))
+    left += ours(r["Name"] for r in emu["events"].list_rules()["Rules"])
+    left += ours(
+        s["StackName"]
+        for s in emu["cloudformation"].list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    )
+    return left

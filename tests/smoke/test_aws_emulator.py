@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(180)
 
 REGION = "ap-southeast-1"
 ZONES = ("ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c")
-EVENTS_DIR = Path("/work/shared/reference/events")
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "events"
 MANAGED_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",

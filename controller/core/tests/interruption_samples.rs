@@ -13,7 +13,7 @@ use serde_json::Value;
 fn sample(name: &str) -> String {
     let path: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
-        "../../shared/reference/events",
+        "../../tests/data/events",
         name,
     ]
     .iter()

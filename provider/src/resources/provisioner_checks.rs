@@ -44,7 +44,22 @@ pub fn attribute_path(core_path: &str) -> AttributePath {
     let rest = core_path.strip_prefix("spec.").unwrap_or(core_path);
     let mut path = AttributePath::root();
     let mut after_limits = false;
-    for part in rest.split('.') {
+    // Map keys may hold dots (`labels[kubernetes.io/hostname]`): split on dots outside brackets only.
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in rest.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                parts.push(&rest[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&rest[start..]);
+    for part in parts {
         let (field, subscripts) = match part.find('[') {
             Some(i) => (&part[..i], &part[i..]),
             None => (part, ""),

@@ -32,10 +32,15 @@ impl Controllers {
         metrics: Metrics,
         identity: Option<String>,
     ) -> Result<Self, ControllersError> {
-        let aws = Arc::new(AwsCloud::from_env(AwsSettings::new(settings.cluster_name.clone())).await?);
-        let ice = Arc::new(UnavailableOfferings::new(settings.ice_cache_ttl, Arc::new(SystemClock)));
+        let aws =
+            Arc::new(AwsCloud::from_env(AwsSettings::new(settings.cluster_name.clone())).await?);
+        let ice = Arc::new(UnavailableOfferings::new(
+            settings.ice_cache_ttl,
+            Arc::new(SystemClock),
+        ));
         let cloud: Arc<dyn CloudProvider> = aws.clone();
-        let provisioning = Provisioning::new(client, settings, metrics, cloud, ice, identity).await?;
+        let provisioning =
+            Provisioning::new(client, settings, metrics, cloud, ice, identity).await?;
         Ok(Controllers {
             aws,
             provisioning: Arc::new(provisioning),
@@ -50,8 +55,12 @@ impl Controllers {
             let aws = self.aws.clone();
             tokio::spawn(async move {
                 match aws.catalog().await {
-                    Ok(c) => tracing::info!(types = c.len(), region = %c.region, "instance catalog loaded"),
-                    Err(error) => tracing::warn!(%error, "instance catalog not loaded yet; will retry on the first batch"),
+                    Ok(c) => {
+                        tracing::info!(types = c.len(), region = %c.region, "instance catalog loaded")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "instance catalog not loaded yet; will retry on the first batch")
+                    }
                 }
             })
         };

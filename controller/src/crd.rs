@@ -11,7 +11,9 @@ use std::borrow::Cow;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use karpenter_core::api::provisioner::{API_GROUP, API_VERSION, KIND};
-use karpenter_core::api::{AwsNodeTemplate, BlockDevice, ProvisionerSpec, ProvisionerStatus, Taint};
+use karpenter_core::api::{
+    AwsNodeTemplate, BlockDevice, ProvisionerSpec, ProvisionerStatus, Taint,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -325,7 +327,11 @@ mod tests {
         assert_eq!(crd.spec.versions.len(), 1);
         let v = &crd.spec.versions[0];
         assert!(v.subresources.as_ref().is_some_and(|s| s.status.is_some()));
-        assert!(v.additional_printer_columns.as_ref().is_some_and(|c| c.len() >= 4));
+        assert!(
+            v.additional_printer_columns
+                .as_ref()
+                .is_some_and(|c| c.len() >= 4)
+        );
         Ok(())
     }
 

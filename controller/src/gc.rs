@@ -23,14 +23,25 @@ pub const TEMPLATE_MIN_AGE: Duration = Duration::from_secs(10 * 60);
 pub const TEMPLATE_ID_TAG: &str = "aws:ec2launchtemplate:id";
 
 fn older_than(t: Option<SystemTime>, age: Duration, now: SystemTime) -> bool {
-    t.and_then(|t| now.duration_since(t).ok()).is_some_and(|d| d >= age)
+    t.and_then(|t| now.duration_since(t).ok())
+        .is_some_and(|d| d >= age)
 }
 
 /// Instances no Node names, launched at least `timeout` ago and not already on their way out.
-pub fn orphaned_instances(instances: &[Instance], node_instances: &HashSet<String>, now: SystemTime, timeout: Duration) -> Vec<String> {
+pub fn orphaned_instances(
+    instances: &[Instance],
+    node_instances: &HashSet<String>,
+    now: SystemTime,
+    timeout: Duration,
+) -> Vec<String> {
     instances
         .iter()
-        .filter(|i| !matches!(i.state, InstanceState::ShuttingDown | InstanceState::Terminated))
+        .filter(|i| {
+            !matches!(
+                i.state,
+                InstanceState::ShuttingDown | InstanceState::Terminated
+            )
+        })
         .filter(|i| !node_instances.contains(&i.id))
         .filter(|i| older_than(i.launch_time, timeout, now))
         .map(|i| i.id.clone())
@@ -38,7 +49,11 @@ pub fn orphaned_instances(instances: &[Instance], node_instances: &HashSet<Strin
 }
 
 /// Templates no live instance was launched from, older than [`TEMPLATE_MIN_AGE`].
-pub fn unused_templates(templates: &[LaunchTemplate], instances: &[Instance], now: SystemTime) -> Vec<String> {
+pub fn unused_templates(
+    templates: &[LaunchTemplate],
+    instances: &[Instance],
+    now: SystemTime,
+) -> Vec<String> {
     let used: HashSet<&str> = instances
         .iter()
         .filter(|i| !matches!(i.state, InstanceState::Terminated))
@@ -53,7 +68,11 @@ pub fn unused_templates(templates: &[LaunchTemplate], instances: &[Instance], no
 }
 
 /// One collection pass; errors are logged, the next pass tries again.
-pub async fn collect(cloud: &dyn CloudProvider, nodes: &Store<Node>, registration_timeout: Duration) {
+pub async fn collect(
+    cloud: &dyn CloudProvider,
+    nodes: &Store<Node>,
+    registration_timeout: Duration,
+) {
     let instances = match cloud.instances().await {
         Ok(i) => i,
         Err(error) => {
@@ -87,7 +106,11 @@ pub async fn collect(cloud: &dyn CloudProvider, nodes: &Store<Node>, registratio
     }
 }
 
-pub async fn run(cloud: Arc<dyn CloudProvider>, nodes: Store<Node>, registration_timeout: Duration) {
+pub async fn run(
+    cloud: Arc<dyn CloudProvider>,
+    nodes: Store<Node>,
+    registration_timeout: Duration,
+) {
     if nodes.wait_until_ready().await.is_err() {
         return;
     }
@@ -104,7 +127,13 @@ mod tests {
     use crate::cloud::CapacityType;
     use std::collections::BTreeMap;
 
-    fn instance(id: &str, age_secs: u64, state: InstanceState, template: Option<&str>, now: SystemTime) -> Instance {
+    fn instance(
+        id: &str,
+        age_secs: u64,
+        state: InstanceState,
+        template: Option<&str>,
+        now: SystemTime,
+    ) -> Instance {
         Instance {
             id: id.into(),
             instance_type: "m5.large".into(),
@@ -116,7 +145,9 @@ mod tests {
             private_dns_name: None,
             launch_time: now.checked_sub(Duration::from_secs(age_secs)),
             provisioner: Some("p".into()),
-            tags: template.map(|t| BTreeMap::from([(TEMPLATE_ID_TAG.to_string(), t.to_string())])).unwrap_or_default(),
+            tags: template
+                .map(|t| BTreeMap::from([(TEMPLATE_ID_TAG.to_string(), t.to_string())]))
+                .unwrap_or_default(),
         }
     }
 
@@ -131,7 +162,10 @@ mod tests {
             instance("i-dying", 1000, InstanceState::ShuttingDown, None, now),
         ];
         let known = HashSet::from(["i-known".to_string()]);
-        assert_eq!(orphaned_instances(&instances, &known, now, timeout), ["i-old"]);
+        assert_eq!(
+            orphaned_instances(&instances, &known, now, timeout),
+            ["i-old"]
+        );
     }
 
     #[test]
@@ -143,8 +177,18 @@ mod tests {
             created_at: now.checked_sub(Duration::from_secs(age)),
             tags: BTreeMap::new(),
         };
-        let templates = [t("lt-1", "used", 3600), t("lt-2", "unused", 3600), t("lt-3", "fresh", 60)];
-        let instances = [instance("i-1", 10, InstanceState::Running, Some("lt-1"), now)];
+        let templates = [
+            t("lt-1", "used", 3600),
+            t("lt-2", "unused", 3600),
+            t("lt-3", "fresh", 60),
+        ];
+        let instances = [instance(
+            "i-1",
+            10,
+            InstanceState::Running,
+            Some("lt-1"),
+            now,
+        )];
         assert_eq!(unused_templates(&templates, &instances, now), ["unused"]);
     }
 }

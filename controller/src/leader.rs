@@ -121,13 +121,19 @@ impl LeaderElector {
                 };
                 let duration = s
                     .lease_duration_seconds
-                    .map_or(self.cfg.lease_duration, |d| Duration::from_secs(d.max(1) as u64));
+                    .map_or(self.cfg.lease_duration, |d| {
+                        Duration::from_secs(d.max(1) as u64)
+                    });
                 now.duration_since(seen_at) > duration
             }
         };
         let step = match (&current, &spec) {
             (None, _) => Step::Create,
-            (Some(_), spec) => match decide(spec.as_ref().or(Some(&LeaseSpec::default())), &self.cfg.identity, expired) {
+            (Some(_), spec) => match decide(
+                spec.as_ref().or(Some(&LeaseSpec::default())),
+                &self.cfg.identity,
+                expired,
+            ) {
                 Step::Create => Step::TakeOver,
                 other => other,
             },

@@ -26,7 +26,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_yaml_holds_one_document_per_object_and_reads_back_the_same() -> Result<(), Box<dyn std::error::Error>> {
+    fn the_yaml_holds_one_document_per_object_and_reads_back_the_same()
+    -> Result<(), Box<dyn std::error::Error>> {
         let objects = objects();
         let yaml = render_yaml(&objects)?;
         let docs: Vec<Value> = yaml

@@ -4,8 +4,8 @@
 //! Other components register their own families through [`Metrics::register`], so one registry
 //! serves the whole process.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -208,10 +208,15 @@ mod tests {
         let text = m.render();
         assert_eq!(
             line_for(&text, "karpenter_nodes_created_total{"),
-            Some(r#"karpenter_nodes_created_total{provisioner="spot-fleet",capacity_type="spot"} 3"#)
+            Some(
+                r#"karpenter_nodes_created_total{provisioner="spot-fleet",capacity_type="spot"} 3"#
+            )
         );
         assert_eq!(
-            line_for(&text, "karpenter_cloudprovider_instance_launch_failures_total{"),
+            line_for(
+                &text,
+                "karpenter_cloudprovider_instance_launch_failures_total{"
+            ),
             Some(
                 r#"karpenter_cloudprovider_instance_launch_failures_total{reason="MaxSpotInstanceCountExceeded",capacity_type="spot"} 1"#
             )
@@ -229,10 +234,15 @@ mod tests {
             })
             .set(0.192);
         let text = m.render();
-        assert!(text.contains("# TYPE karpenter_cost_per_hour gauge"), "{text}");
+        assert!(
+            text.contains("# TYPE karpenter_cost_per_hour gauge"),
+            "{text}"
+        );
         assert_eq!(
             line_for(&text, "karpenter_cost_per_hour{"),
-            Some(r#"karpenter_cost_per_hour{provisioner="default",capacity_type="on-demand"} 0.192"#)
+            Some(
+                r#"karpenter_cost_per_hour{provisioner="default",capacity_type="on-demand"} 0.192"#
+            )
         );
     }
 
@@ -242,7 +252,10 @@ mod tests {
         drop(Timer::start(&m.scheduling_duration));
         let text = m.render();
         assert_eq!(
-            line_for(&text, "karpenter_provisioner_scheduling_duration_seconds_count"),
+            line_for(
+                &text,
+                "karpenter_provisioner_scheduling_duration_seconds_count"
+            ),
             Some("karpenter_provisioner_scheduling_duration_seconds_count 1")
         );
     }
@@ -261,9 +274,8 @@ mod tests {
                 reason: "spot_interruption".into(),
             })
             .inc();
-        assert!(
-            m.render()
-                .contains(r#"karpenter_interruption_received_messages_total{reason="spot_interruption"} 1"#)
-        );
+        assert!(m.render().contains(
+            r#"karpenter_interruption_received_messages_total{reason="spot_interruption"} 1"#
+        ));
     }
 }

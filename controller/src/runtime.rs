@@ -26,9 +26,9 @@ pub async fn client(args: &RunArgs) -> anyhow::Result<kube::Client> {
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
         }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig given and no in-cluster or ~/.kube/config configuration found")?,
+        None => kube::Config::infer().await.context(
+            "no kubeconfig given and no in-cluster or ~/.kube/config configuration found",
+        )?,
     };
     Ok(kube::Client::try_from(config)?)
 }
@@ -107,9 +107,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
     let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(http::serve(listener, metrics.clone(), ready.clone(), async move {
-        let _ = http_stop.wait_for(|s| *s).await;
-    }));
+    let server = tokio::spawn(http::serve(
+        listener,
+        metrics.clone(),
+        ready.clone(),
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+    ));
 
     let (leader_tx, mut leader_rx) = watch::channel(!args.leader_elect);
     // Without election the sender must outlive the run, or waiting on it would end at once.
@@ -124,8 +129,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None
     };
 
-    let controllers =
-        Controllers::new(client.clone(), settings, metrics.clone(), Some(identity(&args))).await?;
+    let controllers = Controllers::new(
+        client.clone(),
+        settings,
+        metrics.clone(),
+        Some(identity(&args)),
+    )
+    .await?;
     ready.set(true);
 
     let outcome: anyhow::Result<()> = tokio::select! {

@@ -38,7 +38,11 @@ pub struct RunArgs {
     #[arg(long, env = "KARPENTER_NAMESPACE", default_value = "karpenter")]
     pub namespace: String,
     /// Name of the settings ConfigMap; a missing ConfigMap is not an error.
-    #[arg(long, env = "KARPENTER_SETTINGS_CONFIGMAP", default_value = "karpenter-settings")]
+    #[arg(
+        long,
+        env = "KARPENTER_SETTINGS_CONFIGMAP",
+        default_value = "karpenter-settings"
+    )]
     pub settings_configmap: String,
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
     #[arg(long, env = "KARPENTER_LISTEN", default_value = "0.0.0.0:8080")]
@@ -47,7 +51,11 @@ pub struct RunArgs {
     #[arg(long, env = "KARPENTER_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
     /// Name of the coordination.k8s.io Lease used for leader election.
-    #[arg(long, env = "KARPENTER_LEASE_NAME", default_value = "karpenter-leader-election")]
+    #[arg(
+        long,
+        env = "KARPENTER_LEASE_NAME",
+        default_value = "karpenter-leader-election"
+    )]
     pub lease_name: String,
     /// Identity written into the Lease; defaults to the pod name, then the host name.
     #[arg(long, env = "POD_NAME")]
@@ -215,10 +223,16 @@ impl Settings {
             pick(&args.cluster_name, CLUSTER_NAME).ok_or_else(|| SettingsError::Missing {
                 key: CLUSTER_NAME.to_string(),
             })?;
-        let batch_idle_duration =
-            duration(&args.batch_idle_duration, BATCH_IDLE_DURATION, DEFAULT_BATCH_IDLE)?;
-        let batch_max_duration =
-            duration(&args.batch_max_duration, BATCH_MAX_DURATION, DEFAULT_BATCH_MAX)?;
+        let batch_idle_duration = duration(
+            &args.batch_idle_duration,
+            BATCH_IDLE_DURATION,
+            DEFAULT_BATCH_IDLE,
+        )?;
+        let batch_max_duration = duration(
+            &args.batch_max_duration,
+            BATCH_MAX_DURATION,
+            DEFAULT_BATCH_MAX,
+        )?;
         if batch_idle_duration.is_zero() || batch_max_duration < batch_idle_duration {
             return Err(SettingsError::Invalid {
                 key: BATCH_MAX_DURATION.to_string(),
@@ -239,12 +253,14 @@ impl Settings {
         for kind in EventKind::ALL {
             let key = action_key(kind);
             if let Some(v) = pick(&args.action_override(kind).cloned(), &key) {
-                let action: Action = v.parse().map_err(|e: karpenter_core::interruption::InvalidAction| {
-                    SettingsError::Invalid {
-                        key: key.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
+                let action: Action =
+                    v.parse()
+                        .map_err(|e: karpenter_core::interruption::InvalidAction| {
+                            SettingsError::Invalid {
+                                key: key.clone(),
+                                message: e.to_string(),
+                            }
+                        })?;
                 interruption_actions.set(kind, action);
             }
         }
@@ -292,7 +308,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             .filter(|&n| n > 0)?;
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -356,7 +374,8 @@ mod tests {
         assert!(s.spot_quota_fallback);
         assert_eq!(s.interruption_queue.as_deref(), Some("q"));
         assert_eq!(
-            s.interruption_actions.get(EventKind::RebalanceRecommendation),
+            s.interruption_actions
+                .get(EventKind::RebalanceRecommendation),
             Action::Ignore
         );
 
@@ -370,7 +389,8 @@ mod tests {
         assert_eq!(s.cluster_name, "from-flag");
         assert!(!s.spot_quota_fallback);
         assert_eq!(
-            s.interruption_actions.get(EventKind::RebalanceRecommendation),
+            s.interruption_actions
+                .get(EventKind::RebalanceRecommendation),
             Action::Cordon
         );
         Ok(())
@@ -442,7 +462,10 @@ mod tests {
     fn the_reference_documents_every_configmap_key() {
         let doc = include_str!("../../docs/reference/controller-settings.md");
         for key in known_keys() {
-            assert!(doc.contains(&format!("| `{key}` |")), "docs/reference/controller-settings.md lacks {key}");
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/reference/controller-settings.md lacks {key}"
+            );
         }
     }
 }

@@ -233,7 +233,11 @@ async fn the_catalog_loads_with_api_prices_that_match_the_emulator() -> TestResu
     );
     // moto's DescribeInstanceTypes (AWS's own data) lists m5 as previous generation, m7i as current.
     assert!(!m5.current_generation && !m5.burstable);
-    assert!(catalog.get("m7i.large").is_some_and(|t| t.current_generation));
+    assert!(
+        catalog
+            .get("m7i.large")
+            .is_some_and(|t| t.current_generation)
+    );
     assert!(catalog.get("t3.medium").is_some_and(|t| t.burstable));
 
     let truth = w.emu.prices(REGION, "m5.large")?;

@@ -12,7 +12,9 @@ use tokio::sync::oneshot;
 async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr).await?;
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await?;
@@ -25,7 +27,8 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, St
 }
 
 #[tokio::test]
-async fn health_readiness_and_metrics_are_served_until_shutdown() -> Result<(), Box<dyn std::error::Error>> {
+async fn health_readiness_and_metrics_are_served_until_shutdown()
+-> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let metrics = Metrics::new();
@@ -54,12 +57,17 @@ async fn health_readiness_and_metrics_are_served_until_shutdown() -> Result<(), 
     assert_eq!(status, 200);
     assert!(body.contains("application/openmetrics-text"), "{body}");
     assert!(
-        body.contains(r#"karpenter_nodes_created_total{provisioner="default",capacity_type="spot"} 1"#),
+        body.contains(
+            r#"karpenter_nodes_created_total{provisioner="default",capacity_type="spot"} 1"#
+        ),
         "{body}"
     );
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server).await???;
-    assert!(TcpStream::connect(addr).await.is_err(), "the listener must be closed after shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener must be closed after shutdown"
+    );
     Ok(())
 }

@@ -8,12 +8,18 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use terraform_provider_karpenter::plugin::handshake::{HandshakeError, PluginEnv, not_a_plugin_message};
+use terraform_provider_karpenter::plugin::handshake::{
+    HandshakeError, PluginEnv, not_a_plugin_message,
+};
 use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
 use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
 
 #[derive(Parser)]
-#[command(name = "terraform-provider-karpenter", version, about = "Terraform provider for karpenter-rs (started by Terraform)")]
+#[command(
+    name = "terraform-provider-karpenter",
+    version,
+    about = "Terraform provider for karpenter-rs (started by Terraform)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -56,11 +62,17 @@ fn write_docs(out: &std::path::Path) -> anyhow::Result<()> {
 fn run_plugin() -> ExitCode {
     let env = PluginEnv::from_process();
     if env.check_cookie().is_err() {
-        eprint!("{}", not_a_plugin_message("terraform-provider-karpenter", SOURCE_ADDRESS));
+        eprint!(
+            "{}",
+            not_a_plugin_message("terraform-provider-karpenter", SOURCE_ADDRESS)
+        );
         return ExitCode::from(1);
     }
     logging::init(env!("CARGO_CRATE_NAME"));
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("[ERROR] starting the async runtime: {e}");

@@ -101,7 +101,9 @@ impl Provider for KarpenterProvider {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             diags.error_at(
-                AttributePath::attr("aws").push_index(0).push_attr("endpoint_url"),
+                AttributePath::attr("aws")
+                    .push_index(0)
+                    .push_attr("endpoint_url"),
                 "Invalid endpoint URL",
                 format!("{url:?} must start with http:// or https://."),
             );
@@ -109,7 +111,10 @@ impl Provider for KarpenterProvider {
     }
 
     async fn configure(&self, config: &Value, diags: &mut Diagnostics) -> Option<ProviderData> {
-        let (Some(region), Some(cluster)) = (config.get("region").as_str(), config.get("cluster_name").as_str()) else {
+        let (Some(region), Some(cluster)) = (
+            config.get("region").as_str(),
+            config.get("cluster_name").as_str(),
+        ) else {
             diags.error(
                 "Provider configuration incomplete",
                 "`region` and `cluster_name` must be known before resources can be managed.",
@@ -133,7 +138,10 @@ impl Provider for KarpenterProvider {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             events: aws_sdk_eventbridge::Client::new(&sdk),
             sdk: sdk.clone(),
-            kube: crate::kube::KubeHandle::from_settings(&crate::kube::config::KubeSettings::from_provider_config(config)).await,
+            kube: crate::kube::KubeHandle::from_settings(
+                &crate::kube::config::KubeSettings::from_provider_config(config),
+            )
+            .await,
         }))
     }
 

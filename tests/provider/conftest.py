@@ -1,8 +1,7 @@
-"""Fixtures for driving terraform-provider-karpenter through the real terraform (and tofu, when
-built) against a real moto server on loopback. Nothing here imitates terraform or AWS."""
+"""Fixtures for driving terraform-provider-karpenter through the real terraform and tofu against
+the extended moto server (tests/awsemu) on loopback. Nothing here imitates terraform or AWS."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -11,10 +10,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
+
+from harness import terraform as tf_harness
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("KARPENTER_RS_CACHE", Path.home() / ".cache" / "karpenter-rs"))
 SOURCE = "karpenter-rs/karpenter"
 REGION = "us-east-1"
 
@@ -51,69 +50,30 @@ def provider_dir() -> Path:
     return binary.parent
 
 
-def cli_binaries():
-    found = []
-    tf = shutil.which("terraform") or "/usr/local/bin/terraform"
-    found.append(pytest.param(tf, id="terraform"))
-    tofu = shutil.which("tofu") or next(iter(sorted(CACHE.glob("**/bin/tofu"))), None)
-    if tofu:
-        found.append(pytest.param(str(tofu), id="tofu"))
-    else:
-        found.append(
-            pytest.param(None, id="tofu", marks=pytest.mark.skip(reason=f"tofu not built under {CACHE}"))
-        )
-    return found
-
-
-@pytest.fixture(params=cli_binaries())
+@pytest.fixture(params=["terraform", "tofu"])
 def cli(request) -> str:
-    path = request.param
-    if not (path and os.access(path, os.X_OK)):
-        pytest.fail(f"{request.node.callspec.id} binary not found at {path!r}: these tests need it installed")
-    return path
-
-
-@pytest.fixture(scope="session")
-def moto():
-    """A moto server on a free loopback port for the whole session; reset per test."""
-    exe = ROOT / ".venv" / "bin" / "moto_server"
-    if not exe.exists():
-        subprocess.run([str(ROOT / "tests" / "bin" / "venv.sh")], check=True)
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        if proc.poll() is not None:
-            pytest.fail(f"moto_server exited with {proc.returncode}")
-        try:
-            return requests.get(url + "/moto-api/", timeout=1).status_code < 500
-        except requests.RequestException:
-            return False
-
-    wait_for(up, "moto_server to answer", timeout=60)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """Every provider test runs with the machine's terraform and with OpenTofu built from the Go
+    module proxy (harness.terraform builds it on first use; a missing terraform fails, never skips)."""
+    if request.param == "terraform":
+        return str(tf_harness.terraform_binary())
+    return str(tf_harness.tofu_binary())
 
 
 @pytest.fixture
-def aws(moto):
-    requests.post(moto + "/moto-api/reset", timeout=10)
+def aws(aws_emulator):
+    """The extended AWS emulator (tests/awsemu), reset to its seeded state for each test."""
+    aws_emulator.reset()
     kw = dict(
-        endpoint_url=moto,
+        endpoint_url=aws_emulator.endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    return {"url": moto, "sqs": boto3.client("sqs", **kw), "events": boto3.client("events", **kw)}
+    return {
+        "url": aws_emulator.endpoint,
+        "sqs": boto3.client("sqs", **kw),
+        "events": boto3.client("events", **kw),
+    }
 
 
 class Workspace:

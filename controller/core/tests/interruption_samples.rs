@@ -11,13 +11,9 @@ use karpenter_core::interruption::{RebalanceRecommendation, message::OUTCOME_LAB
 use serde_json::Value;
 
 fn sample(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "../../tests/data/events",
-        name,
-    ]
-    .iter()
-    .collect();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../../tests/data/events", name]
+        .iter()
+        .collect();
     match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => panic!("cannot read sample {}: {e}", path.display()),

@@ -49,7 +49,8 @@ pub struct Disruption {
 }
 
 fn seconds(v: Option<i64>) -> Option<Duration> {
-    v.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs)
+    v.and_then(|s| u64::try_from(s).ok())
+        .map(Duration::from_secs)
 }
 
 /// The facts [`decide::decide`] needs about `node`, given the pods bound to it.
@@ -87,8 +88,11 @@ impl Disruption {
     }
 
     pub async fn run(self, nodes: Store<Node>, pods: Store<Pod>, provisioners: Store<Provisioner>) {
-        for ready in [nodes.wait_until_ready().await.is_ok(), pods.wait_until_ready().await.is_ok(),
-                      provisioners.wait_until_ready().await.is_ok()] {
+        for ready in [
+            nodes.wait_until_ready().await.is_ok(),
+            pods.wait_until_ready().await.is_ok(),
+            provisioners.wait_until_ready().await.is_ok(),
+        ] {
             if !ready {
                 return;
             }
@@ -101,7 +105,12 @@ impl Disruption {
         }
     }
 
-    async fn pass(&self, nodes: &Store<Node>, pods: &Store<Pod>, provisioners: &Store<Provisioner>) {
+    async fn pass(
+        &self,
+        nodes: &Store<Node>,
+        pods: &Store<Pod>,
+        provisioners: &Store<Provisioner>,
+    ) {
         let all_pods = pods.state();
         let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
         for p in &all_pods {
@@ -120,8 +129,13 @@ impl Disruption {
             if node.metadata.deletion_timestamp.is_some() || !ournode::has_finalizer(&node) {
                 continue;
             }
-            let Some(prov) = ournode::provisioner(&node).and_then(|p| provs.get(p)) else { continue };
-            let on_node = by_node.get(ournode::name(&node)).cloned().unwrap_or_default();
+            let Some(prov) = ournode::provisioner(&node).and_then(|p| provs.get(p)) else {
+                continue;
+            };
+            let on_node = by_node
+                .get(ournode::name(&node))
+                .cloned()
+                .unwrap_or_default();
             let decision = decide::decide(&facts(&node, &on_node, Some(prov)), now);
             if let Err(error) = self.apply(&api, &node, decision).await {
                 tracing::warn!(node = ournode::name(&node), %error, "disruption step failed; retrying next pass");
@@ -129,24 +143,40 @@ impl Disruption {
         }
     }
 
-    async fn apply(&self, api: &Api<Node>, node: &Node, decision: Decision) -> Result<(), kube::Error> {
+    async fn apply(
+        &self,
+        api: &Api<Node>,
+        node: &Node,
+        decision: Decision,
+    ) -> Result<(), kube::Error> {
         let name = ournode::name(node);
         match decision {
             Decision::Nothing => Ok(()),
             Decision::MarkEmpty(at) => {
                 tracing::debug!(node = name, since = %at, "node is empty");
                 let patch = serde_json::json!({"metadata": {"annotations": {EMPTINESS_ANNOTATION: at.to_string()}}});
-                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
             }
             Decision::ClearEmpty => {
-                let patch = serde_json::json!({"metadata": {"annotations": {EMPTINESS_ANNOTATION: null}}});
-                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
+                let patch =
+                    serde_json::json!({"metadata": {"annotations": {EMPTINESS_ANNOTATION: null}}});
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
             }
             Decision::Terminate { reason, note } => {
                 tracing::info!(node = name, reason, %note, "terminating node");
-                self.events.publish(node, false, event_reason(reason), note).await;
+                self.events
+                    .publish(node, false, event_reason(reason), note)
+                    .await;
                 ournode::request_termination(api, name, reason).await?;
-                self.actions.get_or_create(&ActionLabels { action: reason.to_string() }).inc();
+                self.actions
+                    .get_or_create(&ActionLabels {
+                        action: reason.to_string(),
+                    })
+                    .inc();
                 Ok(())
             }
         }
@@ -171,15 +201,18 @@ mod tests {
             "metadata": {"name": "n", "creationTimestamp": "2026-01-01T00:00:00Z",
                          "annotations": {EMPTINESS_ANNOTATION: "2026-01-01T00:05:00Z"}},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}
-        })).unwrap_or_default();
+        }))
+        .unwrap_or_default();
         let ds: Pod = serde_json::from_value(json!({"metadata": {"name": "d", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "x", "uid": "u", "controller": true}]}}))
             .unwrap_or_default();
-        let app: Pod = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap_or_default();
+        let app: Pod =
+            serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap_or_default();
         let prov: Provisioner = serde_json::from_value(json!({
             "apiVersion": "karpenter.sh/v1alpha5", "kind": "Provisioner", "metadata": {"name": "p"},
             "spec": {"ttlSecondsAfterEmpty": 30, "ttlSecondsUntilExpired": 600}
-        })).unwrap_or_else(|_| Provisioner::new("p", Default::default()));
+        }))
+        .unwrap_or_else(|_| Provisioner::new("p", Default::default()));
         let f = facts(&node, &[&ds, &app], Some(&prov));
         assert!(f.ready);
         assert_eq!(f.busy_pods, 1);

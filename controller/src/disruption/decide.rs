@@ -36,12 +36,19 @@ pub enum Decision {
     /// Remove a stale emptiness stamp (the node has pods again).
     ClearEmpty,
     /// Terminate the node; the reason is the metric label.
-    Terminate { reason: &'static str, note: String },
+    Terminate {
+        reason: &'static str,
+        note: String,
+    },
 }
 
 fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     let d = now.duration_since(since);
-    if d.is_negative() { Duration::ZERO } else { d.unsigned_abs() }
+    if d.is_negative() {
+        Duration::ZERO
+    } else {
+        d.unsigned_abs()
+    }
 }
 
 pub fn decide(f: &NodeFacts, now: Timestamp) -> Decision {
@@ -50,21 +57,37 @@ pub fn decide(f: &NodeFacts, now: Timestamp) -> Decision {
         if age >= ttl {
             return Decision::Terminate {
                 reason: REASON_EXPIRED,
-                note: format!("node expired: {}s old, ttlSecondsUntilExpired is {}s", age.as_secs(), ttl.as_secs()),
+                note: format!(
+                    "node expired: {}s old, ttlSecondsUntilExpired is {}s",
+                    age.as_secs(),
+                    ttl.as_secs()
+                ),
             };
         }
     }
     let Some(ttl) = f.ttl_after_empty else {
-        return if f.empty_since.is_some() { Decision::ClearEmpty } else { Decision::Nothing };
+        return if f.empty_since.is_some() {
+            Decision::ClearEmpty
+        } else {
+            Decision::Nothing
+        };
     };
     if f.busy_pods > 0 || !f.ready {
-        return if f.empty_since.is_some() { Decision::ClearEmpty } else { Decision::Nothing };
+        return if f.empty_since.is_some() {
+            Decision::ClearEmpty
+        } else {
+            Decision::Nothing
+        };
     }
     match f.empty_since {
         None => Decision::MarkEmpty(now),
         Some(since) if elapsed(since, now) >= ttl => Decision::Terminate {
             reason: REASON_EMPTY,
-            note: format!("node empty for {}s, ttlSecondsAfterEmpty is {}s", elapsed(since, now).as_secs(), ttl.as_secs()),
+            note: format!(
+                "node empty for {}s, ttlSecondsAfterEmpty is {}s",
+                elapsed(since, now).as_secs(),
+                ttl.as_secs()
+            ),
         },
         Some(_) => Decision::Nothing,
     }
@@ -94,31 +117,66 @@ mod tests {
     fn an_empty_node_is_stamped_then_terminated_once_the_ttl_passes() {
         let now = t("2026-01-01T00:01:00Z");
         assert_eq!(decide(&facts(), now), Decision::MarkEmpty(now));
-        let stamped = NodeFacts { empty_since: Some(now), ..facts() };
-        assert_eq!(decide(&stamped, t("2026-01-01T00:01:29Z")), Decision::Nothing);
+        let stamped = NodeFacts {
+            empty_since: Some(now),
+            ..facts()
+        };
+        assert_eq!(
+            decide(&stamped, t("2026-01-01T00:01:29Z")),
+            Decision::Nothing
+        );
         assert!(matches!(
             decide(&stamped, t("2026-01-01T00:01:30Z")),
-            Decision::Terminate { reason: REASON_EMPTY, .. }
+            Decision::Terminate {
+                reason: REASON_EMPTY,
+                ..
+            }
         ));
     }
 
     #[test]
     fn a_pod_arriving_clears_the_stamp_and_a_node_not_ready_is_never_empty() {
-        let stamped = NodeFacts { empty_since: Some(t("2026-01-01T00:00:00Z")), busy_pods: 1, ..facts() };
-        assert_eq!(decide(&stamped, t("2026-01-01T01:00:00Z")), Decision::ClearEmpty);
-        let starting = NodeFacts { ready: false, ..facts() };
-        assert_eq!(decide(&starting, t("2026-01-01T01:00:00Z")), Decision::Nothing);
-        let no_ttl = NodeFacts { ttl_after_empty: None, ..facts() };
-        assert_eq!(decide(&no_ttl, t("2026-01-01T01:00:00Z")), Decision::Nothing);
+        let stamped = NodeFacts {
+            empty_since: Some(t("2026-01-01T00:00:00Z")),
+            busy_pods: 1,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&stamped, t("2026-01-01T01:00:00Z")),
+            Decision::ClearEmpty
+        );
+        let starting = NodeFacts {
+            ready: false,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&starting, t("2026-01-01T01:00:00Z")),
+            Decision::Nothing
+        );
+        let no_ttl = NodeFacts {
+            ttl_after_empty: None,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&no_ttl, t("2026-01-01T01:00:00Z")),
+            Decision::Nothing
+        );
     }
 
     #[test]
     fn expiry_counts_from_creation_and_wins_over_busy_pods() {
-        let f = NodeFacts { busy_pods: 5, ttl_until_expired: Some(Duration::from_secs(3600)), ..facts() };
+        let f = NodeFacts {
+            busy_pods: 5,
+            ttl_until_expired: Some(Duration::from_secs(3600)),
+            ..facts()
+        };
         assert_eq!(decide(&f, t("2026-01-01T00:59:59Z")), Decision::Nothing);
         assert!(matches!(
             decide(&f, t("2026-01-01T01:00:00Z")),
-            Decision::Terminate { reason: REASON_EXPIRED, .. }
+            Decision::Terminate {
+                reason: REASON_EXPIRED,
+                ..
+            }
         ));
     }
 

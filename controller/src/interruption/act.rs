@@ -69,18 +69,26 @@ impl Handler {
     }
 
     fn claim(&self, node: &str) -> bool {
-        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(node.to_string())
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(node.to_string())
     }
 
     fn done(&self, node: &str) {
-        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(node);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(node);
     }
 
     /// Starts the plan in the background; the message can be deleted as soon as this returns,
     /// because the cordon, the placeholders and the deletion live in the cluster, not in memory.
     pub fn start(self: &Arc<Self>, plan: Plan, sent_at: Option<SystemTime>) {
         if let Some(pool) = &plan.mark_unavailable
-            && self.ice.mark(pool.clone(), format!("{} for {}", plan.kind, plan.instance))
+            && self
+                .ice
+                .mark(pool.clone(), format!("{} for {}", plan.kind, plan.instance))
         {
             tracing::info!(%pool, instance = %plan.instance, "spot pool marked unavailable after an interruption warning");
         }
@@ -118,10 +126,19 @@ impl Handler {
         tracing::info!(node = %plan.node, instance = %plan.instance, kind = %plan.kind, action = %plan.action,
             "interruption: node cordoned");
         self.events
-            .publish(&node, true, "Interrupted", format!("{} for instance {}: {}", plan.kind, plan.instance, plan.action))
+            .publish(
+                &node,
+                true,
+                "Interrupted",
+                format!(
+                    "{} for instance {}: {}",
+                    plan.kind, plan.instance, plan.action
+                ),
+            )
             .await;
         if plan.action.launches_replacement() {
-            let outcome = replacement::launch(&self.client, &node, self.replacement_timeout).await?;
+            let outcome =
+                replacement::launch(&self.client, &node, self.replacement_timeout).await?;
             tracing::info!(node = %plan.node, ?outcome, "interruption: replacement");
             if outcome == Outcome::TimedOut {
                 tracing::warn!(node = %plan.node, timeout = ?self.replacement_timeout,

@@ -18,9 +18,13 @@ pub enum Decision {
     /// A well-formed message that asks nothing of us.
     Ignored,
     /// No node of ours runs this instance (another cluster's, or its node is already gone).
-    NotOurs { instance: String },
+    NotOurs {
+        instance: String,
+    },
     /// The node is already being terminated; nothing more to start.
-    AlreadyTerminating { node: String },
+    AlreadyTerminating {
+        node: String,
+    },
     Act(Plan),
 }
 
@@ -47,12 +51,14 @@ pub fn decide(
         .instance_ids()
         .iter()
         .map(|id| match lookup(id) {
-            None => Decision::NotOurs { instance: id.as_str().to_string() },
+            None => Decision::NotOurs {
+                instance: id.as_str().to_string(),
+            },
             Some(t) if t.deleting => Decision::AlreadyTerminating { node: t.node },
             Some(t) => Decision::Act(Plan {
-                mark_unavailable: t
-                    .pool
-                    .filter(|p| kind == EventKind::SpotInterruption && p.capacity_type == CapacityType::Spot),
+                mark_unavailable: t.pool.filter(|p| {
+                    kind == EventKind::SpotInterruption && p.capacity_type == CapacityType::Spot
+                }),
                 node: t.node,
                 instance: id.as_str().to_string(),
                 kind,
@@ -107,7 +113,10 @@ mod tests {
         let spot = plans(SPOT, &defaults);
         assert_eq!(spot.len(), 1);
         assert_eq!(spot[0].action, Action::ReplaceAndDrain);
-        assert_eq!(spot[0].mark_unavailable, Some(Pool::new("m5.large", "us-east-1a", CapacityType::Spot)));
+        assert_eq!(
+            spot[0].mark_unavailable,
+            Some(Pool::new("m5.large", "us-east-1a", CapacityType::Spot))
+        );
         let rebalance = plans(REBALANCE, &defaults);
         assert_eq!(rebalance[0].action, Action::ReplaceAndCordon);
         assert_eq!(rebalance[0].mark_unavailable, None);
@@ -115,7 +124,16 @@ mod tests {
         assert_eq!(scheduled.len(), 2, "one plan per affected instance");
         assert!(scheduled.iter().all(|p| p.action == Action::CordonAndDrain));
         let state = parse_message(STATE).map(|m| decide(&m, ours, &defaults));
-        assert!(matches!(state.as_deref(), Ok([Decision::Act(Plan { action: Action::CordonAndDrain, .. })])), "{state:?}");
+        assert!(
+            matches!(
+                state.as_deref(),
+                Ok([Decision::Act(Plan {
+                    action: Action::CordonAndDrain,
+                    ..
+                })])
+            ),
+            "{state:?}"
+        );
     }
 
     #[test]
@@ -128,12 +146,20 @@ mod tests {
 
     #[test]
     fn unknown_instances_and_nodes_already_going_are_not_acted_on() {
-        let Ok(message) = parse_message(SPOT) else { panic!("sample") };
+        let Ok(message) = parse_message(SPOT) else {
+            panic!("sample")
+        };
         let none = decide(&message, |_| None, &ActionSettings::default());
         assert!(matches!(none.as_slice(), [Decision::NotOurs { .. }]));
         let going = decide(
             &message,
-            |_| Some(Target { node: "n".into(), deleting: true, pool: None }),
+            |_| {
+                Some(Target {
+                    node: "n".into(),
+                    deleting: true,
+                    pool: None,
+                })
+            },
             &ActionSettings::default(),
         );
         assert_eq!(going, [Decision::AlreadyTerminating { node: "n".into() }]);
@@ -141,13 +167,26 @@ mod tests {
 
     #[test]
     fn an_on_demand_node_never_marks_a_spot_pool() {
-        let Ok(message) = parse_message(SPOT) else { panic!("sample") };
+        let Ok(message) = parse_message(SPOT) else {
+            panic!("sample")
+        };
         let d = decide(
             &message,
-            |_| Some(Target { node: "n".into(), deleting: false,
-                              pool: Some(Pool::new("m5.large", "a", CapacityType::OnDemand)) }),
+            |_| {
+                Some(Target {
+                    node: "n".into(),
+                    deleting: false,
+                    pool: Some(Pool::new("m5.large", "a", CapacityType::OnDemand)),
+                })
+            },
             &ActionSettings::default(),
         );
-        assert!(matches!(d.as_slice(), [Decision::Act(Plan { mark_unavailable: None, .. })]));
+        assert!(matches!(
+            d.as_slice(),
+            [Decision::Act(Plan {
+                mark_unavailable: None,
+                ..
+            })]
+        ));
     }
 }

@@ -39,7 +39,9 @@ impl InterruptionMetrics {
             receive_errors: Counter::default(),
         };
         for label in karpenter_core::interruption::OUTCOME_LABELS {
-            let _ = m.received.get_or_create(&MessageTypeLabels { message_type: label.to_string() });
+            let _ = m.received.get_or_create(&MessageTypeLabels {
+                message_type: label.to_string(),
+            });
         }
         metrics.register(
             "karpenter_interruption_received_messages",
@@ -70,6 +72,10 @@ impl InterruptionMetrics {
     }
 
     pub fn action(&self, action: &str) {
-        self.actions.get_or_create(&ActionLabels { action: action.to_string() }).inc();
+        self.actions
+            .get_or_create(&ActionLabels {
+                action: action.to_string(),
+            })
+            .inc();
     }
 }

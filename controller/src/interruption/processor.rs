@@ -23,8 +23,18 @@ pub struct Processor {
 }
 
 impl Processor {
-    pub fn new(queue: Arc<dyn Queue>, handler: Arc<Handler>, actions: ActionSettings, metrics: InterruptionMetrics) -> Self {
-        Processor { queue, handler, actions, metrics }
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        handler: Arc<Handler>,
+        actions: ActionSettings,
+        metrics: InterruptionMetrics,
+    ) -> Self {
+        Processor {
+            queue,
+            handler,
+            actions,
+            metrics,
+        }
     }
 
     /// Runs `workers` polling loops until the task is dropped.
@@ -61,7 +71,12 @@ impl Processor {
     pub async fn handle(&self, message: Received) {
         let parsed = parse_message(&message.body);
         let label = outcome_label(&parsed);
-        self.metrics.received.get_or_create(&MessageTypeLabels { message_type: label.to_string() }).inc();
+        self.metrics
+            .received
+            .get_or_create(&MessageTypeLabels {
+                message_type: label.to_string(),
+            })
+            .inc();
         match parsed {
             Err(error) => tracing::warn!(%error, "unparseable interruption message; deleting it"),
             Ok(parsed) => {
@@ -87,7 +102,9 @@ impl Processor {
             Ok(()) => {
                 self.metrics.deleted.inc();
             }
-            Err(error) => tracing::warn!(%error, "could not delete an interruption message; it will be redelivered"),
+            Err(error) => {
+                tracing::warn!(%error, "could not delete an interruption message; it will be redelivered")
+            }
         }
     }
 }

@@ -37,7 +37,13 @@ fn requests(spec: &PodSpec) -> BTreeMap<String, Quantity> {
     let mut sums: BTreeMap<String, i128> = BTreeMap::new();
     let mut out: BTreeMap<String, Quantity> = BTreeMap::new();
     for c in &spec.containers {
-        for (k, q) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+        for (k, q) in c
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .into_iter()
+            .flatten()
+        {
             match quantity::parse_millis(&q.0) {
                 Ok(v) => *sums.entry(k.clone()).or_default() += v,
                 // The API server accepted it, so keep it as written rather than drop a request.
@@ -48,7 +54,10 @@ fn requests(spec: &PodSpec) -> BTreeMap<String, Quantity> {
         }
     }
     for (k, millis) in sums {
-        out.insert(k, Quantity(quantity::Quantity::from_millis(millis).as_str().to_string()));
+        out.insert(
+            k,
+            Quantity(quantity::Quantity::from_millis(millis).as_str().to_string()),
+        );
     }
     out
 }
@@ -67,7 +76,10 @@ pub fn placeholder(node: &Node, pod: &Pod) -> Option<Pod> {
         metadata: ObjectMeta {
             name: Some(pname),
             namespace: pod.metadata.namespace.clone(),
-            labels: Some(BTreeMap::from([(REPLACEMENT_FOR.to_string(), node_hash(ournode::name(node)))])),
+            labels: Some(BTreeMap::from([(
+                REPLACEMENT_FOR.to_string(),
+                node_hash(ournode::name(node)),
+            )])),
             owner_references: node.metadata.uid.clone().map(|uid| {
                 vec![OwnerReference {
                     api_version: "v1".into(),
@@ -90,10 +102,13 @@ pub fn placeholder(node: &Node, pod: &Pod) -> Option<Pod> {
                 ..Container::default()
             }],
             node_selector: spec.node_selector.clone(),
-            affinity: spec.affinity.as_ref().map(|a| k8s_openapi::api::core::v1::Affinity {
-                node_affinity: a.node_affinity.clone(),
-                ..Default::default()
-            }),
+            affinity: spec
+                .affinity
+                .as_ref()
+                .map(|a| k8s_openapi::api::core::v1::Affinity {
+                    node_affinity: a.node_affinity.clone(),
+                    ..Default::default()
+                }),
             tolerations: spec.tolerations.clone(),
             priority_class_name: spec.priority_class_name.clone(),
             termination_grace_period_seconds: Some(0),
@@ -114,17 +129,28 @@ pub enum Outcome {
 }
 
 /// Creates the placeholders for `node` and waits until they are all bound, or `timeout`.
-pub async fn launch(client: &kube::Client, node: &Node, timeout: Duration) -> Result<Outcome, kube::Error> {
+pub async fn launch(
+    client: &kube::Client,
+    node: &Node,
+    timeout: Duration,
+) -> Result<Outcome, kube::Error> {
     let pods: Api<Pod> = Api::all(client.clone());
     let on_node = pods
         .list(&ListParams::default().fields(&format!("spec.nodeName={}", ournode::name(node))))
         .await?;
-    let wanted: Vec<Pod> = on_node.items.iter().filter_map(|p| placeholder(node, p)).collect();
+    let wanted: Vec<Pod> = on_node
+        .items
+        .iter()
+        .filter_map(|p| placeholder(node, p))
+        .collect();
     if wanted.is_empty() {
         return Ok(Outcome::NothingToReplace);
     }
     for p in &wanted {
-        let api: Api<Pod> = Api::namespaced(client.clone(), p.metadata.namespace.as_deref().unwrap_or("default"));
+        let api: Api<Pod> = Api::namespaced(
+            client.clone(),
+            p.metadata.namespace.as_deref().unwrap_or("default"),
+        );
         match api.create(&PostParams::default(), p).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
@@ -138,7 +164,12 @@ pub async fn launch(client: &kube::Client, node: &Node, timeout: Duration) -> Re
         let bound = placed
             .items
             .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty()))
+            .filter(|p| {
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.as_deref())
+                    .is_some_and(|n| !n.is_empty())
+            })
             .count();
         if bound >= wanted.len() {
             return Ok(Outcome::Ready);
@@ -154,9 +185,22 @@ pub async fn launch(client: &kube::Client, node: &Node, timeout: Duration) -> Re
 pub async fn release(client: &kube::Client, node_name: &str) -> Result<(), kube::Error> {
     let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("{REPLACEMENT_FOR}={}", node_hash(node_name));
-    for p in pods.list(&ListParams::default().labels(&selector)).await?.items {
-        let api: Api<Pod> = Api::namespaced(client.clone(), p.metadata.namespace.as_deref().unwrap_or("default"));
-        match api.delete(p.metadata.name.as_deref().unwrap_or_default(), &DeleteParams::default()).await {
+    for p in pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+    {
+        let api: Api<Pod> = Api::namespaced(
+            client.clone(),
+            p.metadata.namespace.as_deref().unwrap_or("default"),
+        );
+        match api
+            .delete(
+                p.metadata.name.as_deref().unwrap_or_default(),
+                &DeleteParams::default(),
+            )
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(e),
@@ -171,7 +215,8 @@ mod tests {
     use serde_json::json;
 
     fn node() -> Node {
-        serde_json::from_value(json!({"metadata": {"name": "ip-10-0-0-1", "uid": "node-uid"}})).unwrap_or_default()
+        serde_json::from_value(json!({"metadata": {"name": "ip-10-0-0-1", "uid": "node-uid"}}))
+            .unwrap_or_default()
     }
 
     #[test]
@@ -187,15 +232,37 @@ mod tests {
                 ]
             },
             "status": {"phase": "Running"}
-        })).unwrap_or_default();
-        let Some(p) = placeholder(&node(), &pod) else { panic!("no placeholder") };
+        }))
+        .unwrap_or_default();
+        let Some(p) = placeholder(&node(), &pod) else {
+            panic!("no placeholder")
+        };
         assert_eq!(p.metadata.namespace.as_deref(), Some("shop"));
-        assert_eq!(p.metadata.labels.as_ref().and_then(|l| l.get(REPLACEMENT_FOR)), Some(&node_hash("ip-10-0-0-1")));
-        assert_eq!(p.metadata.owner_references.as_ref().map(|o| o[0].uid.as_str()), Some("node-uid"));
+        assert_eq!(
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(REPLACEMENT_FOR)),
+            Some(&node_hash("ip-10-0-0-1"))
+        );
+        assert_eq!(
+            p.metadata
+                .owner_references
+                .as_ref()
+                .map(|o| o[0].uid.as_str()),
+            Some("node-uid")
+        );
         let spec = p.spec.unwrap_or_default();
-        assert_eq!(spec.node_selector.unwrap_or_default()["karpenter.sh/capacity-type"], "spot");
+        assert_eq!(
+            spec.node_selector.unwrap_or_default()["karpenter.sh/capacity-type"],
+            "spot"
+        );
         assert_eq!(spec.tolerations.map(|t| t.len()), Some(1));
-        let req = spec.containers[0].resources.clone().and_then(|r| r.requests).unwrap_or_default();
+        let req = spec.containers[0]
+            .resources
+            .clone()
+            .and_then(|r| r.requests)
+            .unwrap_or_default();
         assert_eq!(req["cpu"].0, "1250m");
         assert_eq!(req["memory"].0, (1280u64 * 1024 * 1024).to_string());
     }
@@ -205,8 +272,11 @@ mod tests {
         let ds: Pod = serde_json::from_value(json!({"metadata": {"name": "d", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "x", "uid": "u", "controller": true}]},
             "spec": {"containers": []}})).unwrap_or_default();
-        let done: Pod = serde_json::from_value(json!({"metadata": {"name": "j"}, "spec": {"containers": []},
-            "status": {"phase": "Succeeded"}})).unwrap_or_default();
+        let done: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "j"}, "spec": {"containers": []},
+            "status": {"phase": "Succeeded"}}),
+        )
+        .unwrap_or_default();
         assert!(placeholder(&node(), &ds).is_none());
         assert!(placeholder(&node(), &done).is_none());
     }

@@ -9,16 +9,18 @@ use std::time::{Instant, SystemTime};
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
+use karpenter_core::scheduling::{NewNode, Plan, SchedulingInput, solve};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
-use karpenter_core::scheduling::{NewNode, Plan, SchedulingInput, solve};
 
-use super::{convert, usage};
-use super::events::{REASON_LAUNCH_FAILED, REASON_NOMINATED, REASON_SPOT_QUOTA, REASON_UNPLACEABLE};
+use super::events::{
+    REASON_LAUNCH_FAILED, REASON_NOMINATED, REASON_SPOT_QUOTA, REASON_UNPLACEABLE,
+};
 use super::launch::LaunchError;
 use super::node::{LaunchedNode, node_object};
 use super::pending::{self, PodKey};
 use super::{Nomination, Provisioning, Stores};
+use super::{convert, usage};
 use crate::cloud::error::codes;
 use crate::cloud::launch::Fallback;
 use crate::cloud::{Catalog, LaunchReport, LaunchedInstance, to_core};
@@ -45,13 +47,16 @@ impl Provisioning {
             .filter_map(|n| Some((n.metadata.name.as_deref()?, n.as_ref())))
             .collect();
         let timeout = self.settings.registration_timeout;
-        Self::lock(&self.nominations)
-            .retain(|_, nom| in_flight.contains_key(nom.node.as_str()) && nom.at.elapsed() < timeout);
+        Self::lock(&self.nominations).retain(|_, nom| {
+            in_flight.contains_key(nom.node.as_str()) && nom.at.elapsed() < timeout
+        });
     }
 
     fn nominated_node(&self, pod: &Pod) -> Option<String> {
         let uid = pod.metadata.uid.as_ref()?;
-        Self::lock(&self.nominations).get(uid).map(|n| n.node.clone())
+        Self::lock(&self.nominations)
+            .get(uid)
+            .map(|n| n.node.clone())
     }
 
     fn nominate(&self, pod: &Pod, node: &str) {
@@ -116,14 +121,23 @@ impl Provisioning {
             }
         }
         let mut nodes = Vec::new();
-        for node in stores.nodes.state().iter().filter(|n| convert::accepts_pods(n)) {
+        for node in stores
+            .nodes
+            .state()
+            .iter()
+            .filter(|n| convert::accepts_pods(n))
+        {
             let name = node.metadata.name.clone().unwrap_or_default();
             let on_node = bound
                 .get(&name)
                 .into_iter()
                 .flatten()
                 .chain(nominated.get(&name).into_iter().flatten())
-                .filter_map(|p| convert::pod(p).map_err(|e| tracing::warn!(error = %e, "skipping a pod")).ok())
+                .filter_map(|p| {
+                    convert::pod(p)
+                        .map_err(|e| tracing::warn!(error = %e, "skipping a pod"))
+                        .ok()
+                })
                 .collect();
             match convert::existing_node(node, on_node) {
                 Ok(n) => nodes.push(n),
@@ -146,13 +160,20 @@ impl Provisioning {
             })
             .collect();
         SchedulingInput {
-            provisioners: provisioners.iter().map(|p| usage::with_usage(p, usage.get(p.name()))).collect(),
+            provisioners: provisioners
+                .iter()
+                .map(|p| usage::with_usage(p, usage.get(p.name())))
+                .collect(),
             instance_types: to_core::instance_types(catalog, &self.ice, DEFAULT_EPHEMERAL_GIB),
             nodes,
             daemonsets,
             pods: pending
                 .iter()
-                .filter_map(|p| convert::pod(p).map_err(|error| tracing::warn!(%error, "skipping a pod")).ok())
+                .filter_map(|p| {
+                    convert::pod(p)
+                        .map_err(|error| tracing::warn!(%error, "skipping a pod"))
+                        .ok()
+                })
                 .collect(),
         }
     }
@@ -207,10 +228,14 @@ impl Provisioning {
             self.observe_decision(p);
         }
         for u in &plan.unschedulable {
-            let Some(pod) = pending.get(u.pod) else { continue };
+            let Some(pod) = pending.get(u.pod) else {
+                continue;
+            };
             self.metrics
                 .pods_unplaceable
-                .get_or_create(&ReasonLabels { reason: REASON_UNPLACEABLE.into() })
+                .get_or_create(&ReasonLabels {
+                    reason: REASON_UNPLACEABLE.into(),
+                })
                 .inc();
             tracing::info!(pod = %pod_name(pod), reason = %u.reason, "pod cannot be placed on any instance type");
             self.events
@@ -224,12 +249,15 @@ impl Provisioning {
                 }
             }
         }
-        let by_name: BTreeMap<&str, &Arc<Provisioner>> = provisioners.iter().map(|p| (p.name(), p)).collect();
+        let by_name: BTreeMap<&str, &Arc<Provisioner>> =
+            provisioners.iter().map(|p| (p.name(), p)).collect();
         let (by_name, catalog_ref) = (&by_name, &catalog);
         let launches = plan.new_nodes.iter().map(|new| async move {
             let result = match by_name.get(new.provisioner.as_str()) {
                 Some(p) => self.launcher.launch(new, p, catalog_ref).await,
-                None => Err(LaunchError::NoProvider { provisioner: new.provisioner.clone() }),
+                None => Err(LaunchError::NoProvider {
+                    provisioner: new.provisioner.clone(),
+                }),
             };
             (new, result)
         });
@@ -247,12 +275,21 @@ impl Provisioning {
                     let code = error.code();
                     self.metrics
                         .launch_failures
-                        .get_or_create(&FailureLabels { reason: code.clone(), capacity_type: new.capacity_type.clone() })
+                        .get_or_create(&FailureLabels {
+                            reason: code.clone(),
+                            capacity_type: new.capacity_type.clone(),
+                        })
                         .inc();
                     tracing::error!(provisioner = %new.provisioner, code = %code, %error, pods = pods.len(), "Provisioning failed: {code}: {error}");
                     for pod in pods {
                         self.events
-                            .publish(pod, true, REASON_LAUNCH_FAILED, "Launch", format!("{code}: {error}"))
+                            .publish(
+                                pod,
+                                true,
+                                REASON_LAUNCH_FAILED,
+                                "Launch",
+                                format!("{code}: {error}"),
+                            )
                             .await;
                     }
                 }
@@ -264,7 +301,12 @@ impl Provisioning {
     }
 
     /// Metrics, log lines and events for one launch; the instance when one was launched.
-    async fn report(&self, new: &NewNode, pods: &[&Arc<Pod>], report: LaunchReport) -> Option<LaunchedInstance> {
+    async fn report(
+        &self,
+        new: &NewNode,
+        pods: &[&Arc<Pod>],
+        report: LaunchReport,
+    ) -> Option<LaunchedInstance> {
         for attempt in &report.attempts {
             let mut reasons: Vec<String> = attempt.errors_by_code.keys().cloned().collect();
             if reasons.is_empty()
@@ -275,7 +317,10 @@ impl Provisioning {
             for reason in reasons {
                 self.metrics
                     .launch_failures
-                    .get_or_create(&FailureLabels { reason, capacity_type: attempt.capacity_type.to_string() })
+                    .get_or_create(&FailureLabels {
+                        reason,
+                        capacity_type: attempt.capacity_type.to_string(),
+                    })
                     .inc();
             }
         }
@@ -290,8 +335,13 @@ impl Provisioning {
                     "Provisioning failed for spot: {quota}: the account's spot instance quota is reached; spotQuotaFallback is on, launched on-demand instead"
                 );
                 for pod in pods {
-                    let note = format!("{quota}: the account's spot instance quota is reached; launched on-demand {} instead (spotQuotaFallback is on)", instance.instance_type);
-                    self.events.publish(pod, true, REASON_SPOT_QUOTA, "Launch", note).await;
+                    let note = format!(
+                        "{quota}: the account's spot instance quota is reached; launched on-demand {} instead (spotQuotaFallback is on)",
+                        instance.instance_type
+                    );
+                    self.events
+                        .publish(pod, true, REASON_SPOT_QUOTA, "Launch", note)
+                        .await;
                 }
             }
             (Ok(instance), false) => {
@@ -306,14 +356,22 @@ impl Provisioning {
             (Err(error), spot_quota) => {
                 let code = error.code().unwrap_or(error.metric_label()).to_string();
                 let note = if spot_quota {
-                    format!("{quota}: the account's spot instance quota is reached and spotQuotaFallback is off, so the pod stays pending; raise the EC2 spot quota or set spotQuotaFallback")
+                    format!(
+                        "{quota}: the account's spot instance quota is reached and spotQuotaFallback is off, so the pod stays pending; raise the EC2 spot quota or set spotQuotaFallback"
+                    )
                 } else {
                     format!("{code}: {error}")
                 };
                 tracing::error!(provisioner = %new.provisioner, code = %code, pods = pods.len(), "Provisioning failed: {code}: {error}");
-                let reason = if spot_quota { REASON_SPOT_QUOTA } else { REASON_LAUNCH_FAILED };
+                let reason = if spot_quota {
+                    REASON_SPOT_QUOTA
+                } else {
+                    REASON_LAUNCH_FAILED
+                };
                 for pod in pods {
-                    self.events.publish(pod, true, reason, "Launch", note.clone()).await;
+                    self.events
+                        .publish(pod, true, reason, "Launch", note.clone())
+                        .await;
                 }
             }
         }
@@ -321,7 +379,12 @@ impl Provisioning {
     }
 
     /// Creates the Node object for every launched instance and nominates its pods to it.
-    async fn register(&self, catalog: &Catalog, pending: &[Arc<Pod>], launched: Vec<(&NewNode, LaunchedInstance)>) {
+    async fn register(
+        &self,
+        catalog: &Catalog,
+        pending: &[Arc<Pod>],
+        launched: Vec<(&NewNode, LaunchedInstance)>,
+    ) {
         // The kubelet registers under the instance's private DNS name; ours must be the same.
         let dns: HashMap<String, String> = match self.cloud.instances().await {
             Ok(list) => list
@@ -334,11 +397,18 @@ impl Provisioning {
             }
         };
         let api: Api<Node> = Api::all(self.client.clone());
-        let launched_at = Timestamp::try_from(SystemTime::now()).map(|t| t.to_string()).unwrap_or_default();
+        let launched_at = Timestamp::try_from(SystemTime::now())
+            .map(|t| t.to_string())
+            .unwrap_or_default();
         for (new, instance) in launched {
-            let Some(info) = catalog.get(&instance.instance_type) else { continue };
+            let Some(info) = catalog.get(&instance.instance_type) else {
+                continue;
+            };
             let core_type = to_core::instance_type(info, &self.ice, DEFAULT_EPHEMERAL_GIB);
-            let node_name = dns.get(&instance.instance_id).cloned().unwrap_or_else(|| instance.instance_id.clone());
+            let node_name = dns
+                .get(&instance.instance_id)
+                .cloned()
+                .unwrap_or_else(|| instance.instance_id.clone());
             let node = node_object(&LaunchedNode {
                 node_name: node_name.clone(),
                 instance_id: instance.instance_id.clone(),
@@ -363,7 +433,10 @@ impl Provisioning {
             }
             self.metrics
                 .nodes_created
-                .get_or_create(&NodeLabels { provisioner: new.provisioner.clone(), capacity_type: instance.capacity_type.to_string() })
+                .get_or_create(&NodeLabels {
+                    provisioner: new.provisioner.clone(),
+                    capacity_type: instance.capacity_type.to_string(),
+                })
                 .inc();
             tracing::info!(
                 node = %node_name, instance = %instance.instance_id, instance_type = %instance.instance_type,
@@ -378,7 +451,9 @@ impl Provisioning {
                     "launched {} {} in {} as node {node_name} for this pod",
                     instance.capacity_type, instance.instance_type, instance.zone
                 );
-                self.events.publish(pod, false, REASON_NOMINATED, "Launch", note).await;
+                self.events
+                    .publish(pod, false, REASON_NOMINATED, "Launch", note)
+                    .await;
             }
         }
     }

@@ -22,14 +22,22 @@ pub fn pod(p: &Pod) -> Result<CorePod, ConvertError> {
         p.metadata.namespace.as_deref().unwrap_or_default(),
         p.metadata.name.as_deref().unwrap_or_default()
     );
-    let err = |source| ConvertError { what: "pod", name: name.clone(), source };
+    let err = |source| ConvertError {
+        what: "pod",
+        name: name.clone(),
+        source,
+    };
     serde_json::to_value(p)
         .and_then(serde_json::from_value)
         .map_err(err)
 }
 
 /// A DaemonSet's pod template as the pod it would put on every new node.
-pub fn daemonset_pod(namespace: &str, name: &str, template: &PodTemplateSpec) -> Result<CorePod, ConvertError> {
+pub fn daemonset_pod(
+    namespace: &str,
+    name: &str,
+    template: &PodTemplateSpec,
+) -> Result<CorePod, ConvertError> {
     let as_pod = Pod {
         metadata: {
             let mut m = template.metadata.clone().unwrap_or_default();
@@ -56,18 +64,28 @@ pub fn is_ready(node: &Node) -> bool {
 /// A node pods may still land on: not being deleted, not cordoned.
 pub fn accepts_pods(node: &Node) -> bool {
     node.metadata.deletion_timestamp.is_none()
-        && !node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+        && !node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false)
 }
 
 pub fn existing_node(node: &Node, pods: Vec<CorePod>) -> Result<ExistingNode, ConvertError> {
     let name = node.metadata.name.clone().unwrap_or_default();
-    let err = |source| ConvertError { what: "node", name: name.clone(), source };
+    let err = |source| ConvertError {
+        what: "node",
+        name: name.clone(),
+        source,
+    };
     let taints = node
         .spec
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
-    let taints = serde_json::to_value(taints).and_then(serde_json::from_value).map_err(err)?;
+    let taints = serde_json::to_value(taints)
+        .and_then(serde_json::from_value)
+        .map_err(err)?;
     let allocatable = node
         .status
         .as_ref()
@@ -107,7 +125,8 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_kubernetes_pod_converts_with_requests_selectors_and_spread() -> Result<(), Box<dyn std::error::Error>> {
+    fn a_kubernetes_pod_converts_with_requests_selectors_and_spread()
+    -> Result<(), Box<dyn std::error::Error>> {
         let p: Pod = serde_json::from_value(json!({
             "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
             "spec": {
@@ -123,7 +142,10 @@ mod tests {
         let r = core.requests()?;
         assert_eq!(r.cpu_millis, 500);
         assert_eq!(r.memory_bytes, 1 << 30);
-        assert_eq!(core.spec.node_selector["karpenter.sh/capacity-type"], "spot");
+        assert_eq!(
+            core.spec.node_selector["karpenter.sh/capacity-type"],
+            "spot"
+        );
         assert_eq!(core.spec.topology_spread_constraints.len(), 1);
         Ok(())
     }

@@ -10,13 +10,17 @@ use super::node::PRICE_ANNOTATION;
 use crate::metrics::{Metrics, NodeLabels};
 
 /// (provisioner, capacity type) -> USD per hour, over nodes that are not being deleted.
-pub fn cost_by_pool<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> BTreeMap<(String, String), f64> {
+pub fn cost_by_pool<'a>(
+    nodes: impl IntoIterator<Item = &'a Node>,
+) -> BTreeMap<(String, String), f64> {
     let mut out = BTreeMap::new();
     for node in nodes {
         if node.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let (Some(node_labels), Some(annotations)) = (&node.metadata.labels, &node.metadata.annotations) else {
+        let (Some(node_labels), Some(annotations)) =
+            (&node.metadata.labels, &node.metadata.annotations)
+        else {
             continue;
         };
         let (Some(provisioner), Some(capacity_type)) = (
@@ -25,10 +29,14 @@ pub fn cost_by_pool<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> BTreeMap<(
         ) else {
             continue;
         };
-        let Some(price) = annotations.get(PRICE_ANNOTATION).and_then(|p| p.parse::<f64>().ok()) else {
+        let Some(price) = annotations
+            .get(PRICE_ANNOTATION)
+            .and_then(|p| p.parse::<f64>().ok())
+        else {
             continue;
         };
-        *out.entry((provisioner.clone(), capacity_type.clone())).or_insert(0.0) += price;
+        *out.entry((provisioner.clone(), capacity_type.clone()))
+            .or_insert(0.0) += price;
     }
     out
 }
@@ -40,7 +48,10 @@ pub fn record<'a>(metrics: &Metrics, nodes: impl IntoIterator<Item = &'a Node>) 
     for ((provisioner, capacity_type), cost) in costs {
         metrics
             .cost_per_hour
-            .get_or_create(&NodeLabels { provisioner, capacity_type })
+            .get_or_create(&NodeLabels {
+                provisioner,
+                capacity_type,
+            })
             .set(cost);
     }
 }
@@ -83,7 +94,10 @@ mod tests {
     fn the_gauge_drops_pools_that_no_longer_have_nodes() {
         let m = Metrics::new();
         record(&m, &[node("a", "spot", "0.04", false)]);
-        assert!(m.render().contains(r#"karpenter_cost_per_hour{provisioner="a",capacity_type="spot"} 0.04"#));
+        assert!(
+            m.render()
+                .contains(r#"karpenter_cost_per_hour{provisioner="a",capacity_type="spot"} 0.04"#)
+        );
         record(&m, &[]);
         assert!(!m.render().contains(r#"karpenter_cost_per_hour{"#));
     }

@@ -42,9 +42,20 @@ impl PodEvents {
         }
     }
 
-    pub async fn publish(&self, pod: &Pod, warning: bool, reason: &str, action: &str, note: String) {
+    pub async fn publish(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             reason: reason.to_string(),
             note: Some(clip(note)),
             action: action.to_string(),

@@ -10,7 +10,8 @@ use karpenter_core::scheduling::NewNode;
 
 use crate::cloud::launch_template::NodeConfig;
 use crate::cloud::{
-    Arch, CapacityType, Catalog, CloudError, CloudProvider, LaunchReport, LaunchRequest, Launcher, tags,
+    Arch, CapacityType, Catalog, CloudError, CloudProvider, LaunchReport, LaunchRequest, Launcher,
+    tags,
 };
 use crate::crd::Provisioner;
 
@@ -18,7 +19,9 @@ use crate::crd::Provisioner;
 pub enum LaunchError {
     #[error("provisioner {provisioner} has no provider block: set spec.provider.subnetSelector")]
     NoProvider { provisioner: String },
-    #[error("provisioner {provisioner}: spec.provider.subnetSelector {selector:?} matches no subnet")]
+    #[error(
+        "provisioner {provisioner}: spec.provider.subnetSelector {selector:?} matches no subnet"
+    )]
     NoSubnets {
         provisioner: String,
         selector: BTreeMap<String, String>,
@@ -84,11 +87,14 @@ impl NodeLauncher {
         catalog: &Catalog,
     ) -> Result<LaunchReport, LaunchError> {
         let name = provisioner.name().to_string();
-        let provider = provisioner
-            .spec
-            .provider
-            .as_ref()
-            .ok_or_else(|| LaunchError::NoProvider { provisioner: name.clone() })?;
+        let provider =
+            provisioner
+                .spec
+                .provider
+                .as_ref()
+                .ok_or_else(|| LaunchError::NoProvider {
+                    provisioner: name.clone(),
+                })?;
         let subnets = self
             .cloud
             .subnets(&provider.subnet_selector)

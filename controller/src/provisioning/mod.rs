@@ -93,7 +93,8 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
     tokio::spawn(async move {
         stream
             .for_each(|event| async move {
@@ -115,8 +116,15 @@ impl Provisioning {
         ice: Arc<UnavailableOfferings>,
         identity: Option<String>,
     ) -> Result<Self, ProvisioningError> {
-        let info = client.apiserver_version().await.map_err(ProvisioningError::Version)?;
-        let minor: String = info.minor.chars().take_while(char::is_ascii_digit).collect();
+        let info = client
+            .apiserver_version()
+            .await
+            .map_err(ProvisioningError::Version)?;
+        let minor: String = info
+            .minor
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         let kubernetes_version = format!("{}.{minor}", info.major);
         let launcher = NodeLauncher::new(
             cloud.clone(),
@@ -142,9 +150,15 @@ impl Provisioning {
     fn watch(&self) -> (Stores, mpsc::UnboundedReceiver<PodKey>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (pod_reader, pod_writer) = reflector::store();
-        let pods = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(self.client.clone()), watcher::Config::default()))
-            .default_backoff()
-            .applied_objects();
+        let pods = reflector::reflector(
+            pod_writer,
+            watcher(
+                Api::<Pod>::all(self.client.clone()),
+                watcher::Config::default(),
+            ),
+        )
+        .default_backoff()
+        .applied_objects();
         tokio::spawn(async move {
             let mut pods = std::pin::pin!(pods);
             while let Some(event) = pods.next().await {
@@ -185,8 +199,10 @@ impl Provisioning {
             ready.map_err(|_| ProvisioningError::WatchEnded(kind))?;
         }
         tracing::info!("provisioning: caches synced, watching unschedulable pods");
-        let mut batcher: Batcher<PodKey> =
-            Batcher::new(self.settings.batch_idle_duration, self.settings.batch_max_duration);
+        let mut batcher: Batcher<PodKey> = Batcher::new(
+            self.settings.batch_idle_duration,
+            self.settings.batch_max_duration,
+        );
         let mut resync = tokio::time::interval(RESYNC_PERIOD);
         resync.tick().await;
         loop {
@@ -253,13 +269,18 @@ impl Provisioning {
         usage::record(&self.metrics, &provisioners, &usage);
         let api: Api<Provisioner> = Api::all(self.client.clone());
         for p in &provisioners {
-            let wanted = usage::with_usage(p, usage.get(p.name())).status.unwrap_or_default();
+            let wanted = usage::with_usage(p, usage.get(p.name()))
+                .status
+                .unwrap_or_default();
             let current = p.status.clone().unwrap_or_default();
             if current.node_count == wanted.node_count && current.resources == wanted.resources {
                 continue;
             }
             let patch = serde_json::json!({"status": {"nodeCount": wanted.node_count, "resources": wanted.resources}});
-            if let Err(error) = api.patch_status(p.name(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+            if let Err(error) = api
+                .patch_status(p.name(), &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 tracing::warn!(%error, provisioner = p.name(), "could not update the provisioner status");
             }
         }

@@ -43,16 +43,28 @@ pub fn provider_id(zone: &str, instance_id: &str) -> String {
 
 fn quantities(r: &Resources) -> BTreeMap<String, Quantity> {
     let mut out = BTreeMap::from([
-        (labels::RESOURCE_CPU.to_string(), Quantity(format!("{}m", r.cpu_millis))),
-        (labels::RESOURCE_MEMORY.to_string(), Quantity(format!("{}Ki", r.memory_bytes / 1024))),
+        (
+            labels::RESOURCE_CPU.to_string(),
+            Quantity(format!("{}m", r.cpu_millis)),
+        ),
+        (
+            labels::RESOURCE_MEMORY.to_string(),
+            Quantity(format!("{}Ki", r.memory_bytes / 1024)),
+        ),
         (
             labels::RESOURCE_EPHEMERAL_STORAGE.to_string(),
             Quantity(format!("{}Ki", r.ephemeral_bytes / 1024)),
         ),
-        (labels::RESOURCE_PODS.to_string(), Quantity(r.pods.to_string())),
+        (
+            labels::RESOURCE_PODS.to_string(),
+            Quantity(r.pods.to_string()),
+        ),
     ]);
     if r.gpus > 0 {
-        out.insert(labels::RESOURCE_NVIDIA_GPU.to_string(), Quantity(r.gpus.to_string()));
+        out.insert(
+            labels::RESOURCE_NVIDIA_GPU.to_string(),
+            Quantity(r.gpus.to_string()),
+        );
     }
     out
 }
@@ -184,7 +196,10 @@ mod tests {
             (labels::INSTANCE_SIZE, "large"),
             (labels::INSTANCE_CPU, "2"),
             (labels::INSTANCE_MEMORY, "8192"),
-            (labels::HOSTNAME, "ip-10-0-1-5.ap-southeast-1.compute.internal"),
+            (
+                labels::HOSTNAME,
+                "ip-10-0-1-5.ap-southeast-1.compute.internal",
+            ),
             ("team", "data"),
         ] {
             assert_eq!(l.get(key).map(String::as_str), Some(value), "{key}");
@@ -195,12 +210,21 @@ mod tests {
     fn the_node_has_our_finalizer_the_provider_id_taints_and_capacity() {
         let t = m5_large();
         let node = node_object(&launched(&t));
-        assert_eq!(node.metadata.finalizers, Some(vec![TERMINATION_FINALIZER.to_string()]));
+        assert_eq!(
+            node.metadata.finalizers,
+            Some(vec![TERMINATION_FINALIZER.to_string()])
+        );
         let spec = node.spec.unwrap_or_default();
-        assert_eq!(spec.provider_id.as_deref(), Some("aws:///ap-southeast-1a/i-0abc"));
+        assert_eq!(
+            spec.provider_id.as_deref(),
+            Some("aws:///ap-southeast-1a/i-0abc")
+        );
         let taints = spec.taints.unwrap_or_default();
         assert_eq!(taints.len(), 1);
-        assert_eq!((taints[0].key.as_str(), taints[0].effect.as_str()), ("dedicated", "NoSchedule"));
+        assert_eq!(
+            (taints[0].key.as_str(), taints[0].effect.as_str()),
+            ("dedicated", "NoSchedule")
+        );
         let status = node.status.unwrap_or_default();
         let cap = status.capacity.unwrap_or_default();
         assert_eq!(cap["cpu"].0, "2000m");

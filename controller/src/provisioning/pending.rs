@@ -14,10 +14,10 @@ pub fn key(pod: &Pod) -> PodKey {
 }
 
 pub fn is_daemonset_pod(pod: &Pod) -> bool {
-    pod.metadata
-        .owner_references
-        .as_ref()
-        .is_some_and(|refs| refs.iter().any(|r| r.kind == "DaemonSet" && r.controller == Some(true)))
+    pod.metadata.owner_references.as_ref().is_some_and(|refs| {
+        refs.iter()
+            .any(|r| r.kind == "DaemonSet" && r.controller == Some(true))
+    })
 }
 
 pub fn is_provisionable(pod: &Pod) -> bool {
@@ -40,7 +40,9 @@ pub fn is_provisionable(pod: &Pod) -> bool {
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| {
             cs.iter().any(|c| {
-                c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
             })
         })
 }
@@ -76,17 +78,26 @@ mod tests {
     #[test]
     fn an_unschedulable_pending_pod_is_provisionable() {
         assert!(is_provisionable(&pod(json!({}))));
-        assert_eq!(key(&pod(json!({}))), ("default".to_string(), "p".to_string()));
+        assert_eq!(
+            key(&pod(json!({}))),
+            ("default".to_string(), "p".to_string())
+        );
     }
 
     #[test]
     fn pods_not_yet_tried_bound_deleting_or_for_other_schedulers_are_not() {
-        assert!(!is_provisionable(&pod(json!({"status": {"conditions": []}}))));
+        assert!(!is_provisionable(&pod(
+            json!({"status": {"conditions": []}})
+        )));
         assert!(!is_provisionable(&pod(json!({"status": {"conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}}))));
         assert!(!is_provisionable(&pod(json!({"spec": {"nodeName": "n1"}}))));
-        assert!(!is_provisionable(&pod(json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}))));
-        assert!(!is_provisionable(&pod(json!({"spec": {"schedulerName": "other"}}))));
+        assert!(!is_provisionable(&pod(
+            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
+        )));
+        assert!(!is_provisionable(&pod(
+            json!({"spec": {"schedulerName": "other"}})
+        )));
     }
 
     #[test]

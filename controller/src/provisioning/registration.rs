@@ -18,7 +18,11 @@ pub struct Unregistered {
 }
 
 /// Nodes of ours (provisioner label and launch time) not Ready `timeout` after their launch.
-pub fn unregistered<'a>(nodes: impl IntoIterator<Item = &'a Node>, now: Timestamp, timeout: Duration) -> Vec<Unregistered> {
+pub fn unregistered<'a>(
+    nodes: impl IntoIterator<Item = &'a Node>,
+    now: Timestamp,
+    timeout: Duration,
+) -> Vec<Unregistered> {
     let mut out = Vec::new();
     for node in nodes {
         if is_ready(node) || node.metadata.deletion_timestamp.is_some() {
@@ -35,7 +39,9 @@ pub fn unregistered<'a>(nodes: impl IntoIterator<Item = &'a Node>, now: Timestam
             .as_ref()
             .and_then(|a| a.get(LAUNCHED_AT_ANNOTATION))
             .and_then(|t| t.parse::<Timestamp>().ok());
-        let (true, Some(launched)) = (ours, launched) else { continue };
+        let (true, Some(launched)) = (ours, launched) else {
+            continue;
+        };
         let age = now.duration_since(launched);
         if age.is_negative() || age.unsigned_abs() < timeout {
             continue;
@@ -70,13 +76,17 @@ mod tests {
     }
 
     #[test]
-    fn a_node_not_ready_after_the_timeout_is_reported_with_its_instance() -> Result<(), Box<dyn std::error::Error>> {
+    fn a_node_not_ready_after_the_timeout_is_reported_with_its_instance()
+    -> Result<(), Box<dyn std::error::Error>> {
         let now: Timestamp = "2026-01-01T00:20:00Z".parse()?;
         let timeout = Duration::from_secs(15 * 60);
         let late = node(false, "2026-01-01T00:00:00Z");
         assert_eq!(
             unregistered([&late], now, timeout),
-            vec![Unregistered { node: "n1".into(), instance_id: Some("i-0abc".into()) }]
+            vec![Unregistered {
+                node: "n1".into(),
+                instance_id: Some("i-0abc".into())
+            }]
         );
         let recent = node(false, "2026-01-01T00:10:00Z");
         assert!(unregistered([&recent], now, timeout).is_empty());

@@ -21,15 +21,26 @@ impl Usage {
     /// As the status's `resources` map writes it.
     pub fn resources(&self) -> BTreeMap<String, Quantity> {
         BTreeMap::from([
-            (labels::RESOURCE_CPU.to_string(), Quantity::from_millis(self.cpu_millis)),
-            (labels::RESOURCE_MEMORY.to_string(), binary_quantity(self.memory_bytes)),
+            (
+                labels::RESOURCE_CPU.to_string(),
+                Quantity::from_millis(self.cpu_millis),
+            ),
+            (
+                labels::RESOURCE_MEMORY.to_string(),
+                binary_quantity(self.memory_bytes),
+            ),
         ])
     }
 }
 
 /// Bytes in the largest binary unit that divides them exactly (`16Gi`, `1536Mi`).
 fn binary_quantity(bytes: i128) -> Quantity {
-    for (suffix, unit) in [("Ti", 1i128 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+    for (suffix, unit) in [
+        ("Ti", 1i128 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
         if bytes != 0 && bytes % unit == 0 {
             return Quantity::new(format!("{}{suffix}", bytes / unit));
         }
@@ -37,21 +48,36 @@ fn binary_quantity(bytes: i128) -> Quantity {
     Quantity::new(bytes.to_string())
 }
 
-pub fn usage_by_provisioner<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> BTreeMap<String, Usage> {
+pub fn usage_by_provisioner<'a>(
+    nodes: impl IntoIterator<Item = &'a Node>,
+) -> BTreeMap<String, Usage> {
     let mut out: BTreeMap<String, Usage> = BTreeMap::new();
     for node in nodes {
         if node.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(name) = node.metadata.labels.as_ref().and_then(|l| l.get(labels::PROVISIONER_NAME)) else {
+        let Some(name) = node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::PROVISIONER_NAME))
+        else {
             continue;
         };
         let capacity = node.status.as_ref().and_then(|s| s.capacity.as_ref());
-        let read = |key: &str| capacity.and_then(|c| c.get(key)).map(|q| Quantity::new(q.0.clone()));
+        let read = |key: &str| {
+            capacity
+                .and_then(|c| c.get(key))
+                .map(|q| Quantity::new(q.0.clone()))
+        };
         let u = out.entry(name.clone()).or_default();
         u.nodes += 1;
-        u.cpu_millis += read(labels::RESOURCE_CPU).and_then(|q| q.millis().ok()).unwrap_or(0);
-        u.memory_bytes += read(labels::RESOURCE_MEMORY).and_then(|q| q.units_ceil().ok()).unwrap_or(0);
+        u.cpu_millis += read(labels::RESOURCE_CPU)
+            .and_then(|q| q.millis().ok())
+            .unwrap_or(0);
+        u.memory_bytes += read(labels::RESOURCE_MEMORY)
+            .and_then(|q| q.units_ceil().ok())
+            .unwrap_or(0);
     }
     out
 }
@@ -66,16 +92,26 @@ pub fn with_usage(p: &Provisioner, usage: Option<&Usage>) -> karpenter_core::api
     core
 }
 
-pub fn record(metrics: &Metrics, provisioners: &[std::sync::Arc<Provisioner>], usage: &BTreeMap<String, Usage>) {
+pub fn record(
+    metrics: &Metrics,
+    provisioners: &[std::sync::Arc<Provisioner>],
+    usage: &BTreeMap<String, Usage>,
+) {
     metrics.provisioner_usage.clear();
     metrics.provisioner_limit.clear();
     for p in provisioners {
         let name = p.name().to_string();
         let u = usage.get(&name).cloned().unwrap_or_default();
-        for (resource, value) in [("cpu", u.cpu_millis as f64 / 1000.0), ("memory", u.memory_bytes as f64)] {
+        for (resource, value) in [
+            ("cpu", u.cpu_millis as f64 / 1000.0),
+            ("memory", u.memory_bytes as f64),
+        ] {
             metrics
                 .provisioner_usage
-                .get_or_create(&ResourceLabels { provisioner: name.clone(), resource_type: resource.into() })
+                .get_or_create(&ResourceLabels {
+                    provisioner: name.clone(),
+                    resource_type: resource.into(),
+                })
                 .set(value);
         }
         if let Some(limits) = &p.spec.limits {
@@ -88,7 +124,10 @@ pub fn record(metrics: &Metrics, provisioners: &[std::sync::Arc<Provisioner>], u
                 if let Ok(value) = value {
                     metrics
                         .provisioner_limit
-                        .get_or_create(&ResourceLabels { provisioner: name.clone(), resource_type: resource.clone() })
+                        .get_or_create(&ResourceLabels {
+                            provisioner: name.clone(),
+                            resource_type: resource.clone(),
+                        })
                         .set(value);
                 }
             }
@@ -111,9 +150,21 @@ mod tests {
 
     #[test]
     fn usage_adds_up_node_capacity_per_provisioner() {
-        let nodes = [node("a", "2", "8Gi"), node("a", "4000m", "16Gi"), node("b", "2", "4Gi"), Node::default()];
+        let nodes = [
+            node("a", "2", "8Gi"),
+            node("a", "4000m", "16Gi"),
+            node("b", "2", "4Gi"),
+            Node::default(),
+        ];
         let usage = usage_by_provisioner(&nodes);
-        assert_eq!(usage["a"], Usage { nodes: 2, cpu_millis: 6000, memory_bytes: 24 << 30 });
+        assert_eq!(
+            usage["a"],
+            Usage {
+                nodes: 2,
+                cpu_millis: 6000,
+                memory_bytes: 24 << 30
+            }
+        );
         assert_eq!(usage["b"].nodes, 1);
         assert_eq!(usage.len(), 2);
     }
@@ -121,7 +172,14 @@ mod tests {
     #[test]
     fn the_core_provisioner_carries_the_counted_usage_for_limits() {
         let p = Provisioner::new("a", Default::default());
-        let core = with_usage(&p, Some(&Usage { nodes: 1, cpu_millis: 2000, memory_bytes: 8 << 30 }));
+        let core = with_usage(
+            &p,
+            Some(&Usage {
+                nodes: 1,
+                cpu_millis: 2000,
+                memory_bytes: 8 << 30,
+            }),
+        );
         let status = core.status.unwrap_or_default();
         assert_eq!(status.node_count, Some(1));
         assert_eq!(status.resources["cpu"].millis(), Ok(2000));

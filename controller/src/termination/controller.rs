@@ -101,13 +101,20 @@ impl Termination {
         }
         let name = ournode::name(node).to_string();
         let first_step = !lock(&self.started).contains_key(&name);
-        lock(&self.started).entry(name.clone()).or_insert_with(Instant::now);
+        lock(&self.started)
+            .entry(name.clone())
+            .or_insert_with(Instant::now);
         let nodes: Api<Node> = Api::all(self.client.clone());
         ournode::cordon(&nodes, node).await?;
         if first_step {
             tracing::info!(node = %name, reason = ournode::reason(node), "draining node");
             self.events
-                .publish(node, false, "Draining", format!("draining before termination ({})", ournode::reason(node)))
+                .publish(
+                    node,
+                    false,
+                    "Draining",
+                    format!("draining before termination ({})", ournode::reason(node)),
+                )
                 .await;
             crate::interruption::replacement::release(&self.client, &name).await?;
         }
@@ -123,13 +130,21 @@ impl Termination {
             let uid = on_node
                 .items
                 .iter()
-                .find(|p| p.metadata.name.as_deref() == Some(pod) && p.metadata.namespace.as_deref() == Some(ns))
+                .find(|p| {
+                    p.metadata.name.as_deref() == Some(pod)
+                        && p.metadata.namespace.as_deref() == Some(ns)
+                })
                 .and_then(|p| p.metadata.uid.clone())
                 .unwrap_or_default();
             match evict::evict(&api, pod).await {
                 Outcome::Evicted | Outcome::Gone => {
                     lock(&self.refusals).remove(&uid);
-                    self.own.evictions.get_or_create(&super::metrics::OutcomeLabels { outcome: "evicted".into() }).inc();
+                    self.own
+                        .evictions
+                        .get_or_create(&super::metrics::OutcomeLabels {
+                            outcome: "evicted".into(),
+                        })
+                        .inc();
                 }
                 Outcome::Refused(message) => {
                     let n = {
@@ -138,7 +153,12 @@ impl Termination {
                         *n += 1;
                         *n
                     };
-                    self.own.evictions.get_or_create(&super::metrics::OutcomeLabels { outcome: "refused".into() }).inc();
+                    self.own
+                        .evictions
+                        .get_or_create(&super::metrics::OutcomeLabels {
+                            outcome: "refused".into(),
+                        })
+                        .inc();
                     tracing::debug!(node = %name, pod = %format!("{ns}/{pod}"), %message, refusals = n, "eviction refused by a disruption budget");
                     let wait = eviction_backoff(n);
                     retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));
@@ -157,7 +177,10 @@ impl Termination {
             self.cloud
                 .terminate(&[id.to_string()])
                 .await
-                .map_err(|source| TerminationError::Cloud { instance: id.to_string(), source })?;
+                .map_err(|source| TerminationError::Cloud {
+                    instance: id.to_string(),
+                    source,
+                })?;
         }
         let remaining: Vec<&String> = node
             .metadata
@@ -167,7 +190,10 @@ impl Termination {
             .filter(|f| *f != TERMINATION_FINALIZER)
             .collect();
         let patch = serde_json::json!({"metadata": {"finalizers": remaining, "resourceVersion": node.metadata.resource_version}});
-        match nodes.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match nodes
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(e.into()),

@@ -169,7 +169,9 @@ mod tests {
     }
 
     fn now() -> Timestamp {
-        "2026-01-01T00:10:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
+        "2026-01-01T00:10:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     fn names(refs: &[PodRef]) -> Vec<&str> {
@@ -178,9 +180,15 @@ mod tests {
 
     #[test]
     fn daemonset_mirror_and_finished_pods_do_not_hold_the_node() {
-        let ds = pod("ds", json!({"metadata": {"ownerReferences": [
-            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "d", "uid": "u", "controller": true}]}}));
-        let mirror = pod("static", json!({"metadata": {"annotations": {MIRROR_POD: "x"}}}));
+        let ds = pod(
+            "ds",
+            json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "d", "uid": "u", "controller": true}]}}),
+        );
+        let mirror = pod(
+            "static",
+            json!({"metadata": {"annotations": {MIRROR_POD: "x"}}}),
+        );
         let done = pod("job", json!({"status": {"phase": "Succeeded"}}));
         let p = plan([&ds, &mirror, &done], now());
         assert!(p.is_done(), "{p:?}");
@@ -190,7 +198,10 @@ mod tests {
     #[test]
     fn ordinary_pods_are_evicted_and_critical_pods_wait_their_turn() {
         let app = pod("app", json!({}));
-        let dns = pod("coredns", json!({"spec": {"priorityClassName": "system-cluster-critical"}}));
+        let dns = pod(
+            "coredns",
+            json!({"spec": {"priorityClassName": "system-cluster-critical"}}),
+        );
         let p = plan([&dns, &app], now());
         assert_eq!(names(&p.evict), ["app"]);
         assert_eq!(p.waiting, 1);
@@ -201,24 +212,37 @@ mod tests {
 
     #[test]
     fn a_do_not_evict_pod_is_never_evicted_and_holds_the_node() {
-        let keep = pod("keep", json!({"metadata": {"annotations": {DO_NOT_EVICT: "true"}}}));
+        let keep = pod(
+            "keep",
+            json!({"metadata": {"annotations": {DO_NOT_EVICT: "true"}}}),
+        );
         let app = pod("app", json!({}));
         let p = plan([&keep, &app], now());
         assert_eq!(names(&p.evict), ["app"]);
         assert_eq!(names(&p.do_not_evict), ["keep"]);
         assert!(!plan([&keep], now()).is_done());
-        let not_really = pod("x", json!({"metadata": {"annotations": {DO_NOT_EVICT: "false"}}}));
+        let not_really = pod(
+            "x",
+            json!({"metadata": {"annotations": {DO_NOT_EVICT: "false"}}}),
+        );
         assert_eq!(classify(&not_really, now()), Disposition::Evict);
     }
 
     #[test]
     fn a_terminating_pod_is_waited_for_until_its_grace_period_and_slack_pass() {
         // Deleted at 00:09:00 with a 60 s grace period: deletionTimestamp 00:10:00.
-        let dying = pod("dying", json!({"metadata": {"deletionTimestamp": "2026-01-01T00:10:00Z"}}));
+        let dying = pod(
+            "dying",
+            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:10:00Z"}}),
+        );
         assert_eq!(classify(&dying, now()), Disposition::AwaitTermination);
-        let later: Timestamp = "2026-01-01T00:10:29Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        let later: Timestamp = "2026-01-01T00:10:29Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         assert_eq!(classify(&dying, later), Disposition::AwaitTermination);
-        let overdue: Timestamp = "2026-01-01T00:10:31Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        let overdue: Timestamp = "2026-01-01T00:10:31Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         assert_eq!(classify(&dying, overdue), Disposition::Skip("overdue"));
     }
 

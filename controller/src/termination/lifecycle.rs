@@ -23,11 +23,18 @@ use super::Termination;
 
 fn store<K>(api: Api<K>) -> Store<K>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     use futures::StreamExt;
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
     tokio::spawn(async move {
         stream
             .for_each(|e| async move {
@@ -62,27 +69,54 @@ pub async fn run(
     let provisioners = store(Api::<Provisioner>::all(client.clone()));
     let mut tasks = tokio::task::JoinSet::new();
 
-    let termination = Arc::new(Termination::new(client.clone(), cloud.clone(), metrics.clone()));
+    let termination = Arc::new(Termination::new(
+        client.clone(),
+        cloud.clone(),
+        metrics.clone(),
+    ));
     tasks.spawn(termination.run());
-    tasks.spawn(super::provisioner_gone::run(client.clone(), nodes.clone(), provisioners.clone()));
+    tasks.spawn(super::provisioner_gone::run(
+        client.clone(),
+        nodes.clone(),
+        provisioners.clone(),
+    ));
     let disruption = Disruption::new(client.clone(), &metrics, Arc::new(SystemWallClock));
     tasks.spawn(disruption.run(nodes.clone(), pods, provisioners));
-    tasks.spawn(crate::gc::run(cloud, nodes.clone(), settings.registration_timeout));
+    tasks.spawn(crate::gc::run(
+        cloud,
+        nodes.clone(),
+        settings.registration_timeout,
+    ));
 
     match &settings.interruption_queue {
         None => tracing::info!("no interruption queue configured; interruption handling is off"),
         Some(queue) => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
             match SqsQueue::connect(&sdk, queue).await {
-                Err(error) => tracing::error!(%error, "interruption queue unreachable; interruption handling is off"),
+                Err(error) => {
+                    tracing::error!(%error, "interruption queue unreachable; interruption handling is off")
+                }
                 Ok(q) => {
                     let workers = workers();
                     tracing::info!(queue = %q.url(), workers, "interruption: polling the queue");
                     let im = InterruptionMetrics::register(&metrics);
-                    let handler = Arc::new(Handler::new(client.clone(), nodes.clone(), ice, im.clone(), REPLACEMENT_TIMEOUT));
+                    let handler = Arc::new(Handler::new(
+                        client.clone(),
+                        nodes.clone(),
+                        ice,
+                        im.clone(),
+                        REPLACEMENT_TIMEOUT,
+                    ));
                     let _ = nodes.wait_until_ready().await;
                     let queue: Arc<dyn Queue> = Arc::new(q);
-                    let processor = Arc::new(Processor::new(queue, handler, settings.interruption_actions, im));
+                    let processor = Arc::new(Processor::new(
+                        queue,
+                        handler,
+                        settings.interruption_actions,
+                        im,
+                    ));
                     tasks.spawn(processor.run(workers));
                 }
             }

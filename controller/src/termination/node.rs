@@ -2,10 +2,10 @@
 //! node, its instance, cordoning, and asking for its termination with a reason.
 
 use k8s_openapi::api::core::v1::{Node, Taint};
+use karpenter_core::api::labels;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::Resource;
-use karpenter_core::api::labels;
 
 use crate::cloud::{CapacityType, Pool};
 use crate::provisioning::node::TERMINATION_FINALIZER;
@@ -116,9 +116,16 @@ pub async fn cordon(api: &Api<Node>, node: &Node) -> Result<(), kube::Error> {
 
 /// Records why, then deletes the Node; our finalizer routes the deletion through the termination
 /// controller (cordon, drain, terminate the instance). A node already gone is success.
-pub async fn request_termination(api: &Api<Node>, node_name: &str, why: &str) -> Result<(), kube::Error> {
+pub async fn request_termination(
+    api: &Api<Node>,
+    node_name: &str,
+    why: &str,
+) -> Result<(), kube::Error> {
     let patch = serde_json::json!({"metadata": {"annotations": {TERMINATION_REASON: why}}});
-    match api.patch(node_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(node_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(e),
@@ -151,7 +158,11 @@ impl NodeEvents {
 
     pub async fn publish(&self, node: &Node, warning: bool, reason: &str, note: String) {
         let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             reason: reason.to_string(),
             note: Some(note.chars().take(1000).collect()),
             action: reason.to_string(),
@@ -179,17 +190,25 @@ mod tests {
             labels::PROVISIONER_NAME: "p"}},
             "spec": {"providerID": "aws:///a/i-0123"}}));
         assert_eq!(instance_id(&n), Some("i-0123"));
-        assert_eq!(pool(&n), Some(Pool::new("m5.large", "a", CapacityType::Spot)));
+        assert_eq!(
+            pool(&n),
+            Some(Pool::new("m5.large", "a", CapacityType::Spot))
+        );
         assert!(is_ours(&n));
         assert_eq!(provisioner(&n), Some("p"));
         assert_eq!(reason(&n), "deleted");
-        assert_eq!(instance_id(&node(json!({"spec": {"providerID": "kwok://x"}}))), None);
+        assert_eq!(
+            instance_id(&node(json!({"spec": {"providerID": "kwok://x"}}))),
+            None
+        );
         assert!(!is_ours(&Node::default()));
     }
 
     #[test]
     fn our_taint_is_added_once_and_others_are_kept() {
-        let n = node(json!({"spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]}}));
+        let n = node(
+            json!({"spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]}}),
+        );
         let t = taints_with_disruption(&n);
         assert_eq!(t.len(), 2);
         assert_eq!(t[1].key, DISRUPTION_TAINT_KEY);

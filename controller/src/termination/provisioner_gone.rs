@@ -15,7 +15,10 @@ pub const REASON: &str = "provisioner_deleted";
 pub const PERIOD: Duration = Duration::from_secs(5);
 
 /// Nodes of ours, not yet deleting, whose provisioner is not among `live`.
-pub fn orphans<'a>(nodes: impl IntoIterator<Item = &'a Node>, live: &BTreeSet<String>) -> Vec<String> {
+pub fn orphans<'a>(
+    nodes: impl IntoIterator<Item = &'a Node>,
+    live: &BTreeSet<String>,
+) -> Vec<String> {
     nodes
         .into_iter()
         .filter(|n| n.metadata.deletion_timestamp.is_none() && ournode::has_finalizer(n))
@@ -69,7 +72,11 @@ mod tests {
     #[test]
     fn only_live_nodes_of_missing_provisioners_are_orphans() {
         let live = BTreeSet::from(["keep".to_string()]);
-        let nodes = [node("a", "keep", false), node("b", "gone", false), node("c", "gone", true)];
+        let nodes = [
+            node("a", "keep", false),
+            node("b", "gone", false),
+            node("c", "gone", true),
+        ];
         assert_eq!(orphans(nodes.iter(), &live), ["b"]);
         assert!(orphans([&Node::default()], &live).is_empty());
     }

@@ -26,12 +26,20 @@ pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<Typ
             Ok(p) => {
                 for o in p.instance_type_offerings() {
                     if let (Some(t), Some(z)) = (o.instance_type(), o.location()) {
-                        zones.entry(t.as_str().to_string()).or_default().insert(z.to_string());
+                        zones
+                            .entry(t.as_str().to_string())
+                            .or_default()
+                            .insert(z.to_string());
                     }
                 }
             }
             Err(e) => {
-                aws_error(diags, "ec2:DescribeInstanceTypeOfferings", &aws.region, &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "ec2:DescribeInstanceTypeOfferings",
+                    &aws.region,
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         }
@@ -42,22 +50,43 @@ pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<Typ
         let p = match page {
             Ok(p) => p,
             Err(e) => {
-                aws_error(diags, "ec2:DescribeInstanceTypes", &aws.region, &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "ec2:DescribeInstanceTypes",
+                    &aws.region,
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         };
         for it in p.instance_types() {
-            let Some(name) = it.instance_type().map(|t| t.as_str().to_string()) else { continue };
+            let Some(name) = it.instance_type().map(|t| t.as_str().to_string()) else {
+                continue;
+            };
             out.push(TypeInfo {
-                vcpus: it.v_cpu_info().and_then(|v| v.default_v_cpus()).unwrap_or(0).into(),
+                vcpus: it
+                    .v_cpu_info()
+                    .and_then(|v| v.default_v_cpus())
+                    .unwrap_or(0)
+                    .into(),
                 memory_mib: it.memory_info().and_then(|m| m.size_in_mib()).unwrap_or(0),
                 architectures: it
                     .processor_info()
-                    .map(|p| p.supported_architectures().iter().map(|a| a.as_str().to_string()).collect())
+                    .map(|p| {
+                        p.supported_architectures()
+                            .iter()
+                            .map(|a| a.as_str().to_string())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 gpus: it
                     .gpu_info()
-                    .map(|g| g.gpus().iter().map(|d| i64::from(d.count().unwrap_or(0))).sum())
+                    .map(|g| {
+                        g.gpus()
+                            .iter()
+                            .map(|d| i64::from(d.count().unwrap_or(0)))
+                            .sum()
+                    })
                     .unwrap_or(0),
                 burstable: it.burstable_performance_supported().unwrap_or(false),
                 current_generation: it.current_generation().unwrap_or(false),
@@ -73,7 +102,11 @@ pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<Typ
 }
 
 /// Latest Linux spot price per (type, zone) for `types`.
-pub async fn spot_prices(aws: &AwsContext, types: &[String], diags: &mut Diagnostics) -> Option<BTreeMap<String, Vec<(String, f64)>>> {
+pub async fn spot_prices(
+    aws: &AwsContext,
+    types: &[String],
+    diags: &mut Diagnostics,
+) -> Option<BTreeMap<String, Vec<(String, f64)>>> {
     let client = ec2(aws);
     let mut latest: BTreeMap<(String, String), (i64, f64)> = BTreeMap::new();
     // The filter takes a bounded list of values; ask in chunks.
@@ -81,15 +114,27 @@ pub async fn spot_prices(aws: &AwsContext, types: &[String], diags: &mut Diagnos
         let mut pages = client
             .describe_spot_price_history()
             .product_descriptions("Linux/UNIX")
-            .start_time(aws_sdk_ec2::primitives::DateTime::from(std::time::SystemTime::now()))
-            .filters(Ec2Filter::builder().name("instance-type").set_values(Some(chunk.to_vec())).build())
+            .start_time(aws_sdk_ec2::primitives::DateTime::from(
+                std::time::SystemTime::now(),
+            ))
+            .filters(
+                Ec2Filter::builder()
+                    .name("instance-type")
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let p = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    aws_error(diags, "ec2:DescribeSpotPriceHistory", &aws.region, &sdk_error_text(&e));
+                    aws_error(
+                        diags,
+                        "ec2:DescribeSpotPriceHistory",
+                        &aws.region,
+                        &sdk_error_text(&e),
+                    );
                     return None;
                 }
             };
@@ -117,9 +162,18 @@ pub async fn spot_prices(aws: &AwsContext, types: &[String], diags: &mut Diagnos
 }
 
 /// On-demand Linux, shared-tenancy hourly prices of the region, by instance type.
-pub async fn on_demand_prices(aws: &AwsContext, diags: &mut Diagnostics) -> Option<BTreeMap<String, f64>> {
+pub async fn on_demand_prices(
+    aws: &AwsContext,
+    diags: &mut Diagnostics,
+) -> Option<BTreeMap<String, f64>> {
     let client = pricing(aws);
-    let term = |field: &str, value: &str| PriceFilter::builder().r#type(FilterType::TermMatch).field(field).value(value).build();
+    let term = |field: &str, value: &str| {
+        PriceFilter::builder()
+            .r#type(FilterType::TermMatch)
+            .field(field)
+            .value(value)
+            .build()
+    };
     let filters = [
         term("regionCode", &aws.region),
         term("operatingSystem", "Linux"),
@@ -147,7 +201,12 @@ pub async fn on_demand_prices(aws: &AwsContext, diags: &mut Diagnostics) -> Opti
         let p = match page {
             Ok(p) => p,
             Err(e) => {
-                aws_error(diags, "pricing:GetProducts", &format!("AmazonEC2 prices of {}", aws.region), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "pricing:GetProducts",
+                    &format!("AmazonEC2 prices of {}", aws.region),
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         };

@@ -7,7 +7,9 @@ use super::catalog;
 use super::selector::{Capacity, Filters, TypeInfo, select};
 use crate::plugin::schema::NestingMode;
 use crate::plugin::validate::{IntBetween, OneOf};
-use crate::plugin::{Attribute, AttributePath, Block, CallContext, DataSource, Diagnostics, Number, Schema, Value};
+use crate::plugin::{
+    Attribute, AttributePath, Block, CallContext, DataSource, Diagnostics, Number, Schema, Value,
+};
 use crate::resources::iam_common::{aws, string_set};
 
 pub struct InstanceTypes;
@@ -22,7 +24,9 @@ fn num(v: &Value) -> Option<f64> {
 }
 
 fn float(v: f64) -> Value {
-    Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
+    Number::from_f64(v)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// An exact value or a min/max pair of the same quantity.
@@ -46,7 +50,11 @@ fn filters(config: &Value) -> Filters {
         min_gpus: int(min_g),
         max_gpus: int(max_g),
         cpu_architecture: config.get("cpu_architecture").as_str().map(str::to_string),
-        capacity: if config.get("capacity_type").as_str() == Some("spot") { Capacity::Spot } else { Capacity::OnDemand },
+        capacity: if config.get("capacity_type").as_str() == Some("spot") {
+            Capacity::Spot
+        } else {
+            Capacity::OnDemand
+        },
         exclude_burstable: config.get("exclude_burstable").as_bool().unwrap_or(false),
         max_price_per_hour: num(config.get("max_price_per_hour")),
         current_generation: config.get("current_generation").as_bool(),
@@ -62,11 +70,17 @@ fn type_value(t: &TypeInfo) -> Value {
         ("vcpus", Value::int(t.vcpus)),
         ("memory_mib", Value::int(t.memory_mib)),
         ("memory_gib", float(t.memory_gib())),
-        ("architectures", Value::List(t.architectures.iter().map(Value::string).collect())),
+        (
+            "architectures",
+            Value::List(t.architectures.iter().map(Value::string).collect()),
+        ),
         ("gpus", Value::int(t.gpus)),
         ("burstable", Value::Bool(t.burstable)),
         ("current_generation", Value::Bool(t.current_generation)),
-        ("zones", Value::List(t.zones.iter().map(Value::string).collect())),
+        (
+            "zones",
+            Value::List(t.zones.iter().map(Value::string).collect()),
+        ),
         ("on_demand_price", opt(t.on_demand_price)),
         ("spot_price", opt(t.spot_price())),
     ])
@@ -79,7 +93,11 @@ impl DataSource for InstanceTypes {
     }
 
     fn schema(&self) -> Schema {
-        let n = |name: &str, d: &str| Attribute::number(name).optional().description(d.to_string());
+        let n = |name: &str, d: &str| {
+            Attribute::number(name)
+                .optional()
+                .description(d.to_string())
+        };
         let out = |a: Attribute| a.computed();
         Schema::new(
             Block::new()
@@ -144,7 +162,9 @@ impl DataSource for InstanceTypes {
             ("memory_gib", "min_memory_gib", "max_memory_gib"),
             ("gpus", "min_gpus", "max_gpus"),
         ] {
-            if !config.get(exact).is_null() && (!config.get(min).is_null() || !config.get(max).is_null()) {
+            if !config.get(exact).is_null()
+                && (!config.get(min).is_null() || !config.get(max).is_null())
+            {
                 diags.error_at(
                     AttributePath::attr(exact),
                     "Conflicting filters",
@@ -154,17 +174,35 @@ impl DataSource for InstanceTypes {
             if let (Some(lo), Some(hi)) = (num(config.get(min)), num(config.get(max)))
                 && lo > hi
             {
-                diags.error_at(AttributePath::attr(min), "Empty range", format!("`{min}` ({lo}) is greater than `{max}` ({hi})."));
+                diags.error_at(
+                    AttributePath::attr(min),
+                    "Empty range",
+                    format!("`{min}` ({lo}) is greater than `{max}` ({hi})."),
+                );
             }
         }
-        for k in ["memory_gib", "min_memory_gib", "max_memory_gib", "max_price_per_hour"] {
+        for k in [
+            "memory_gib",
+            "min_memory_gib",
+            "max_memory_gib",
+            "max_price_per_hour",
+        ] {
             if num(config.get(k)).is_some_and(|v| v < 0.0) {
-                diags.error_at(AttributePath::attr(k), "Negative value", format!("`{k}` must be zero or more."));
+                diags.error_at(
+                    AttributePath::attr(k),
+                    "Negative value",
+                    format!("`{k}` must be zero or more."),
+                );
             }
         }
     }
 
-    async fn read(&self, ctx: &CallContext, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let f = filters(config);
         let mut types: Vec<TypeInfo> = catalog::shapes(&aws, diags).await?;
@@ -184,8 +222,14 @@ impl DataSource for InstanceTypes {
         }
         tracing::debug!(count = chosen.len(), "instance types selected");
         let mut state = config.clone();
-        state.set("names", Value::List(chosen.iter().map(|t| Value::string(&t.name)).collect()));
-        state.set("instance_types", Value::List(chosen.iter().map(type_value).collect()));
+        state.set(
+            "names",
+            Value::List(chosen.iter().map(|t| Value::string(&t.name)).collect()),
+        );
+        state.set(
+            "instance_types",
+            Value::List(chosen.iter().map(type_value).collect()),
+        );
         Some(state)
     }
 }

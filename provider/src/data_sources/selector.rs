@@ -70,15 +70,20 @@ pub struct Filters {
 
 /// Everything but price: decides which types need prices fetched at all.
 pub fn matches_shape(t: &TypeInfo, f: &Filters) -> bool {
-    let within = |v: i64, lo: Option<i64>, hi: Option<i64>| lo.is_none_or(|l| v >= l) && hi.is_none_or(|h| v <= h);
+    let within = |v: i64, lo: Option<i64>, hi: Option<i64>| {
+        lo.is_none_or(|l| v >= l) && hi.is_none_or(|h| v <= h)
+    };
     let mem = t.memory_gib();
     within(t.vcpus, f.min_vcpus, f.max_vcpus)
         && within(t.gpus, f.min_gpus, f.max_gpus)
         && f.min_memory_gib.is_none_or(|l| mem >= l)
         && f.max_memory_gib.is_none_or(|h| mem <= h)
-        && f.cpu_architecture.as_ref().is_none_or(|a| t.architectures.iter().any(|x| x == a))
+        && f.cpu_architecture
+            .as_ref()
+            .is_none_or(|a| t.architectures.iter().any(|x| x == a))
         && !(f.exclude_burstable && t.burstable)
-        && f.current_generation.is_none_or(|c| t.current_generation == c)
+        && f.current_generation
+            .is_none_or(|c| t.current_generation == c)
         && (f.capacity == Capacity::OnDemand || t.spot_supported)
         && (f.families.is_empty() || f.families.contains(t.family()))
         && (f.zones.is_empty() || t.zones.iter().any(|z| f.zones.contains(z)))
@@ -118,7 +123,9 @@ pub fn select(types: Vec<TypeInfo>, f: &Filters) -> Vec<TypeInfo> {
 /// The on-demand USD hourly price and instance type of one Price List entry (a JSON document).
 pub fn parse_price_list_entry(doc: &str) -> Option<(String, f64)> {
     let v: serde_json::Value = serde_json::from_str(doc).ok()?;
-    let name = v["product"]["attributes"]["instanceType"].as_str()?.to_string();
+    let name = v["product"]["attributes"]["instanceType"]
+        .as_str()?
+        .to_string();
     let terms = v["terms"]["OnDemand"].as_object()?;
     let price = terms
         .values()
@@ -140,7 +147,14 @@ mod tests {
             name: name.into(),
             vcpus,
             memory_mib: gib * 1024,
-            architectures: vec![if name.contains("g.") { "arm64" } else { "x86_64" }.into()],
+            architectures: vec![
+                if name.contains("g.") {
+                    "arm64"
+                } else {
+                    "x86_64"
+                }
+                .into(),
+            ],
             gpus: if name.starts_with('g') { 1 } else { 0 },
             burstable: name.starts_with('t'),
             current_generation: !name.starts_with("m4"),
@@ -168,15 +182,30 @@ mod tests {
 
     #[test]
     fn on_demand_is_ordered_by_price_and_filters_combine() {
-        let f = Filters { min_vcpus: Some(2), max_vcpus: Some(2), exclude_burstable: true, current_generation: Some(true), ..Default::default() };
+        let f = Filters {
+            min_vcpus: Some(2),
+            max_vcpus: Some(2),
+            exclude_burstable: true,
+            current_generation: Some(true),
+            ..Default::default()
+        };
         assert_eq!(names(&select(catalog(), &f)), ["m6g.large", "m5.large"]);
-        let f = Filters { cpu_architecture: Some("x86_64".into()), min_gpus: Some(1), ..Default::default() };
+        let f = Filters {
+            cpu_architecture: Some("x86_64".into()),
+            min_gpus: Some(1),
+            ..Default::default()
+        };
         assert_eq!(names(&select(catalog(), &f)), ["g4dn.xlarge"]);
     }
 
     #[test]
     fn spot_price_is_the_cheapest_of_the_requested_zones() {
-        let f = Filters { capacity: Capacity::Spot, zones: ["z-b".to_string()].into(), max_price_per_hour: Some(0.045), ..Default::default() };
+        let f = Filters {
+            capacity: Capacity::Spot,
+            zones: ["z-b".to_string()].into(),
+            max_price_per_hour: Some(0.045),
+            ..Default::default()
+        };
         // Only m5.large (0.04 in z-b) is cheap enough in z-b; m6g and t3 have no z-b spot price.
         let got = select(catalog(), &f);
         assert_eq!(names(&got), ["m5.large"]);
@@ -186,14 +215,20 @@ mod tests {
 
     #[test]
     fn families_filter_by_the_part_before_the_dot() {
-        let f = Filters { families: ["m5".to_string(), "c5".to_string()].into(), ..Default::default() };
+        let f = Filters {
+            families: ["m5".to_string(), "c5".to_string()].into(),
+            ..Default::default()
+        };
         assert_eq!(names(&select(catalog(), &f)), ["m5.large", "c5.xlarge"]);
     }
 
     #[test]
     fn price_list_entries_parse() {
         let doc = r#"{"product":{"attributes":{"instanceType":"m5.large"}},"terms":{"OnDemand":{"SKU.JRTCKXETXF":{"priceDimensions":{"SKU.JRTCKXETXF.6YS6EN2CT7":{"pricePerUnit":{"USD":"0.0960000000"}}}}}}}"#;
-        assert_eq!(parse_price_list_entry(doc), Some(("m5.large".into(), 0.096)));
+        assert_eq!(
+            parse_price_list_entry(doc),
+            Some(("m5.large".into(), 0.096))
+        );
         assert_eq!(parse_price_list_entry("{}"), None);
     }
 

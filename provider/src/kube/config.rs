@@ -136,17 +136,34 @@ fn overlay(kc: &mut Json, s: &KubeSettings) -> Result<String, KubeConfigError> {
     let ctx_name = s
         .config_context
         .clone()
-        .or_else(|| kc.get("current-context").and_then(Json::as_str).map(str::to_string))
+        .or_else(|| {
+            kc.get("current-context")
+                .and_then(Json::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| DEFAULT_CONTEXT.to_string());
     let contexts = kc["contexts"].as_array().cloned().unwrap_or_default();
-    let found = contexts.iter().find(|c| c["name"] == ctx_name.as_str()).cloned();
+    let found = contexts
+        .iter()
+        .find(|c| c["name"] == ctx_name.as_str())
+        .cloned();
     let (cluster_name, user_name) = match found {
         Some(c) => (
-            c["context"]["cluster"].as_str().unwrap_or(DEFAULT_CONTEXT).to_string(),
-            c["context"]["user"].as_str().unwrap_or(DEFAULT_CONTEXT).to_string(),
+            c["context"]["cluster"]
+                .as_str()
+                .unwrap_or(DEFAULT_CONTEXT)
+                .to_string(),
+            c["context"]["user"]
+                .as_str()
+                .unwrap_or(DEFAULT_CONTEXT)
+                .to_string(),
         ),
         None if s.host.is_some() && s.config_context.is_none() => {
-            push(kc, "contexts", json!({"name": ctx_name, "context": {"cluster": DEFAULT_CONTEXT, "user": DEFAULT_CONTEXT}}));
+            push(
+                kc,
+                "contexts",
+                json!({"name": ctx_name, "context": {"cluster": DEFAULT_CONTEXT, "user": DEFAULT_CONTEXT}}),
+            );
             (DEFAULT_CONTEXT.to_string(), DEFAULT_CONTEXT.to_string())
         }
         None if kc["contexts"].as_array().is_none_or(Vec::is_empty) && s.host.is_none() => {
@@ -201,7 +218,9 @@ fn remove(obj: &mut Json, key: &str) {
 
 /// The `inner` object of the named entry of `list`, created when absent.
 fn entry<'a>(kc: &'a mut Json, list: &str, name: &str, inner: &str) -> &'a mut Json {
-    let exists = kc[list].as_array().is_some_and(|a| a.iter().any(|e| e["name"] == name));
+    let exists = kc[list]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|e| e["name"] == name));
     if !exists {
         push(kc, list, json!({"name": name, inner: {}}));
     }
@@ -226,7 +245,8 @@ pub async fn build_client(s: &KubeSettings) -> Result<kube::Client, KubeConfigEr
         None => json!({"apiVersion": "v1", "kind": "Config"}),
     };
     let context = overlay(&mut kc, s)?;
-    let kc: Kubeconfig = serde_json::from_value(kc).map_err(|e| KubeConfigError::Invalid(e.to_string()))?;
+    let kc: Kubeconfig =
+        serde_json::from_value(kc).map_err(|e| KubeConfigError::Invalid(e.to_string()))?;
     let opts = KubeConfigOptions {
         context: Some(context),
         ..KubeConfigOptions::default()
@@ -294,7 +314,10 @@ mod tests {
         let mut kc = file_kc();
         assert_eq!(overlay(&mut kc, &KubeSettings::default())?, "a");
         let mut kc = file_kc();
-        let s = KubeSettings { config_context: Some("b".into()), ..Default::default() };
+        let s = KubeSettings {
+            config_context: Some("b".into()),
+            ..Default::default()
+        };
         assert_eq!(overlay(&mut kc, &s)?, "b");
         Ok(())
     }
@@ -309,8 +332,14 @@ mod tests {
             ..Default::default()
         };
         overlay(&mut kc, &s)?;
-        assert_eq!(kc["clusters"][1]["cluster"]["server"], "https://override:443");
-        assert_eq!(kc["clusters"][1]["cluster"]["certificate-authority-data"], "UEVN");
+        assert_eq!(
+            kc["clusters"][1]["cluster"]["server"],
+            "https://override:443"
+        );
+        assert_eq!(
+            kc["clusters"][1]["cluster"]["certificate-authority-data"],
+            "UEVN"
+        );
         assert_eq!(kc["clusters"][0]["cluster"]["server"], "https://a:6443");
         assert_eq!(kc["users"][1]["user"]["token"], "tb");
         Ok(())
@@ -319,7 +348,10 @@ mod tests {
     #[test]
     fn a_named_context_that_does_not_exist_is_an_error() {
         let mut kc = file_kc();
-        let s = KubeSettings { config_context: Some("nope".into()), ..Default::default() };
+        let s = KubeSettings {
+            config_context: Some("nope".into()),
+            ..Default::default()
+        };
         assert!(matches!(overlay(&mut kc, &s), Err(KubeConfigError::NoContext(c)) if c == "nope"));
     }
 
@@ -334,7 +366,10 @@ mod tests {
         };
         assert_eq!(overlay(&mut kc, &s)?, DEFAULT_CONTEXT);
         assert_eq!(kc["clusters"][0]["cluster"]["server"], "https://h:6443");
-        assert_eq!(kc["clusters"][0]["cluster"]["insecure-skip-tls-verify"], true);
+        assert_eq!(
+            kc["clusters"][0]["cluster"]["insecure-skip-tls-verify"],
+            true
+        );
         assert_eq!(kc["users"][0]["user"]["token"], "t");
         let parsed: Result<Kubeconfig, _> = serde_json::from_value(kc);
         assert!(parsed.is_ok());
@@ -344,6 +379,9 @@ mod tests {
     #[test]
     fn nothing_configured_says_so() {
         let mut kc = json!({});
-        assert!(matches!(overlay(&mut kc, &KubeSettings::default()), Err(KubeConfigError::Nothing)));
+        assert!(matches!(
+            overlay(&mut kc, &KubeSettings::default()),
+            Err(KubeConfigError::Nothing)
+        ));
     }
 }

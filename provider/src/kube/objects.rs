@@ -1,7 +1,9 @@
 //! Untyped Kubernetes objects (JSON in, JSON out): server-side apply, get, list and delete.
 //! Everything the provider writes goes through here with the provider's field manager.
 
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value as Json;
 
@@ -80,7 +82,11 @@ pub async fn apply(client: &kube::Client, obj: &Json) -> Result<Json, kube::Erro
         )));
     };
     let pp = PatchParams::apply(FIELD_MANAGER).force();
-    to_json(api(client, &r).patch(&r.name, &pp, &Patch::Apply(obj)).await?)
+    to_json(
+        api(client, &r)
+            .patch(&r.name, &pp, &Patch::Apply(obj))
+            .await?,
+    )
 }
 
 /// The object, or None when it does not exist.
@@ -123,7 +129,9 @@ pub async fn delete(client: &kube::Client, r: &ObjectRef) -> Result<bool, kube::
 /// Creates `obj`; fails with 409 when it exists already.
 pub async fn create(client: &kube::Client, obj: &Json) -> Result<(), kube::Error> {
     let Some(r) = ObjectRef::of(obj) else {
-        return Err(kube::Error::SerdeError(serde::de::Error::custom("object lacks apiVersion, kind or metadata.name")));
+        return Err(kube::Error::SerdeError(serde::de::Error::custom(
+            "object lacks apiVersion, kind or metadata.name",
+        )));
     };
     let o: DynamicObject = serde_json::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
     let pp = kube::api::PostParams {
@@ -134,8 +142,15 @@ pub async fn create(client: &kube::Client, obj: &Json) -> Result<(), kube::Error
 }
 
 /// JSON merge patch (RFC 7386), for small edits such as dropping finalizers.
-pub async fn merge_patch(client: &kube::Client, r: &ObjectRef, patch: &Json) -> Result<(), kube::Error> {
-    match api(client, r).patch(&r.name, &PatchParams::default(), &Patch::Merge(patch)).await {
+pub async fn merge_patch(
+    client: &kube::Client,
+    r: &ObjectRef,
+    patch: &Json,
+) -> Result<(), kube::Error> {
+    match api(client, r)
+        .patch(&r.name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
         Err(e) => Err(e),
@@ -166,10 +181,25 @@ mod tests {
     #[test]
     fn plurals_of_the_kinds_we_write() {
         for (av, kind, plural, group) in [
-            ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", "apiextensions.k8s.io"),
+            (
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                "apiextensions.k8s.io",
+            ),
             ("v1", "ServiceAccount", "serviceaccounts", ""),
-            ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", "policy"),
-            ("karpenter.sh/v1alpha5", "Provisioner", "provisioners", "karpenter.sh"),
+            (
+                "policy/v1",
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+                "policy",
+            ),
+            (
+                "karpenter.sh/v1alpha5",
+                "Provisioner",
+                "provisioners",
+                "karpenter.sh",
+            ),
         ] {
             let r = resource(av, kind);
             assert_eq!((r.plural.as_str(), r.group.as_str()), (plural, group));
@@ -178,7 +208,13 @@ mod tests {
 
     #[test]
     fn refs_display_namespace_when_there_is_one() {
-        assert_eq!(ObjectRef::new("v1", "ConfigMap", Some("k"), "s").to_string(), "ConfigMap k/s");
-        assert_eq!(ObjectRef::new("v1", "Namespace", None, "k").to_string(), "Namespace k");
+        assert_eq!(
+            ObjectRef::new("v1", "ConfigMap", Some("k"), "s").to_string(),
+            "ConfigMap k/s"
+        );
+        assert_eq!(
+            ObjectRef::new("v1", "Namespace", None, "k").to_string(),
+            "Namespace k"
+        );
     }
 }

@@ -12,13 +12,22 @@ use super::value::Type;
 pub fn render(provider: &dyn Provider) -> BTreeMap<String, String> {
     let name = provider.type_name();
     let mut out = BTreeMap::new();
-    out.insert("index.md".to_string(), page(name, "Provider", name, &provider.schema(), None));
+    out.insert(
+        "index.md".to_string(),
+        page(name, "Provider", name, &provider.schema(), None),
+    );
     let strip = |t: &'static str| t.strip_prefix(&format!("{name}_")).unwrap_or(t).to_string();
     for r in provider.resources() {
         let import = r.importer().map(|i| i.id_description());
         out.insert(
             format!("resources/{}.md", strip(r.type_name())),
-            page(name, "Resource", r.type_name(), &r.schema(), import.as_deref()),
+            page(
+                name,
+                "Resource",
+                r.type_name(),
+                &r.schema(),
+                import.as_deref(),
+            ),
         );
     }
     for d in provider.data_sources() {
@@ -45,7 +54,10 @@ fn page(provider: &str, kind: &str, title: &str, schema: &Schema, import: Option
     while !nested.is_empty() {
         let batch: Vec<_> = std::mem::take(&mut nested);
         for (anchor, label, block) in batch {
-            let _ = write!(s, "\n<a id=\"{anchor}\"></a>\n### Nested Schema for `{label}`\n");
+            let _ = write!(
+                s,
+                "\n<a id=\"{anchor}\"></a>\n### Nested Schema for `{label}`\n"
+            );
             block_sections(&block, &label, &mut s, &mut nested);
         }
     }
@@ -58,7 +70,12 @@ fn page(provider: &str, kind: &str, title: &str, schema: &Schema, import: Option
     s
 }
 
-fn block_sections(b: &Block, prefix: &str, s: &mut String, nested: &mut Vec<(String, String, Block)>) {
+fn block_sections(
+    b: &Block,
+    prefix: &str,
+    s: &mut String,
+    nested: &mut Vec<(String, String, Block)>,
+) {
     let groups: [(&str, fn(&Attribute) -> bool); 3] = [
         ("Required", |a| a.required),
         ("Optional", |a| a.optional),
@@ -81,7 +98,13 @@ fn block_sections(b: &Block, prefix: &str, s: &mut String, nested: &mut Vec<(Str
         let _ = write!(s, "\n### {heading}\n\n");
         for a in attrs {
             let label = join(prefix, &a.name);
-            let _ = write!(s, "- `{}` ({}){}", a.name, type_label(a), sentence(&a.description));
+            let _ = write!(
+                s,
+                "- `{}` ({}){}",
+                a.name,
+                type_label(a),
+                sentence(&a.description)
+            );
             if let Some(d) = &a.default {
                 let _ = write!(s, " Defaults to `{}`.", short_value(d));
             }
@@ -136,11 +159,19 @@ fn block_sections(b: &Block, prefix: &str, s: &mut String, nested: &mut Vec<(Str
 }
 
 fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 fn sentence(d: &str) -> String {
-    if d.is_empty() { String::new() } else { format!(" {d}") }
+    if d.is_empty() {
+        String::new()
+    } else {
+        format!(" {d}")
+    }
 }
 
 fn type_label(a: &Attribute) -> String {

@@ -7,7 +7,8 @@ use base64::Engine as _;
 use tokio::net::TcpListener;
 
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// go-plugin's own protocol version, first field of the handshake line.
 pub const CORE_PROTOCOL_VERSION: u32 = 1;
 pub const PROTOCOL_VERSION: u32 = 6;
@@ -16,7 +17,9 @@ pub const PROTOCOL_VERSION: u32 = 6;
 pub enum HandshakeError {
     #[error("this binary is a Terraform plugin and is not meant to be run directly")]
     NotLaunchedByTerraform,
-    #[error("Terraform offered plugin protocol versions {0:?}; this provider speaks only version 6 (Terraform 1.0 or newer, or OpenTofu)")]
+    #[error(
+        "Terraform offered plugin protocol versions {0:?}; this provider speaks only version 6 (Terraform 1.0 or newer, or OpenTofu)"
+    )]
     UnsupportedProtocol(String),
     #[error("no free loopback port between {0} and {1}")]
     NoPort(u16, u16),
@@ -75,7 +78,11 @@ impl PluginEnv {
     pub fn port_range(&self) -> Result<Option<(u16, u16)>, HandshakeError> {
         match (&self.min_port, &self.max_port) {
             (Some(lo), Some(hi)) => {
-                let p = |s: &str| s.trim().parse::<u16>().map_err(|_| HandshakeError::BadPortRange(format!("{lo}..{hi}")));
+                let p = |s: &str| {
+                    s.trim()
+                        .parse::<u16>()
+                        .map_err(|_| HandshakeError::BadPortRange(format!("{lo}..{hi}")))
+                };
                 let (lo_n, hi_n) = (p(lo)?, p(hi)?);
                 if lo_n > hi_n {
                     return Err(HandshakeError::BadPortRange(format!("{lo}..{hi}")));
@@ -88,7 +95,11 @@ impl PluginEnv {
 
     /// TLS unless Terraform asked for plaintext or gave us no client certificate to pin.
     pub fn client_cert_for_tls(&self) -> Option<&str> {
-        if self.disable_tls { None } else { self.client_cert.as_deref() }
+        if self.disable_tls {
+            None
+        } else {
+            self.client_cert.as_deref()
+        }
     }
 }
 
@@ -109,7 +120,11 @@ pub async fn bind(range: Option<(u16, u16)>) -> Result<TcpListener, HandshakeErr
 pub fn handshake_line(addr: SocketAddr, cert_der: Option<&[u8]>) -> String {
     let mut s = format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|tcp|{addr}|grpc");
     if let Some(der) = cert_der {
-        let _ = write!(s, "|{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(der));
+        let _ = write!(
+            s,
+            "|{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(der)
+        );
     }
     s
 }
@@ -160,7 +175,10 @@ mod tests {
     #[test]
     fn handshake_line_has_unpadded_base64_cert() {
         let addr: SocketAddr = "127.0.0.1:1234".parse().unwrap();
-        assert_eq!(handshake_line(addr, Some(&[1, 2, 3, 4])), "1|6|tcp|127.0.0.1:1234|grpc|AQIDBA");
+        assert_eq!(
+            handshake_line(addr, Some(&[1, 2, 3, 4])),
+            "1|6|tcp|127.0.0.1:1234|grpc|AQIDBA"
+        );
         assert_eq!(handshake_line(addr, None), "1|6|tcp|127.0.0.1:1234|grpc");
     }
 

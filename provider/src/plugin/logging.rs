@@ -32,7 +32,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let level = match *event.metadata().level() {
             Level::TRACE => "TRACE",
             Level::DEBUG => "DEBUG",
@@ -54,12 +59,17 @@ pub fn init(crate_name: &str) {
         std::env::var("TF_LOG").ok().as_deref(),
     );
     let deps = level.min(LevelFilter::INFO);
-    let filter = Targets::new().with_target(crate_name, level).with_default(deps);
+    let filter = Targets::new()
+        .with_target(crate_name, level)
+        .with_default(deps);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .event_format(TerraformFormat);
-    let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init();
 }
 
 #[cfg(test)]
@@ -68,7 +78,10 @@ mod tests {
 
     #[test]
     fn provider_level_overrides_general_level() {
-        assert_eq!(level_from_env(Some("debug"), Some("ERROR")), LevelFilter::DEBUG);
+        assert_eq!(
+            level_from_env(Some("debug"), Some("ERROR")),
+            LevelFilter::DEBUG
+        );
         assert_eq!(level_from_env(None, Some("trace")), LevelFilter::TRACE);
         assert_eq!(level_from_env(Some(""), Some("INFO")), LevelFilter::INFO);
         assert_eq!(level_from_env(None, None), LevelFilter::WARN);

@@ -29,5 +29,7 @@ pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use plan::{PlanModifier, PlannedChange};
 pub use schema::{Attribute, Block, BlockNesting, NestedBlock, NestingMode, Schema};
 pub use server::{ServeError, serve};
-pub use traits::{CallContext, DataSource, Importer, Provider, ProviderData, Resource, StateUpgrader};
+pub use traits::{
+    CallContext, DataSource, Importer, Provider, ProviderData, Resource, StateUpgrader,
+};
 pub use value::{AttributePath, Number, Type, Value};

@@ -33,7 +33,12 @@ pub struct PlannedChange {
 /// Top-level attributes only; nested values are planned as Terraform proposed them.
 ///
 /// Destroy plans (proposed null) pass through unchanged.
-pub fn plan_change(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> PlannedChange {
+pub fn plan_change(
+    schema: &Schema,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> PlannedChange {
     if proposed.is_null() {
         return PlannedChange {
             planned: Value::Null,
@@ -128,7 +133,10 @@ mod tests {
         let p = plan_change(&schema(), &prior, &proposed, &cfg);
         assert_eq!(p.planned.get("arn"), &Value::string("arn:1"));
         assert_eq!(p.planned.get("etag"), &Value::Unknown);
-        assert_eq!(replacements(&schema(), &prior, &p.planned), vec![AttributePath::attr("name")]);
+        assert_eq!(
+            replacements(&schema(), &prior, &p.planned),
+            vec![AttributePath::attr("name")]
+        );
     }
 
     #[test]

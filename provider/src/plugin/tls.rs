@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{WebPkiSupportedAlgorithms, aws_lc_rs, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{
+    WebPkiSupportedAlgorithms, aws_lc_rs, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -57,18 +59,28 @@ pub fn server_tls(client_cert_pem: &str) -> Result<ServerTls, TlsError> {
 /// Like go-plugin's own: ECDSA P-256, SAN localhost, usable as its own CA (Terraform puts it in
 /// its root pool) and for both server and client auth.
 fn self_signed() -> Result<(Vec<u8>, Vec<u8>), TlsError> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    params.distinguished_name.push(DnType::OrganizationName, "karpenter-rs");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "karpenter-rs");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
         KeyUsagePurpose::KeyCertSign,
     ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let now = std::time::SystemTime::now();
     params.not_before = (now - std::time::Duration::from_secs(30)).into();
     params.not_after = (now + std::time::Duration::from_secs(60 * 60 * 24 * 365)).into();
@@ -96,7 +108,9 @@ impl ClientCertVerifier for PinnedClientCert {
         if end_entity.as_ref() == self.expected.as_ref() {
             Ok(ClientCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
 
@@ -143,19 +157,30 @@ mod tests {
     #[test]
     fn pins_exactly_the_given_certificate() {
         let pem = p521_pem();
-        let expected = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().into_owned();
+        let expected = CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .into_owned();
         let v = PinnedClientCert {
             expected: expected.clone(),
             algs: aws_lc_rs::default_provider().signature_verification_algorithms,
         };
-        assert!(v.verify_client_cert(&expected, &[], UnixTime::now()).is_ok());
+        assert!(
+            v.verify_client_cert(&expected, &[], UnixTime::now())
+                .is_ok()
+        );
         let other = CertificateDer::from_pem_slice(p521_pem().as_bytes()).unwrap();
         assert!(v.verify_client_cert(&other, &[], UnixTime::now()).is_err());
-        assert!(v.supported_verify_schemes().contains(&SignatureScheme::ECDSA_NISTP521_SHA512));
+        assert!(
+            v.supported_verify_schemes()
+                .contains(&SignatureScheme::ECDSA_NISTP521_SHA512)
+        );
     }
 
     #[test]
     fn rejects_garbage_client_cert() {
-        assert!(matches!(server_tls("not a cert"), Err(TlsError::ClientCert(_))));
+        assert!(matches!(
+            server_tls("not a cert"),
+            Err(TlsError::ClientCert(_))
+        ));
     }
 }

@@ -68,9 +68,19 @@ pub trait Resource: Send + Sync {
     }
     /// Returns the new state. On failure after the remote object exists, return its state along
     /// with the error so Terraform keeps track of it.
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value>;
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
     /// Returns the current state, or None when the remote object is gone.
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value>;
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
     async fn update(
         &self,
         ctx: &CallContext,
@@ -109,5 +119,10 @@ pub trait DataSource: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
-    async fn read(&self, ctx: &CallContext, config: &Value, diags: &mut Diagnostics) -> Option<Value>;
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
 }

@@ -10,11 +10,14 @@ use aws_sdk_cloudformation::types::{Capability, StackStatus, Tag};
 
 use super::bootstrap_template::{Inputs, inputs_of, template};
 use super::common::{aws, aws_error, sdk_error_text};
-use super::iam_common::{cloudformation, set_value, string_set, timeout_of, timeouts_block, validate_timeouts};
+use super::iam_common::{
+    cloudformation, set_value, string_set, timeout_of, timeouts_block, validate_timeouts,
+};
 use super::interruption_rule::KINDS;
 use crate::plugin::validate::{CharsIn, IntBetween, LengthBetween};
 use crate::plugin::{
-    Attribute, AttributePath, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
+    Attribute, AttributePath, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource,
+    Schema, Value,
 };
 use crate::provider::AwsContext;
 
@@ -34,7 +37,10 @@ fn failed(s: &StackStatus) -> bool {
 
 /// A stack whose creation failed cannot be updated, only deleted and created again.
 fn needs_recreate(status: &str) -> bool {
-    matches!(status, "CREATE_FAILED" | "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "ROLLBACK_IN_PROGRESS")
+    matches!(
+        status,
+        "CREATE_FAILED" | "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "ROLLBACK_IN_PROGRESS"
+    )
 }
 
 fn is_missing<E: aws_sdk_cloudformation::error::ProvideErrorMetadata>(e: &E) -> bool {
@@ -46,12 +52,24 @@ fn template_text(aws: &AwsContext, v: &Value) -> Option<String> {
     if !v.get("interruption_kinds").is_wholly_known() {
         return None;
     }
-    let kinds = string_set(v.get("interruption_kinds")).into_iter().collect();
-    Some(template(&Inputs { cluster: &aws.cluster_name, region: &aws.region, retention_seconds: retention, kinds }).to_string())
+    let kinds = string_set(v.get("interruption_kinds"))
+        .into_iter()
+        .collect();
+    Some(
+        template(&Inputs {
+            cluster: &aws.cluster_name,
+            region: &aws.region,
+            retention_seconds: retention,
+            kinds,
+        })
+        .to_string(),
+    )
 }
 
 fn stack_tags(m: BTreeMap<String, String>) -> Vec<Tag> {
-    m.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    m.into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 struct Remote {
@@ -64,18 +82,31 @@ struct Remote {
 
 impl BootstrapStack {
     /// The stack by name or id: None (without errors) when it does not exist or was deleted.
-    async fn describe(&self, cfn: &aws_sdk_cloudformation::Client, id: &str, diags: &mut Diagnostics) -> Option<Remote> {
+    async fn describe(
+        &self,
+        cfn: &aws_sdk_cloudformation::Client,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Remote> {
         let out = match cfn.describe_stacks().stack_name(id).send().await {
             Ok(o) => o,
             Err(e) => {
                 if !e.as_service_error().is_some_and(is_missing) {
-                    aws_error(diags, "cloudformation:DescribeStacks", &format!("stack {id}"), &sdk_error_text(&e));
+                    aws_error(
+                        diags,
+                        "cloudformation:DescribeStacks",
+                        &format!("stack {id}"),
+                        &sdk_error_text(&e),
+                    );
                 }
                 return None;
             }
         };
         let s = out.stacks().first()?;
-        let status = s.stack_status().cloned().unwrap_or(StackStatus::DeleteComplete);
+        let status = s
+            .stack_status()
+            .cloned()
+            .unwrap_or(StackStatus::DeleteComplete);
         if status == StackStatus::DeleteComplete {
             return None;
         }
@@ -88,7 +119,11 @@ impl BootstrapStack {
                 .iter()
                 .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
                 .collect(),
-            tags: s.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect(),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect(),
         })
     }
 
@@ -100,7 +135,12 @@ impl BootstrapStack {
         let lines: Vec<String> = o
             .stack_events()
             .iter()
-            .filter(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("FAILED")) || e.resource_status_reason().is_some_and(|r| !r.is_empty() && r != "User Initiated"))
+            .filter(|e| {
+                e.resource_status()
+                    .is_some_and(|s| s.as_str().ends_with("FAILED"))
+                    || e.resource_status_reason()
+                        .is_some_and(|r| !r.is_empty() && r != "User Initiated")
+            })
             .take(10)
             .map(|e| {
                 format!(
@@ -112,11 +152,23 @@ impl BootstrapStack {
                 )
             })
             .collect();
-        if lines.is_empty() { "(no failed events recorded)".into() } else { lines.join("\n") }
+        if lines.is_empty() {
+            "(no failed events recorded)".into()
+        } else {
+            lines.join("\n")
+        }
     }
 
     /// Waits until the stack settles. Returns its description, or None with a diagnostic.
-    async fn wait(&self, ctx: &CallContext, cfn: &aws_sdk_cloudformation::Client, id: &str, op: &str, timeout: Duration, diags: &mut Diagnostics) -> Option<Remote> {
+    async fn wait(
+        &self,
+        ctx: &CallContext,
+        cfn: &aws_sdk_cloudformation::Client,
+        id: &str,
+        op: &str,
+        timeout: Duration,
+        diags: &mut Diagnostics,
+    ) -> Option<Remote> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut delay = Duration::from_millis(250);
         loop {
@@ -141,7 +193,10 @@ impl BootstrapStack {
                 None => {
                     diags.extend(d);
                     if !diags.has_errors() {
-                        diags.error(format!("Stack {id} disappeared"), format!("The stack vanished during {op}; run apply again."));
+                        diags.error(
+                            format!("Stack {id} disappeared"),
+                            format!("The stack vanished during {op}; run apply again."),
+                        );
                     }
                     return None;
                 }
@@ -164,13 +219,24 @@ impl BootstrapStack {
         }
     }
 
-    async fn fetch(&self, aws: &AwsContext, id: &str, prior: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn fetch(
+        &self,
+        aws: &AwsContext,
+        id: &str,
+        prior: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let cfn = cloudformation(aws);
         let r = self.describe(&cfn, id, diags).await?;
         let body = match cfn.get_template().stack_name(&r.id).send().await {
             Ok(o) => o.template_body().unwrap_or_default().to_string(),
             Err(e) => {
-                aws_error(diags, "cloudformation:GetTemplate", &format!("stack {id}"), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "cloudformation:GetTemplate",
+                    &format!("stack {id}"),
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         };
@@ -180,13 +246,33 @@ impl BootstrapStack {
         let own_tags: BTreeMap<String, String> = r
             .tags
             .into_iter()
-            .filter(|(k, v)| prior.get("tags").as_string_map().contains_key(k) || aws.default_tags.get(k) != Some(v))
+            .filter(|(k, v)| {
+                prior.get("tags").as_string_map().contains_key(k)
+                    || aws.default_tags.get(k) != Some(v)
+            })
             .collect();
-        let tags = if own_tags.is_empty() && prior.get("tags").is_null() { Value::Null } else { Value::string_map(own_tags) };
-        let name = id.rsplit_once(":stack/").map(|(_, n)| n.split('/').next().unwrap_or(n)).unwrap_or(id);
+        let tags = if own_tags.is_empty() && prior.get("tags").is_null() {
+            Value::Null
+        } else {
+            Value::string_map(own_tags)
+        };
+        let name = id
+            .rsplit_once(":stack/")
+            .map(|(_, n)| n.split('/').next().unwrap_or(n))
+            .unwrap_or(id);
         Some(Value::object([
-            ("name", prior.get("name").as_str().map(Value::string).unwrap_or_else(|| Value::string(name))),
-            ("message_retention_seconds", retention.map(Value::int).unwrap_or(Value::Null)),
+            (
+                "name",
+                prior
+                    .get("name")
+                    .as_str()
+                    .map(Value::string)
+                    .unwrap_or_else(|| Value::string(name)),
+            ),
+            (
+                "message_retention_seconds",
+                retention.map(Value::int).unwrap_or(Value::Null),
+            ),
             ("interruption_kinds", set_value(kinds)),
             ("tags", tags),
             ("stack_id", Value::string(r.id)),
@@ -266,34 +352,61 @@ impl Resource for BootstrapStack {
                 diags.error_at(
                     AttributePath::attr("interruption_kinds"),
                     "Unknown interruption kind",
-                    format!("{k:?} is not an interruption kind. Must be one of `{}`.", KINDS.join("`, `")),
+                    format!(
+                        "{k:?} is not an interruption kind. Must be one of `{}`.",
+                        KINDS.join("`, `")
+                    ),
                 );
             }
         }
         if let Some(n) = config.get("name").as_str()
             && !n.starts_with(|c: char| c.is_ascii_alphabetic())
         {
-            diags.error_at(AttributePath::attr("name"), "Invalid stack name", format!("{n:?} must start with a letter."));
+            diags.error_at(
+                AttributePath::attr("name"),
+                "Invalid stack name",
+                format!("{n:?} must start with a letter."),
+            );
         }
     }
 
-    async fn modify_plan(&self, ctx: &CallContext, prior: &Value, _config: &Value, plan: &mut PlannedChange, _diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        _diags: &mut Diagnostics,
+    ) {
         if plan.planned.is_null() {
             return;
         }
-        let Some(aws) = ctx.provider_data::<AwsContext>() else { return };
+        let Some(aws) = ctx.provider_data::<AwsContext>() else {
+            return;
+        };
         if plan.planned.get("name").is_unknown() {
-            plan.planned.set("name", Value::string(format!("Karpenter-{}", aws.cluster_name)));
+            plan.planned.set(
+                "name",
+                Value::string(format!("Karpenter-{}", aws.cluster_name)),
+            );
         }
         let body = template_text(&aws, &plan.planned);
-        plan.planned.set("template_body", body.map(Value::String).unwrap_or(Value::Unknown));
+        plan.planned.set(
+            "template_body",
+            body.map(Value::String).unwrap_or(Value::Unknown),
+        );
         if prior.get("status").as_str().is_some_and(needs_recreate) {
             plan.planned.set("status", Value::Unknown);
             plan.requires_replace.push(AttributePath::attr("status"));
         }
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let cfn = cloudformation(&aws);
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
@@ -303,21 +416,33 @@ impl Resource for BootstrapStack {
             .stack_name(&name)
             .template_body(&body)
             .capabilities(Capability::CapabilityNamedIam)
-            .set_tags(Some(stack_tags(aws.merged_tags(planned.get("tags")))).filter(|t| !t.is_empty()))
+            .set_tags(
+                Some(stack_tags(aws.merged_tags(planned.get("tags")))).filter(|t| !t.is_empty()),
+            )
             .send()
             .await
         {
             Ok(o) => o.stack_id().unwrap_or(&name).to_string(),
             Err(e) => {
                 let why = if e.code() == Some("AlreadyExistsException") {
-                    format!("A stack named {name} already exists: import it (`terraform import <address> {name}`) or choose another name.")
+                    format!(
+                        "A stack named {name} already exists: import it (`terraform import <address> {name}`) or choose another name."
+                    )
                 } else {
                     let events = self.failure_events(&cfn, &name).await;
                     format!("{}\n\nStack events:\n{events}", sdk_error_text(&e))
                 };
-                aws_error(diags, "cloudformation:CreateStack", &format!("stack {name}"), &why);
+                aws_error(
+                    diags,
+                    "cloudformation:CreateStack",
+                    &format!("stack {name}"),
+                    &why,
+                );
                 // CloudFormation may have recorded the stack even though the call failed.
-                return self.describe(&cfn, &name, &mut Diagnostics::new()).await.map(|r| self.settle_state(planned, &r, &body));
+                return self
+                    .describe(&cfn, &name, &mut Diagnostics::new())
+                    .await
+                    .map(|r| self.settle_state(planned, &r, &body));
             }
         };
         let timeout = timeout_of(planned, "create", DEFAULT_TIMEOUT);
@@ -335,13 +460,28 @@ impl Resource for BootstrapStack {
         }
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
-        let id = state.get("stack_id").as_str().or(state.get("name").as_str())?.to_string();
+        let id = state
+            .get("stack_id")
+            .as_str()
+            .or(state.get("name").as_str())?
+            .to_string();
         self.fetch(&aws, &id, state, diags).await
     }
 
-    async fn update(&self, ctx: &CallContext, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let cfn = cloudformation(&aws);
         let id = prior.get("stack_id").as_str()?.to_string();
@@ -355,9 +495,15 @@ impl Resource for BootstrapStack {
             .send()
             .await;
         if let Err(e) = r {
-            let nothing = e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("No updates"));
+            let nothing = e.code() == Some("ValidationError")
+                && e.message().is_some_and(|m| m.contains("No updates"));
             if !nothing {
-                aws_error(diags, "cloudformation:UpdateStack", &format!("stack {id}"), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "cloudformation:UpdateStack",
+                    &format!("stack {id}"),
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         }
@@ -369,11 +515,23 @@ impl Resource for BootstrapStack {
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(aws) = aws(ctx, diags) else { return };
         let cfn = cloudformation(&aws);
-        let Some(id) = prior.get("stack_id").as_str().or(prior.get("name").as_str()).map(str::to_string) else { return };
+        let Some(id) = prior
+            .get("stack_id")
+            .as_str()
+            .or(prior.get("name").as_str())
+            .map(str::to_string)
+        else {
+            return;
+        };
         if let Err(e) = cfn.delete_stack().stack_name(&id).send().await
             && !e.as_service_error().is_some_and(is_missing)
         {
-            aws_error(diags, "cloudformation:DeleteStack", &format!("stack {id}"), &sdk_error_text(&e));
+            aws_error(
+                diags,
+                "cloudformation:DeleteStack",
+                &format!("stack {id}"),
+                &sdk_error_text(&e),
+            );
             return;
         }
         let timeout = timeout_of(prior, "delete", DEFAULT_TIMEOUT);
@@ -383,7 +541,10 @@ impl Resource for BootstrapStack {
         {
             diags.error(
                 format!("Stack {id} was not deleted"),
-                format!("CloudFormation left it in {}; see the AWS console and run destroy again.", r.status.as_str()),
+                format!(
+                    "CloudFormation left it in {}; see the AWS console and run destroy again.",
+                    r.status.as_str()
+                ),
             );
         }
     }
@@ -401,9 +562,22 @@ impl Importer for BootstrapStack {
 
     async fn import(&self, ctx: &CallContext, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let aws = aws(ctx, diags)?;
-        let state = self.fetch(&aws, id, &Value::object([("name", Value::string(id))]), diags).await;
+        let state = self
+            .fetch(
+                &aws,
+                id,
+                &Value::object([("name", Value::string(id))]),
+                diags,
+            )
+            .await;
         if state.is_none() && !diags.has_errors() {
-            diags.error("Stack not found", format!("No CloudFormation stack named {id:?} exists in {}.", aws.region));
+            diags.error(
+                "Stack not found",
+                format!(
+                    "No CloudFormation stack named {id:?} exists in {}.",
+                    aws.region
+                ),
+            );
         }
         state
     }
@@ -417,7 +591,9 @@ mod tests {
     fn status_classes() {
         assert!(settled(&StackStatus::CreateComplete) && !failed(&StackStatus::CreateComplete));
         assert!(!settled(&StackStatus::CreateInProgress));
-        assert!(failed(&StackStatus::RollbackComplete) && failed(&StackStatus::UpdateRollbackComplete));
+        assert!(
+            failed(&StackStatus::RollbackComplete) && failed(&StackStatus::UpdateRollbackComplete)
+        );
         assert!(needs_recreate("ROLLBACK_COMPLETE") && !needs_recreate("UPDATE_ROLLBACK_COMPLETE"));
     }
 }

@@ -25,7 +25,9 @@ fn logical_rule_id(kind: &str) -> String {
         .split('_')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect();
     format!("{camel}Rule")
@@ -158,7 +160,8 @@ pub fn template(i: &Inputs<'_>) -> Json {
 
 /// The user's choices recovered from a template this module wrote (for import).
 pub fn inputs_of(t: &Json) -> (Option<i64>, Vec<String>) {
-    let retention = t["Resources"]["InterruptionQueue"]["Properties"]["MessageRetentionPeriod"].as_i64();
+    let retention =
+        t["Resources"]["InterruptionQueue"]["Properties"]["MessageRetentionPeriod"].as_i64();
     let kinds = KINDS
         .iter()
         .filter(|k| t["Resources"].get(logical_rule_id(k)).is_some())
@@ -172,18 +175,34 @@ mod tests {
     use super::*;
 
     fn inputs(kinds: &[&str]) -> Inputs<'static> {
-        Inputs { cluster: "demo", region: "ap-southeast-1", retention_seconds: 600, kinds: kinds.iter().map(|s| s.to_string()).collect() }
+        Inputs {
+            cluster: "demo",
+            region: "ap-southeast-1",
+            retention_seconds: 600,
+            kinds: kinds.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn one_rule_per_kind_and_choices_round_trip() {
         let t = template(&inputs(&KINDS));
-        let rules = t["Resources"].as_object().unwrap().values().filter(|r| r["Type"] == "AWS::Events::Rule").count();
+        let rules = t["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"] == "AWS::Events::Rule")
+            .count();
         assert_eq!(rules, 5);
-        assert_eq!(inputs_of(&t), (Some(600), KINDS.iter().map(|s| s.to_string()).collect()));
+        assert_eq!(
+            inputs_of(&t),
+            (Some(600), KINDS.iter().map(|s| s.to_string()).collect())
+        );
         let t = template(&inputs(&["spot_interruption"]));
         assert_eq!(inputs_of(&t).1, vec!["spot_interruption".to_string()]);
-        assert!(t["Resources"]["SpotInterruptionRule"]["Properties"]["Name"] == "Karpenter-demo-spot-interruption");
+        assert!(
+            t["Resources"]["SpotInterruptionRule"]["Properties"]["Name"]
+                == "Karpenter-demo-spot-interruption"
+        );
     }
 
     #[test]
@@ -193,7 +212,10 @@ mod tests {
         let res = t["Resources"].as_object().unwrap();
         for (i, _) in text.match_indices("\"Ref\":\"") {
             let name: String = text[i + 7..].chars().take_while(|c| *c != '"').collect();
-            assert!(name.starts_with("AWS::") || res.contains_key(&name), "dangling Ref {name}");
+            assert!(
+                name.starts_with("AWS::") || res.contains_key(&name),
+                "dangling Ref {name}"
+            );
         }
         for (i, _) in text.match_indices("\"Fn::GetAtt\":[\"") {
             let name: String = text[i + 15..].chars().take_while(|c| *c != '"').collect();

@@ -43,11 +43,16 @@ pub fn sdk_error_text<E: std::error::Error>(e: &E) -> String {
 
 /// The user's own tags as they should appear in state: provider default tags with the same value
 /// are not the user's, and no tags at all stays null when the user wrote none.
-pub fn tags_for_state(remote: &std::collections::BTreeMap<String, String>, aws: &AwsContext, prior: &Value) -> Value {
+pub fn tags_for_state(
+    remote: &std::collections::BTreeMap<String, String>,
+    aws: &AwsContext,
+    prior: &Value,
+) -> Value {
     let own: std::collections::BTreeMap<String, String> = remote
         .iter()
         .filter(|(k, v)| {
-            prior.get("tags").as_string_map().contains_key(*k) || aws.default_tags.get(*k) != Some(*v)
+            prior.get("tags").as_string_map().contains_key(*k)
+                || aws.default_tags.get(*k) != Some(*v)
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -64,7 +69,10 @@ pub struct ArnOf(pub &'static str);
 
 impl Validator for ArnOf {
     fn description(&self) -> String {
-        format!("Must be an ARN of service `{}` (`arn:aws:{}:<region>:<account>:<name>`).", self.0, self.0)
+        format!(
+            "Must be an ARN of service `{}` (`arn:aws:{}:<region>:<account>:<name>`).",
+            self.0, self.0
+        )
     }
     fn validate(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
         let Some(s) = value.as_str() else { return };
@@ -75,7 +83,11 @@ impl Validator for ArnOf {
             && parts[2] == self.0
             && !parts[5].is_empty();
         if !ok {
-            diags.error_at(path.clone(), "Invalid ARN", format!("{s:?} is not valid here. {}", self.description()));
+            diags.error_at(
+                path.clone(),
+                "Invalid ARN",
+                format!("{s:?} is not valid here. {}", self.description()),
+            );
         }
     }
 }
@@ -150,10 +162,22 @@ mod tests {
     fn arn_validator_names_the_service() {
         let v = ArnOf("sqs");
         let mut d = Diagnostics::new();
-        v.validate(&Value::string("arn:aws:sqs:us-east-1:123456789012:q"), &AttributePath::attr("a"), &mut d);
+        v.validate(
+            &Value::string("arn:aws:sqs:us-east-1:123456789012:q"),
+            &AttributePath::attr("a"),
+            &mut d,
+        );
         assert!(d.is_empty());
-        v.validate(&Value::string("not-an-arn"), &AttributePath::attr("a"), &mut d);
-        v.validate(&Value::string("arn:aws:sns:us-east-1:1:q"), &AttributePath::attr("a"), &mut d);
+        v.validate(
+            &Value::string("not-an-arn"),
+            &AttributePath::attr("a"),
+            &mut d,
+        );
+        v.validate(
+            &Value::string("arn:aws:sns:us-east-1:1:q"),
+            &AttributePath::attr("a"),
+            &mut d,
+        );
         assert_eq!(d.iter().count(), 2);
     }
 }

@@ -14,7 +14,9 @@ mod tests {
     #[test]
     fn the_installed_crd_is_the_one_karpenter_controller_manifests_prints() {
         let printed = karpenter_controller::manifests::objects();
-        let crd = printed.iter().find(|o| o["kind"] == "CustomResourceDefinition");
+        let crd = printed
+            .iter()
+            .find(|o| o["kind"] == "CustomResourceDefinition");
         assert_eq!(crd, Some(&super::crd_json()));
     }
 }

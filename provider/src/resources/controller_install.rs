@@ -14,8 +14,8 @@ use super::controller_teardown::{controller_alive, remove_capacity};
 use crate::kube::objects::{self as kobj, ObjectRef, error_text};
 use crate::plugin::validate::IntBetween;
 use crate::plugin::{
-    Attribute, AttributePath, Block, BlockNesting, CallContext, Diagnostics, NestedBlock, PlannedChange, Resource,
-    Schema, Value,
+    Attribute, AttributePath, Block, BlockNesting, CallContext, Diagnostics, NestedBlock,
+    PlannedChange, Resource, Schema, Value,
 };
 
 pub struct ControllerInstall;
@@ -86,11 +86,20 @@ fn install_of(v: &Value, cluster_name: &str) -> Install {
 }
 
 fn deployment_ref(ns: &str) -> ObjectRef {
-    ObjectRef::new("apps/v1", "Deployment", Some(ns), super::controller_objects::APP)
+    ObjectRef::new(
+        "apps/v1",
+        "Deployment",
+        Some(ns),
+        super::controller_objects::APP,
+    )
 }
 
 fn timeout(v: &Value, which: &str, default: Duration) -> Duration {
-    v.get("timeouts").get(which).as_str().and_then(parse_duration).unwrap_or(default)
+    v.get("timeouts")
+        .get(which)
+        .as_str()
+        .and_then(parse_duration)
+        .unwrap_or(default)
 }
 
 #[async_trait]
@@ -101,7 +110,11 @@ impl Resource for ControllerInstall {
 
     fn schema(&self) -> Schema {
         let opt = |n: &str, d: &str| Attribute::string(n).optional().description(d);
-        let dflt = |n: &str, v: &str, d: &str| Attribute::string(n).default_value(Value::string(v)).description(d);
+        let dflt = |n: &str, v: &str, d: &str| {
+            Attribute::string(n)
+                .default_value(Value::string(v))
+                .description(d)
+        };
         let mut b = Block::new()
             .description(
                 "Installs the karpenter-rs controller into the cluster with server-side apply: the Provisioner CRD, \
@@ -121,7 +134,12 @@ impl Resource for ControllerInstall {
             .attribute(opt("role_arn", "IAM role for the controller (IRSA): sets the ServiceAccount's `eks.amazonaws.com/role-arn`."))
             .attribute(Attribute::string_map("service_account_annotations").optional().description("Further ServiceAccount annotations (e.g. for pod identity)."));
         for (attr, key) in STRING_SETTINGS {
-            b = b.attribute(opt(attr, &format!("Setting `{key}` of the controller (see the controller settings reference).")));
+            b = b.attribute(opt(
+                attr,
+                &format!(
+                    "Setting `{key}` of the controller (see the controller settings reference)."
+                ),
+            ));
         }
         b = b
             .attribute(Attribute::bool("spot_quota_fallback").optional().description("Setting `spotQuotaFallback`: fall back to on-demand when the account's spot quota is exhausted."))
@@ -151,44 +169,83 @@ impl Resource for ControllerInstall {
             let at = AttributePath::attr("interruption_actions").push_key(&kind);
             if !EventKind::ALL.iter().any(|k| k.name() == kind) {
                 let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
-                diags.error_at(at.clone(), "Unknown interruption kind", format!("{kind:?} is not one of {}.", known.join(", ")));
+                diags.error_at(
+                    at.clone(),
+                    "Unknown interruption kind",
+                    format!("{kind:?} is not one of {}.", known.join(", ")),
+                );
             }
             if !Action::ALL.iter().any(|a| a.as_str() == action) {
                 let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
-                diags.error_at(at, "Unknown interruption action", format!("{action:?} is not one of {}.", known.join(", ")));
+                diags.error_at(
+                    at,
+                    "Unknown interruption action",
+                    format!("{action:?} is not one of {}.", known.join(", ")),
+                );
             }
         }
-        for (attr, _) in STRING_SETTINGS.iter().filter(|(a, _)| a.ends_with("duration") || a.ends_with("ttl") || a.ends_with("timeout")) {
+        for (attr, _) in STRING_SETTINGS.iter().filter(|(a, _)| {
+            a.ends_with("duration") || a.ends_with("ttl") || a.ends_with("timeout")
+        }) {
             if let Some(d) = config.get(attr).as_str()
                 && parse_duration(d).is_none()
                 && !d.ends_with("ms")
             {
-                diags.error_at(AttributePath::attr(*attr), "Invalid duration", format!("{d:?} is not a duration; write e.g. `1s`, `3m` or `1h30m`."));
+                diags.error_at(
+                    AttributePath::attr(*attr),
+                    "Invalid duration",
+                    format!("{d:?} is not a duration; write e.g. `1s`, `3m` or `1h30m`."),
+                );
             }
         }
     }
 
-    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, _diags: &mut Diagnostics) {
-        if plan.planned.is_null() || !plan.planned.is_wholly_known() && !plan.planned.get("objects").is_unknown() {
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        _diags: &mut Diagnostics,
+    ) {
+        if plan.planned.is_null()
+            || !plan.planned.is_wholly_known() && !plan.planned.get("objects").is_unknown()
+        {
             return;
         }
         if let Some(a) = ctx.provider_data::<crate::provider::AwsContext>() {
-            let names = objects(&install_of(&plan.planned, &a.cluster_name)).iter().filter_map(ObjectRef::of).map(|r| Value::string(r.to_string())).collect();
+            let names = objects(&install_of(&plan.planned, &a.cluster_name))
+                .iter()
+                .filter_map(ObjectRef::of)
+                .map(|r| Value::string(r.to_string()))
+                .collect();
             plan.planned.set("objects", Value::List(names));
         }
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         self.install(ctx, planned, diags).await
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
         let ns = state.get("namespace").as_str().unwrap_or("karpenter");
         match kobj::get(&client, &deployment_ref(ns)).await {
             Ok(Some(d)) => {
                 let mut s = state.clone();
-                if let Some(image) = d["spec"]["template"]["spec"]["containers"][0]["image"].as_str() {
+                if let Some(image) =
+                    d["spec"]["template"]["spec"]["containers"][0]["image"].as_str()
+                {
                     s.set("image", Value::string(image));
                 }
                 if let Some(r) = d["spec"]["replicas"].as_i64() {
@@ -204,16 +261,27 @@ impl Resource for ControllerInstall {
         }
     }
 
-    async fn update(&self, ctx: &CallContext, _prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         self.install(ctx, planned, diags).await
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(a) = aws(ctx, diags) else { return };
-        let Some(client) = a.kube.client(diags) else { return };
+        let Some(client) = a.kube.client(diags) else {
+            return;
+        };
         let install = install_of(prior, &a.cluster_name);
         let running = controller_alive(ctx, &client, &install.namespace, LEASE_NAME).await;
-        tracing::info!(running, "removing cluster capacity before uninstalling the controller");
+        tracing::info!(
+            running,
+            "removing cluster capacity before uninstalling the controller"
+        );
         let ec2 = aws_sdk_ec2::Client::new(&a.sdk);
         let wait = timeout(prior, "delete", DEFAULT_DELETE_TIMEOUT);
         let left = remove_capacity(ctx, &client, &ec2, &a.cluster_name, running, wait).await;
@@ -242,7 +310,9 @@ impl Resource for ControllerInstall {
         let refs: Vec<ObjectRef> = all
             .iter()
             .filter_map(ObjectRef::of)
-            .filter(|r| !(r.kind == "Namespace" && matches!(r.name.as_str(), "kube-system" | "default")))
+            .filter(|r| {
+                !(r.kind == "Namespace" && matches!(r.name.as_str(), "kube-system" | "default"))
+            })
             .collect();
         let gone = wait_until(ctx, wait, || async {
             for r in &refs {
@@ -261,18 +331,34 @@ impl Resource for ControllerInstall {
             }
         }
         if !failed.is_empty() {
-            diags.error("Controller objects left behind", format!("- {}", failed.join("\n- ")));
+            diags.error(
+                "Controller objects left behind",
+                format!("- {}", failed.join("\n- ")),
+            );
         }
     }
 }
 
 impl ControllerInstall {
-    async fn install(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn install(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let a = aws(ctx, diags)?;
         let client = a.kube.client(diags)?;
         let all = objects(&install_of(planned, &a.cluster_name));
         let mut state = planned.clone();
-        state.set("objects", Value::List(all.iter().filter_map(ObjectRef::of).map(|r| Value::string(r.to_string())).collect()));
+        state.set(
+            "objects",
+            Value::List(
+                all.iter()
+                    .filter_map(ObjectRef::of)
+                    .map(|r| Value::string(r.to_string()))
+                    .collect(),
+            ),
+        );
         for (i, obj) in all.iter().enumerate() {
             let r = ObjectRef::of(obj)?;
             if let Err(e) = kobj::apply(&client, obj).await {
@@ -280,7 +366,11 @@ impl ControllerInstall {
                 // Whatever was applied already is recorded so destroy can find it.
                 return (i > 0).then_some(state);
             }
-            if r.kind == "CustomResourceDefinition" && !self.wait_established(ctx, &client, &r, planned, diags).await {
+            if r.kind == "CustomResourceDefinition"
+                && !self
+                    .wait_established(ctx, &client, &r, planned, diags)
+                    .await
+            {
                 return Some(state);
             }
         }
@@ -288,12 +378,22 @@ impl ControllerInstall {
     }
 
     /// New Provisioners can be created only once the CRD is Established.
-    async fn wait_established(&self, ctx: &CallContext, client: &kube::Client, r: &ObjectRef, planned: &Value, diags: &mut Diagnostics) -> bool {
+    async fn wait_established(
+        &self,
+        ctx: &CallContext,
+        client: &kube::Client,
+        r: &ObjectRef,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
         let waited = wait_until(ctx, t, || async {
             let crd = kobj::get(client, r).await.ok()??;
             let conds = crd["status"]["conditions"].as_array()?.clone();
-            conds.iter().any(|c| c["type"] == "Established" && c["status"] == "True").then_some(())
+            conds
+                .iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+                .then_some(())
         })
         .await;
         match waited {
@@ -314,7 +414,10 @@ mod tests {
     fn settings_keys_are_the_ones_the_controller_reads() {
         let mut v = Value::object([
             ("spot_quota_fallback", Value::Bool(true)),
-            ("interruption_actions", Value::string_map(EventKind::ALL.map(|k| (k.name(), "cordon")))),
+            (
+                "interruption_actions",
+                Value::string_map(EventKind::ALL.map(|k| (k.name(), "cordon"))),
+            ),
         ]);
         for (attr, _) in STRING_SETTINGS {
             v.set(attr, Value::string("1s"));
@@ -322,10 +425,16 @@ mod tests {
         let known = karpenter_controller::settings::known_keys();
         let s = settings_of(&v, "demo");
         for k in s.keys() {
-            assert!(known.contains(k), "{k} is not a controller setting: {known:?}");
+            assert!(
+                known.contains(k),
+                "{k} is not a controller setting: {known:?}"
+            );
         }
         for k in EventKind::ALL {
-            assert_eq!(action_key(k.name()), karpenter_controller::settings::action_key(k));
+            assert_eq!(
+                action_key(k.name()),
+                karpenter_controller::settings::action_key(k)
+            );
         }
         assert_eq!(s.len(), 2 + STRING_SETTINGS.len() + EventKind::ALL.len());
     }

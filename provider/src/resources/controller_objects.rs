@@ -166,7 +166,10 @@ mod tests {
             namespace: "karpenter".into(),
             image: "ghcr.io/karpenter-rs/controller:0.1.0".into(),
             replicas: 2,
-            service_account_annotations: BTreeMap::from([(IRSA_ANNOTATION.into(), "arn:aws:iam::1:role/r".into())]),
+            service_account_annotations: BTreeMap::from([(
+                IRSA_ANNOTATION.into(),
+                "arn:aws:iam::1:role/r".into(),
+            )]),
             settings: BTreeMap::from([("clusterName".into(), "demo".into())]),
             cpu_request: "250m".into(),
             memory_request: "256Mi".into(),
@@ -178,10 +181,17 @@ mod tests {
     #[test]
     fn the_deployment_runs_non_root_with_a_read_only_root_filesystem() {
         let objs = objects(&install());
-        let d = objs.iter().find(|o| o["kind"] == "Deployment").cloned().unwrap_or_default();
+        let d = objs
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .cloned()
+            .unwrap_or_default();
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
-        assert_eq!(d["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
+            true
+        );
         assert_eq!(d["spec"]["replicas"], 2);
         assert!(c["livenessProbe"].is_object() && c["readinessProbe"].is_object());
     }
@@ -189,7 +199,10 @@ mod tests {
     #[test]
     fn rbac_grants_no_wildcards_and_no_secrets() {
         let objs = objects(&install());
-        for o in objs.iter().filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role") {
+        for o in objs
+            .iter()
+            .filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role")
+        {
             let text = o["rules"].to_string();
             assert!(!text.contains('*'), "wildcard in {text}");
             assert!(!text.contains("secrets"), "secrets in {text}");
@@ -200,7 +213,14 @@ mod tests {
     fn the_crd_comes_first_and_the_irsa_annotation_is_on_the_service_account() {
         let objs = objects(&install());
         assert_eq!(objs[0]["kind"], "CustomResourceDefinition");
-        let sa = objs.iter().find(|o| o["kind"] == "ServiceAccount").cloned().unwrap_or_default();
-        assert_eq!(sa["metadata"]["annotations"][IRSA_ANNOTATION], "arn:aws:iam::1:role/r");
+        let sa = objs
+            .iter()
+            .find(|o| o["kind"] == "ServiceAccount")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            sa["metadata"]["annotations"][IRSA_ANNOTATION],
+            "arn:aws:iam::1:role/r"
+        );
     }
 }

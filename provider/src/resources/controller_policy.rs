@@ -7,10 +7,12 @@ use aws_sdk_iam::error::ProvideErrorMetadata as _;
 use super::common::{ArnOf, aws, aws_error, sdk_error_text, tags_for_state};
 use super::controller_policy_doc::{Scope, document, scope_of};
 use super::iam_common::{
-    ArnWithResource, IamName, arn_account, decode_policy, doc_for_state, iam, iam_tags, is_no_such_entity, partition,
-    stale_keys, tag_map,
+    ArnWithResource, IamName, arn_account, decode_policy, doc_for_state, iam, iam_tags,
+    is_no_such_entity, partition, stale_keys, tag_map,
 };
-use crate::plugin::{Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value};
+use crate::plugin::{
+    Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
+};
 use crate::provider::AwsContext;
 
 pub struct ControllerPolicy;
@@ -30,7 +32,13 @@ fn policy_for(aws: &AwsContext, node_role_arn: &Value, queue_arn: &Value) -> Opt
 }
 
 impl ControllerPolicy {
-    async fn fetch(&self, aws: &AwsContext, arn: &str, prior: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn fetch(
+        &self,
+        aws: &AwsContext,
+        arn: &str,
+        prior: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let client = iam(aws);
         let what = format!("policy {arn}");
         let policy = match client.get_policy().policy_arn(arn).send().await {
@@ -43,8 +51,17 @@ impl ControllerPolicy {
             }
         };
         let version = policy.default_version_id().unwrap_or("v1");
-        let doc = match client.get_policy_version().policy_arn(arn).version_id(version).send().await {
-            Ok(o) => o.policy_version.and_then(|v| v.document).unwrap_or_default(),
+        let doc = match client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .policy_version
+                .and_then(|v| v.document)
+                .unwrap_or_default(),
             Err(e) => {
                 aws_error(diags, "iam:GetPolicyVersion", &what, &sdk_error_text(&e));
                 return None;
@@ -57,14 +74,18 @@ impl ControllerPolicy {
                 return None;
             }
         };
-        let parsed: serde_json::Value = serde_json::from_str(&decode_policy(&doc)).unwrap_or_default();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&decode_policy(&doc)).unwrap_or_default();
         let (node, queue) = scope_of(&parsed);
         let keep_or = |k: &str, found: Option<String>| match prior.get(k) {
             Value::String(s) => Value::String(s.clone()),
             _ => found.map(Value::String).unwrap_or(Value::Null),
         };
         Some(Value::object([
-            ("name", Value::string(policy.policy_name().unwrap_or_default())),
+            (
+                "name",
+                Value::string(policy.policy_name().unwrap_or_default()),
+            ),
             ("node_role_arn", keep_or("node_role_arn", node)),
             ("queue_arn", keep_or("queue_arn", queue)),
             ("arn", Value::string(arn)),
@@ -74,20 +95,40 @@ impl ControllerPolicy {
     }
 
     /// Deletes every version except the default: IAM keeps at most five.
-    async fn prune_versions(&self, client: &aws_sdk_iam::Client, arn: &str, diags: &mut Diagnostics) -> bool {
+    async fn prune_versions(
+        &self,
+        client: &aws_sdk_iam::Client,
+        arn: &str,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let versions = match client.list_policy_versions().policy_arn(arn).send().await {
             Ok(o) => o.versions.unwrap_or_default(),
             Err(e) => {
-                aws_error(diags, "iam:ListPolicyVersions", &format!("policy {arn}"), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "iam:ListPolicyVersions",
+                    &format!("policy {arn}"),
+                    &sdk_error_text(&e),
+                );
                 return false;
             }
         };
         for v in versions.iter().filter(|v| !v.is_default_version()) {
             let Some(id) = v.version_id() else { continue };
-            if let Err(e) = client.delete_policy_version().policy_arn(arn).version_id(id).send().await
+            if let Err(e) = client
+                .delete_policy_version()
+                .policy_arn(arn)
+                .version_id(id)
+                .send()
+                .await
                 && !e.as_service_error().is_some_and(is_no_such_entity)
             {
-                aws_error(diags, "iam:DeletePolicyVersion", &format!("policy {arn} version {id}"), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "iam:DeletePolicyVersion",
+                    &format!("policy {arn} version {id}"),
+                    &sdk_error_text(&e),
+                );
                 return false;
             }
         }
@@ -141,24 +182,52 @@ impl Resource for ControllerPolicy {
         )
     }
 
-    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, _diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        _diags: &mut Diagnostics,
+    ) {
         if plan.planned.is_null() {
             return;
         }
-        let Some(aws) = ctx.provider_data::<AwsContext>() else { return };
+        let Some(aws) = ctx.provider_data::<AwsContext>() else {
+            return;
+        };
         if plan.planned.get("name").is_unknown() {
-            plan.planned.set("name", Value::string(format!("KarpenterControllerPolicy-{}", aws.cluster_name)));
+            plan.planned.set(
+                "name",
+                Value::string(format!("KarpenterControllerPolicy-{}", aws.cluster_name)),
+            );
         }
-        let doc = policy_for(&aws, plan.planned.get("node_role_arn"), plan.planned.get("queue_arn"));
-        plan.planned.set("policy_json", doc.map(Value::String).unwrap_or(Value::Unknown));
+        let doc = policy_for(
+            &aws,
+            plan.planned.get("node_role_arn"),
+            plan.planned.get("queue_arn"),
+        );
+        plan.planned.set(
+            "policy_json",
+            doc.map(Value::String).unwrap_or(Value::Unknown),
+        );
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
-        let Some(doc) = policy_for(&aws, planned.get("node_role_arn"), planned.get("queue_arn")) else {
-            diags.error("Inputs unknown at apply", "node_role_arn and queue_arn must be known to create the policy.");
+        let Some(doc) = policy_for(&aws, planned.get("node_role_arn"), planned.get("queue_arn"))
+        else {
+            diags.error(
+                "Inputs unknown at apply",
+                "node_role_arn and queue_arn must be known to create the policy.",
+            );
             return None;
         };
         let tags = iam_tags(&aws.merged_tags(planned.get("tags")), diags)?;
@@ -166,7 +235,10 @@ impl Resource for ControllerPolicy {
             .create_policy()
             .policy_name(&name)
             .policy_document(&doc)
-            .description(format!("karpenter-rs controller of cluster {}", aws.cluster_name))
+            .description(format!(
+                "karpenter-rs controller of cluster {}",
+                aws.cluster_name
+            ))
             .set_tags(Some(tags).filter(|t| !t.is_empty()))
             .send()
             .await
@@ -174,8 +246,13 @@ impl Resource for ControllerPolicy {
             Ok(o) => o.policy.and_then(|p| p.arn).unwrap_or_default(),
             Err(e) => {
                 let why = match e.code() {
-                    Some("EntityAlreadyExists") => format!("A policy named {name} already exists: import it or choose another name."),
-                    Some("MalformedPolicyDocument") => format!("{}\n\nCheck node_role_arn and queue_arn.", sdk_error_text(&e)),
+                    Some("EntityAlreadyExists") => format!(
+                        "A policy named {name} already exists: import it or choose another name."
+                    ),
+                    Some("MalformedPolicyDocument") => format!(
+                        "{}\n\nCheck node_role_arn and queue_arn.",
+                        sdk_error_text(&e)
+                    ),
                     _ => sdk_error_text(&e),
                 };
                 aws_error(diags, "iam:CreatePolicy", &format!("policy {name}"), &why);
@@ -188,28 +265,51 @@ impl Resource for ControllerPolicy {
         Some(state)
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let arn = state.get("arn").as_str()?.to_string();
         self.fetch(&aws, &arn, state, diags).await
     }
 
-    async fn update(&self, ctx: &CallContext, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let arn = prior.get("arn").as_str()?.to_string();
         let what = format!("policy {arn}");
         let mut state = planned.clone();
         if planned.get("policy_json") != prior.get("policy_json") {
-            let Some(doc) = policy_for(&aws, planned.get("node_role_arn"), planned.get("queue_arn")) else {
-                diags.error("Inputs unknown at apply", "node_role_arn and queue_arn must be known to update the policy.");
+            let Some(doc) =
+                policy_for(&aws, planned.get("node_role_arn"), planned.get("queue_arn"))
+            else {
+                diags.error(
+                    "Inputs unknown at apply",
+                    "node_role_arn and queue_arn must be known to update the policy.",
+                );
                 return None;
             };
             // Make room first: IAM keeps five versions and refuses a sixth.
             if !self.prune_versions(&client, &arn, diags).await {
                 return None;
             }
-            if let Err(e) = client.create_policy_version().policy_arn(&arn).policy_document(&doc).set_as_default(true).send().await {
+            if let Err(e) = client
+                .create_policy_version()
+                .policy_arn(&arn)
+                .policy_document(&doc)
+                .set_as_default(true)
+                .send()
+                .await
+            {
                 aws_error(diags, "iam:CreatePolicyVersion", &what, &sdk_error_text(&e));
                 return None;
             }
@@ -220,14 +320,25 @@ impl Resource for ControllerPolicy {
         let want = aws.merged_tags(planned.get("tags"));
         let stale = stale_keys(&had, &want);
         if !stale.is_empty()
-            && let Err(e) = client.untag_policy().policy_arn(&arn).set_tag_keys(Some(stale)).send().await
+            && let Err(e) = client
+                .untag_policy()
+                .policy_arn(&arn)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
         {
             aws_error(diags, "iam:UntagPolicy", &what, &sdk_error_text(&e));
             return None;
         }
         if want != had && !want.is_empty() {
             let tags = iam_tags(&want, diags)?;
-            if let Err(e) = client.tag_policy().policy_arn(&arn).set_tags(Some(tags)).send().await {
+            if let Err(e) = client
+                .tag_policy()
+                .policy_arn(&arn)
+                .set_tags(Some(tags))
+                .send()
+                .await
+            {
                 aws_error(diags, "iam:TagPolicy", &what, &sdk_error_text(&e));
                 return None;
             }
@@ -237,9 +348,14 @@ impl Resource for ControllerPolicy {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(aws) = aws(ctx, diags) else { return };
-        let Some(arn) = prior.get("arn").as_str() else { return };
+        let Some(arn) = prior.get("arn").as_str() else {
+            return;
+        };
         let client = iam(&aws);
-        if !self.prune_versions(&client, arn, &mut Diagnostics::new()).await {
+        if !self
+            .prune_versions(&client, arn, &mut Diagnostics::new())
+            .await
+        {
             // Gone or unreadable: DeletePolicy below says which.
         }
         if let Err(e) = client.delete_policy().policy_arn(arn).send().await
@@ -280,19 +396,28 @@ impl Importer for ControllerPolicy {
             while let Some(page) = pages.next().await {
                 match page {
                     Ok(p) => {
-                        if let Some(hit) = p.policies().iter().find(|x| x.policy_name() == Some(id)) {
+                        if let Some(hit) = p.policies().iter().find(|x| x.policy_name() == Some(id))
+                        {
                             found = hit.arn().map(str::to_string);
                             break;
                         }
                     }
                     Err(e) => {
-                        aws_error(diags, "iam:ListPolicies", &format!("policy {id}"), &sdk_error_text(&e));
+                        aws_error(
+                            diags,
+                            "iam:ListPolicies",
+                            &format!("policy {id}"),
+                            &sdk_error_text(&e),
+                        );
                         return None;
                     }
                 }
             }
             let Some(a) = found else {
-                diags.error("Policy not found", format!("No customer-managed IAM policy named {id:?} exists."));
+                diags.error(
+                    "Policy not found",
+                    format!("No customer-managed IAM policy named {id:?} exists."),
+                );
                 return None;
             };
             a

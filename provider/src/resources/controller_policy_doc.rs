@@ -32,7 +32,9 @@ pub fn document(s: &Scope<'_>) -> Json {
     let resource_tag = json!({"StringEquals": {format!("aws:ResourceTag/{CLUSTER_TAG}"): c}});
     let eks_cluster = match &s.account {
         Json::String(a) => json!(format!("arn:{p}:eks:{r}:{a}:cluster/{c}")),
-        other => json!({"Fn::Join": ["", [format!("arn:{p}:eks:{r}:"), other, format!(":cluster/{c}")]]}),
+        other => {
+            json!({"Fn::Join": ["", [format!("arn:{p}:eks:{r}:"), other, format!(":cluster/{c}")]]})
+        }
     };
     json!({
         "Version": "2012-10-17",
@@ -154,7 +156,9 @@ pub fn scope_of(doc: &Json) -> (Option<String>, Option<String>) {
     for st in doc["Statement"].as_array().into_iter().flatten() {
         match st["Sid"].as_str() {
             Some("PassOnlyTheNodeRole") => node = st["Resource"].as_str().map(str::to_string),
-            Some("ConsumeTheInterruptionQueue") => queue = st["Resource"].as_str().map(str::to_string),
+            Some("ConsumeTheInterruptionQueue") => {
+                queue = st["Resource"].as_str().map(str::to_string)
+            }
             _ => {}
         }
     }
@@ -195,11 +199,17 @@ mod tests {
         let d = scope();
         let pass = statements_with(&d, "iam:PassRole");
         assert_eq!(pass.len(), 1);
-        assert_eq!(pass[0]["Resource"], "arn:aws:iam::123456789012:role/KarpenterNodeRole-demo");
+        assert_eq!(
+            pass[0]["Resource"],
+            "arn:aws:iam::123456789012:role/KarpenterNodeRole-demo"
+        );
         for a in ["sqs:ReceiveMessage", "sqs:DeleteMessage"] {
             let s = statements_with(&d, a);
             assert_eq!(s.len(), 1);
-            assert_eq!(s[0]["Resource"], "arn:aws:sqs:ap-southeast-1:123456789012:Karpenter-demo");
+            assert_eq!(
+                s[0]["Resource"],
+                "arn:aws:sqs:ap-southeast-1:123456789012:Karpenter-demo"
+            );
         }
         assert_eq!(
             scope_of(&d),
@@ -213,17 +223,30 @@ mod tests {
     #[test]
     fn every_mutating_ec2_action_on_created_resources_is_conditioned_on_the_cluster_tag() {
         let d = scope();
-        for a in ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate", "ec2:CreateTags", "ec2:CreateLaunchTemplate"] {
+        for a in [
+            "ec2:TerminateInstances",
+            "ec2:DeleteLaunchTemplate",
+            "ec2:CreateTags",
+            "ec2:CreateLaunchTemplate",
+        ] {
             for s in statements_with(&d, a) {
                 let cond = s["Condition"].to_string();
-                assert!(cond.contains("karpenter.sh/cluster") && cond.contains("\"demo\""), "{a}: {s}");
+                assert!(
+                    cond.contains("karpenter.sh/cluster") && cond.contains("\"demo\""),
+                    "{a}: {s}"
+                );
             }
         }
         // No statement grants a write action on every resource.
         for s in d["Statement"].as_array().unwrap() {
             if s["Resource"] == "*" {
                 let acts = s["Action"].to_string();
-                assert!(!acts.contains("Terminate") && !acts.contains("Create") && !acts.contains("PassRole"), "{s}");
+                assert!(
+                    !acts.contains("Terminate")
+                        && !acts.contains("Create")
+                        && !acts.contains("PassRole"),
+                    "{s}"
+                );
             }
         }
     }
@@ -238,7 +261,10 @@ mod tests {
             node_role_arn: json!({"Fn::GetAtt": ["NodeRole", "Arn"]}),
             queue_arn: json!({"Fn::GetAtt": ["Queue", "Arn"]}),
         });
-        assert_eq!(statements_with(&d, "iam:PassRole")[0]["Resource"]["Fn::GetAtt"][0], "NodeRole");
+        assert_eq!(
+            statements_with(&d, "iam:PassRole")[0]["Resource"]["Fn::GetAtt"][0],
+            "NodeRole"
+        );
         assert!(statements_with(&d, "eks:DescribeCluster")[0]["Resource"]["Fn::Join"].is_array());
     }
 }

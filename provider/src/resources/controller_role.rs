@@ -7,11 +7,15 @@ use async_trait::async_trait;
 
 use super::common::{aws, tags_for_state};
 use super::iam_common::{
-    ArnWithResource, IamName, doc_for_state, iam, set_value, string_set, timeout_of, timeouts_block, validate_timeouts,
+    ArnWithResource, IamName, doc_for_state, iam, set_value, string_set, timeout_of,
+    timeouts_block, validate_timeouts,
 };
 use super::iam_role;
 use crate::plugin::validate::{CharsIn, LengthBetween};
-use crate::plugin::{Attribute, AttributePath, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value};
+use crate::plugin::{
+    Attribute, AttributePath, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource,
+    Schema, Value,
+};
 use crate::provider::AwsContext;
 
 pub struct ControllerRole;
@@ -19,7 +23,11 @@ pub struct ControllerRole;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Pod Identity trust, or IRSA trust when an OIDC provider is given. None while inputs are unknown.
-pub fn trust_policy(oidc_provider_arn: &Value, namespace: &Value, service_account: &Value) -> Option<String> {
+pub fn trust_policy(
+    oidc_provider_arn: &Value,
+    namespace: &Value,
+    service_account: &Value,
+) -> Option<String> {
     let doc = match oidc_provider_arn {
         Value::Null => serde_json::json!({
             "Version": "2012-10-17",
@@ -53,34 +61,66 @@ pub fn trust_policy(oidc_provider_arn: &Value, namespace: &Value, service_accoun
 }
 
 impl ControllerRole {
-    async fn fetch(&self, aws: &AwsContext, name: &str, prior: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn fetch(
+        &self,
+        aws: &AwsContext,
+        name: &str,
+        prior: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let remote = iam_role::fetch(&iam(aws), name, diags).await?;
         let trust_json: serde_json::Value = serde_json::from_str(&remote.trust).unwrap_or_default();
-        let federated = trust_json["Statement"][0]["Principal"]["Federated"].as_str().map(str::to_string);
+        let federated = trust_json["Statement"][0]["Principal"]["Federated"]
+            .as_str()
+            .map(str::to_string);
         // On import, recover the IRSA inputs from the trust policy we wrote.
         let sub = trust_json["Statement"][0]["Condition"]["StringEquals"]
             .as_object()
-            .and_then(|m| m.iter().find(|(k, _)| k.ends_with(":sub")).and_then(|(_, v)| v.as_str().map(str::to_string)));
+            .and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| k.ends_with(":sub"))
+                    .and_then(|(_, v)| v.as_str().map(str::to_string))
+            });
         let (ns, sa) = sub
             .as_deref()
             .and_then(|s| s.strip_prefix("system:serviceaccount:"))
             .and_then(|s| s.split_once(':'))
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .unwrap_or(("karpenter".into(), "karpenter".into()));
-        let pick = |k: &str, found: Value| if prior.is_null() { found } else { prior.get(k).clone() };
+        let pick = |k: &str, found: Value| {
+            if prior.is_null() {
+                found
+            } else {
+                prior.get(k).clone()
+            }
+        };
         // One policy attached is the controller policy; more are the user's business.
         let policy = match prior.get("policy_arn").as_str() {
             Some(p) if remote.attached.contains(p) => Value::string(p),
             Some(_) => Value::Null,
-            None => remote.attached.iter().next().map(Value::string).unwrap_or(Value::Null),
+            None => remote
+                .attached
+                .iter()
+                .next()
+                .map(Value::string)
+                .unwrap_or(Value::Null),
         };
         let expected = prior.get("assume_role_policy");
         Some(Value::object([
             ("name", Value::string(name)),
             ("policy_arn", policy),
-            ("oidc_provider_arn", pick("oidc_provider_arn", federated.map(Value::String).unwrap_or(Value::Null))),
+            (
+                "oidc_provider_arn",
+                pick(
+                    "oidc_provider_arn",
+                    federated.map(Value::String).unwrap_or(Value::Null),
+                ),
+            ),
             ("namespace", pick("namespace", Value::String(ns))),
-            ("service_account", pick("service_account", Value::String(sa))),
+            (
+                "service_account",
+                pick("service_account", Value::String(sa)),
+            ),
             ("arn", Value::string(remote.arn)),
             ("assume_role_policy", doc_for_state(&remote.trust, expected)),
             ("attached_policy_arns", set_value(remote.attached)),
@@ -172,17 +212,36 @@ impl Resource for ControllerRole {
         }
     }
 
-    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, _diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        _diags: &mut Diagnostics,
+    ) {
         if plan.planned.is_null() {
             return;
         }
-        let Some(aws) = ctx.provider_data::<AwsContext>() else { return };
+        let Some(aws) = ctx.provider_data::<AwsContext>() else {
+            return;
+        };
         let p = &mut plan.planned;
         if p.get("name").is_unknown() {
-            p.set("name", Value::string(format!("KarpenterControllerRole-{}", aws.cluster_name)));
+            p.set(
+                "name",
+                Value::string(format!("KarpenterControllerRole-{}", aws.cluster_name)),
+            );
         }
-        let trust = trust_policy(p.get("oidc_provider_arn"), p.get("namespace"), p.get("service_account"));
-        p.set("assume_role_policy", trust.map(Value::String).unwrap_or(Value::Unknown));
+        let trust = trust_policy(
+            p.get("oidc_provider_arn"),
+            p.get("namespace"),
+            p.get("service_account"),
+        );
+        p.set(
+            "assume_role_policy",
+            trust.map(Value::String).unwrap_or(Value::Unknown),
+        );
         let attached = match p.get("policy_arn") {
             Value::String(s) => set_value([s.clone()]),
             _ => Value::Unknown,
@@ -190,40 +249,83 @@ impl Resource for ControllerRole {
         p.set("attached_policy_arns", attached);
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
-        let Some(trust) = trust_policy(planned.get("oidc_provider_arn"), planned.get("namespace"), planned.get("service_account")) else {
-            diags.error_at(AttributePath::attr("oidc_provider_arn"), "Invalid OIDC provider ARN", "Expected `arn:aws:iam::<account>:oidc-provider/<issuer>`.");
+        let Some(trust) = trust_policy(
+            planned.get("oidc_provider_arn"),
+            planned.get("namespace"),
+            planned.get("service_account"),
+        ) else {
+            diags.error_at(
+                AttributePath::attr("oidc_provider_arn"),
+                "Invalid OIDC provider ARN",
+                "Expected `arn:aws:iam::<account>:oidc-provider/<issuer>`.",
+            );
             return None;
         };
         let description = format!("karpenter-rs controller of cluster {}", aws.cluster_name);
-        let arn = iam_role::create(&client, &name, &trust, &description, &aws.merged_tags(planned.get("tags")), diags).await?;
+        let arn = iam_role::create(
+            &client,
+            &name,
+            &trust,
+            &description,
+            &aws.merged_tags(planned.get("tags")),
+            diags,
+        )
+        .await?;
         let mut state = planned.clone();
         state.set("arn", Value::string(arn));
         state.set("assume_role_policy", Value::string(trust));
         let want = string_set(planned.get("attached_policy_arns"));
         let timeout = timeout_of(planned, "create", DEFAULT_TIMEOUT);
-        if !iam_role::sync_policies(ctx, &client, &name, &Default::default(), &want, timeout, diags).await {
+        if !iam_role::sync_policies(
+            ctx,
+            &client,
+            &name,
+            &Default::default(),
+            &want,
+            timeout,
+            diags,
+        )
+        .await
+        {
             state.set("attached_policy_arns", Value::Null);
         }
         Some(state)
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let name = state.get("name").as_str()?.to_string();
         self.fetch(&aws, &name, state, diags).await
     }
 
-    async fn update(&self, ctx: &CallContext, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let name = prior.get("name").as_str()?.to_string();
         let trust = planned.get("assume_role_policy");
         if trust != prior.get("assume_role_policy")
-            && !iam_role::update_trust(&client, &name, trust.as_str().unwrap_or_default(), diags).await
+            && !iam_role::update_trust(&client, &name, trust.as_str().unwrap_or_default(), diags)
+                .await
         {
             return None;
         }
@@ -234,7 +336,15 @@ impl Resource for ControllerRole {
             return None;
         }
         let had_tags = aws.merged_tags(prior.get("tags"));
-        if !iam_role::sync_tags(&client, &name, &had_tags, &aws.merged_tags(planned.get("tags")), diags).await {
+        if !iam_role::sync_tags(
+            &client,
+            &name,
+            &had_tags,
+            &aws.merged_tags(planned.get("tags")),
+            diags,
+        )
+        .await
+        {
             return None;
         }
         Some(planned.clone())
@@ -242,7 +352,9 @@ impl Resource for ControllerRole {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(aws) = aws(ctx, diags) else { return };
-        let Some(name) = prior.get("name").as_str() else { return };
+        let Some(name) = prior.get("name").as_str() else {
+            return;
+        };
         iam_role::delete(&iam(&aws), name, diags).await;
     }
 
@@ -261,7 +373,10 @@ impl Importer for ControllerRole {
         let aws = aws(ctx, diags)?;
         let state = self.fetch(&aws, id, &Value::Null, diags).await;
         if state.is_none() && !diags.has_errors() {
-            diags.error("Role not found", format!("No IAM role named {id:?} exists."));
+            diags.error(
+                "Role not found",
+                format!("No IAM role named {id:?} exists."),
+            );
         }
         state
     }
@@ -274,19 +389,34 @@ mod tests {
     #[test]
     fn pod_identity_is_the_default_trust() {
         let t: serde_json::Value =
-            serde_json::from_str(&trust_policy(&Value::Null, &Value::Null, &Value::Null).unwrap()).unwrap();
-        assert_eq!(t["Statement"][0]["Principal"]["Service"], "pods.eks.amazonaws.com");
+            serde_json::from_str(&trust_policy(&Value::Null, &Value::Null, &Value::Null).unwrap())
+                .unwrap();
+        assert_eq!(
+            t["Statement"][0]["Principal"]["Service"],
+            "pods.eks.amazonaws.com"
+        );
         assert_eq!(t["Statement"][0]["Action"][1], "sts:TagSession");
     }
 
     #[test]
     fn irsa_trust_names_the_service_account() {
         let arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC";
-        let t = trust_policy(&Value::string(arn), &Value::string("karpenter"), &Value::string("ctl")).unwrap();
+        let t = trust_policy(
+            &Value::string(arn),
+            &Value::string("karpenter"),
+            &Value::string("ctl"),
+        )
+        .unwrap();
         let t: serde_json::Value = serde_json::from_str(&t).unwrap();
         let cond = &t["Statement"][0]["Condition"]["StringEquals"];
-        assert_eq!(cond["oidc.eks.us-east-1.amazonaws.com/id/ABC:sub"], "system:serviceaccount:karpenter:ctl");
-        assert_eq!(cond["oidc.eks.us-east-1.amazonaws.com/id/ABC:aud"], "sts.amazonaws.com");
+        assert_eq!(
+            cond["oidc.eks.us-east-1.amazonaws.com/id/ABC:sub"],
+            "system:serviceaccount:karpenter:ctl"
+        );
+        assert_eq!(
+            cond["oidc.eks.us-east-1.amazonaws.com/id/ABC:aud"],
+            "sts.amazonaws.com"
+        );
         assert!(trust_policy(&Value::Unknown, &Value::Null, &Value::Null).is_none());
     }
 }

@@ -23,9 +23,21 @@ pub const CLUSTER_TAG: &str = "karpenter.sh/cluster";
 
 /// Whether a controller holds and renews the leader Lease: alive when its record changes within
 /// one lease duration (15 s) plus slack. Compares the record, not clocks, like the controller does.
-pub async fn controller_alive(ctx: &CallContext, client: &kube::Client, namespace: &str, lease: &str) -> bool {
+pub async fn controller_alive(
+    ctx: &CallContext,
+    client: &kube::Client,
+    namespace: &str,
+    lease: &str,
+) -> bool {
     let r = ObjectRef::new("coordination.k8s.io/v1", "Lease", Some(namespace), lease);
-    let record = |o: Option<serde_json::Value>| o.map(|l| (l["spec"]["holderIdentity"].clone(), l["spec"]["renewTime"].clone()));
+    let record = |o: Option<serde_json::Value>| {
+        o.map(|l| {
+            (
+                l["spec"]["holderIdentity"].clone(),
+                l["spec"]["renewTime"].clone(),
+            )
+        })
+    };
     let Ok(Some(first)) = objects::get(client, &r).await.map(record) else {
         return false;
     };
@@ -63,21 +75,41 @@ pub async fn controller_alive_anywhere(ctx: &CallContext, client: &kube::Client)
 }
 
 async fn provisioner_names(client: &kube::Client) -> Result<Vec<String>, kube::Error> {
-    let crd = ObjectRef::new("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, super::controller_crd::CRD_NAME);
+    let crd = ObjectRef::new(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        super::controller_crd::CRD_NAME,
+    );
     if objects::get(client, &crd).await?.is_none() {
         return Ok(Vec::new());
     }
-    let list = objects::list(client, karpenter_core::api::provisioner::API_VERSION, "Provisioner", None).await?;
-    Ok(list.iter().filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string)).collect())
+    let list = objects::list(
+        client,
+        karpenter_core::api::provisioner::API_VERSION,
+        "Provisioner",
+        None,
+    )
+    .await?;
+    Ok(list
+        .iter()
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .collect())
 }
 
 async fn our_nodes(client: &kube::Client) -> Result<Vec<String>, kube::Error> {
     let list = objects::list(client, "v1", "Node", Some(labels::PROVISIONER_NAME)).await?;
-    Ok(list.iter().filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)).collect())
+    Ok(list
+        .iter()
+        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+        .collect())
 }
 
 fn cluster_filter(cluster: &str) -> Filter {
-    Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(cluster).build()
+    Filter::builder()
+        .name(format!("tag:{CLUSTER_TAG}"))
+        .values(cluster)
+        .build()
 }
 
 /// Ids of instances tagged for the cluster that are not terminated yet.
@@ -89,7 +121,11 @@ async fn live_instances(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<Vec<
         .filters(
             Filter::builder()
                 .name("instance-state-name")
-                .set_values(Some(["pending", "running", "stopping", "stopped", "shutting-down"].map(String::from).to_vec()))
+                .set_values(Some(
+                    ["pending", "running", "stopping", "stopped", "shutting-down"]
+                        .map(String::from)
+                        .to_vec(),
+                ))
                 .build(),
         )
         .into_paginator()
@@ -97,20 +133,34 @@ async fn live_instances(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<Vec<
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error_text(&e))?;
         for r in page.reservations() {
-            ids.extend(r.instances().iter().filter_map(|i| i.instance_id().map(str::to_string)));
+            ids.extend(
+                r.instances()
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_string)),
+            );
         }
     }
     Ok(ids)
 }
 
-async fn launch_templates(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<Vec<(String, String)>, String> {
+async fn launch_templates(
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    let mut pages = ec2.describe_launch_templates().filters(cluster_filter(cluster)).into_paginator().send();
+    let mut pages = ec2
+        .describe_launch_templates()
+        .filters(cluster_filter(cluster))
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error_text(&e))?;
         for t in page.launch_templates() {
             if let Some(id) = t.launch_template_id() {
-                out.push((id.to_string(), t.launch_template_name().unwrap_or_default().to_string()));
+                out.push((
+                    id.to_string(),
+                    t.launch_template_name().unwrap_or_default().to_string(),
+                ));
             }
         }
     }
@@ -132,11 +182,17 @@ pub async fn remove_capacity(
         Ok(names) => {
             for n in &names {
                 if let Err(e) = objects::delete(client, &provisioner_ref(n)).await {
-                    left.push(format!("Provisioner {n}: delete failed: {}", error_text(&e)));
+                    left.push(format!(
+                        "Provisioner {n}: delete failed: {}",
+                        error_text(&e)
+                    ));
                 }
             }
             if controller_running && !names.is_empty() {
-                tracing::info!(count = names.len(), "waiting for the controller to drain provisioners");
+                tracing::info!(
+                    count = names.len(),
+                    "waiting for the controller to drain provisioners"
+                );
                 let _ = wait_until(ctx, timeout, || async {
                     match (provisioner_names(client).await, our_nodes(client).await) {
                         (Ok(p), Ok(n)) if p.is_empty() && n.is_empty() => Some(()),
@@ -151,17 +207,34 @@ pub async fn remove_capacity(
     // 2. Instances the controller did not (or could not) terminate.
     match live_instances(ec2, cluster).await {
         Ok(ids) if !ids.is_empty() => {
-            tracing::info!(count = ids.len(), "terminating instances tagged for the cluster");
-            if let Err(e) = ec2.terminate_instances().set_instance_ids(Some(ids.clone())).send().await {
-                left.push(format!("ec2:TerminateInstances {ids:?} failed: {}", sdk_error_text(&e)));
+            tracing::info!(
+                count = ids.len(),
+                "terminating instances tagged for the cluster"
+            );
+            if let Err(e) = ec2
+                .terminate_instances()
+                .set_instance_ids(Some(ids.clone()))
+                .send()
+                .await
+            {
+                left.push(format!(
+                    "ec2:TerminateInstances {ids:?} failed: {}",
+                    sdk_error_text(&e)
+                ));
             }
             let gone = wait_until(ctx, timeout, || async {
-                live_instances(ec2, cluster).await.ok().filter(Vec::is_empty).map(|_| ())
+                live_instances(ec2, cluster)
+                    .await
+                    .ok()
+                    .filter(Vec::is_empty)
+                    .map(|_| ())
             })
             .await;
             if !matches!(gone, Waited::Done(())) {
                 let still = live_instances(ec2, cluster).await.unwrap_or(ids);
-                left.extend(still.iter().map(|i| format!("EC2 instance {i} (tag {CLUSTER_TAG}={cluster}) not terminated")));
+                left.extend(still.iter().map(|i| {
+                    format!("EC2 instance {i} (tag {CLUSTER_TAG}={cluster}) not terminated")
+                }));
             }
         }
         Ok(_) => {}
@@ -171,8 +244,16 @@ pub async fn remove_capacity(
     match launch_templates(ec2, cluster).await {
         Ok(lts) => {
             for (id, name) in lts {
-                if let Err(e) = ec2.delete_launch_template().launch_template_id(&id).send().await {
-                    left.push(format!("launch template {name} ({id}): {}", sdk_error_text(&e)));
+                if let Err(e) = ec2
+                    .delete_launch_template()
+                    .launch_template_id(&id)
+                    .send()
+                    .await
+                {
+                    left.push(format!(
+                        "launch template {name} ({id}): {}",
+                        sdk_error_text(&e)
+                    ));
                 }
             }
         }
@@ -183,7 +264,9 @@ pub async fn remove_capacity(
     if let Ok(nodes) = our_nodes(client).await {
         for n in nodes {
             let r = ObjectRef::new("v1", "Node", None, &n);
-            let done = objects::merge_patch(client, &r, &unfinalize).await.and(objects::delete(client, &r).await.map(|_| ()));
+            let done = objects::merge_patch(client, &r, &unfinalize)
+                .await
+                .and(objects::delete(client, &r).await.map(|_| ()));
             if let Err(e) = done {
                 left.push(format!("Node {n}: {}", error_text(&e)));
             }
@@ -192,7 +275,10 @@ pub async fn remove_capacity(
     if let Ok(names) = provisioner_names(client).await {
         for n in names {
             if let Err(e) = objects::merge_patch(client, &provisioner_ref(&n), &unfinalize).await {
-                left.push(format!("Provisioner {n}: cannot remove finalizers: {}", error_text(&e)));
+                left.push(format!(
+                    "Provisioner {n}: cannot remove finalizers: {}",
+                    error_text(&e)
+                ));
             }
         }
     }
@@ -203,7 +289,12 @@ pub async fn remove_capacity(
 }
 
 /// What still exists of the cluster's capacity, after giving deletions a moment to finish.
-async fn leftovers(ctx: &CallContext, client: &kube::Client, ec2: &aws_sdk_ec2::Client, cluster: &str) -> Vec<String> {
+async fn leftovers(
+    ctx: &CallContext,
+    client: &kube::Client,
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+) -> Vec<String> {
     let check = || async {
         let mut v = Vec::new();
         match provisioner_names(client).await {
@@ -219,7 +310,10 @@ async fn leftovers(ctx: &CallContext, client: &kube::Client, ec2: &aws_sdk_ec2::
             Err(e) => v.push(format!("ec2:DescribeInstances failed: {e}")),
         }
         match launch_templates(ec2, cluster).await {
-            Ok(l) => v.extend(l.into_iter().map(|(id, name)| format!("launch template {name} ({id})"))),
+            Ok(l) => v.extend(
+                l.into_iter()
+                    .map(|(id, name)| format!("launch template {name} ({id})")),
+            ),
             Err(e) => v.push(format!("ec2:DescribeLaunchTemplates failed: {e}")),
         }
         v

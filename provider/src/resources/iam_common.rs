@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
-pub use super::common::{aws, aws_error, sdk_error_text};
 use super::common::parse_duration;
+pub use super::common::{aws, aws_error, sdk_error_text};
 use crate::plugin::validate::Validator;
-use crate::plugin::{AttributePath, Attribute, Block, BlockNesting, CallContext, Diagnostics, NestedBlock, Value};
+use crate::plugin::{
+    Attribute, AttributePath, Block, BlockNesting, CallContext, Diagnostics, NestedBlock, Value,
+};
 use crate::provider::AwsContext;
 
 pub fn iam(aws: &AwsContext) -> aws_sdk_iam::Client {
@@ -64,13 +66,19 @@ impl Validator for IamName {
     fn validate(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
         let Some(s) = value.as_str() else { return };
         let n = s.chars().count();
-        let bad = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)));
+        let bad = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)));
         if n == 0 || n > self.0 || bad.is_some() {
             let why = match bad {
                 Some(c) => format!("contains {c:?}"),
                 None => format!("is {n} characters long"),
             };
-            diags.error_at(path.clone(), "Invalid IAM name", format!("{s:?} {why}. {}", self.description()));
+            diags.error_at(
+                path.clone(),
+                "Invalid IAM name",
+                format!("{s:?} {why}. {}", self.description()),
+            );
         }
     }
 }
@@ -84,10 +92,16 @@ impl Validator for EachPolicyArn {
         "Each must be an IAM policy ARN (`arn:aws:iam::<account or aws>:policy/<name>`).".into()
     }
     fn validate(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
-        let (Value::Set(items) | Value::List(items)) = value else { return };
+        let (Value::Set(items) | Value::List(items)) = value else {
+            return;
+        };
         for s in items.iter().filter_map(Value::as_str) {
             if !is_arn_of(s, "iam", Some("policy/")) {
-                diags.error_at(path.clone(), "Invalid policy ARN", format!("{s:?} is not valid here. {}", self.description()));
+                diags.error_at(
+                    path.clone(),
+                    "Invalid policy ARN",
+                    format!("{s:?} is not valid here. {}", self.description()),
+                );
             }
         }
     }
@@ -99,13 +113,20 @@ pub struct ArnWithResource(pub &'static str, pub &'static str);
 
 impl Validator for ArnWithResource {
     fn description(&self) -> String {
-        format!("Must be an ARN of the form `arn:aws:{}:...:{}<name>`.", self.0, self.1)
+        format!(
+            "Must be an ARN of the form `arn:aws:{}:...:{}<name>`.",
+            self.0, self.1
+        )
     }
     fn validate(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
         if let Some(s) = value.as_str()
             && !is_arn_of(s, self.0, Some(self.1))
         {
-            diags.error_at(path.clone(), "Invalid ARN", format!("{s:?} is not valid here. {}", self.description()));
+            diags.error_at(
+                path.clone(),
+                "Invalid ARN",
+                format!("{s:?} is not valid here. {}", self.description()),
+            );
         }
     }
 }
@@ -138,7 +159,9 @@ pub fn decode_policy(doc: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -168,7 +191,10 @@ pub fn is_no_such_entity<E: ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("NoSuchEntity")
 }
 
-pub fn iam_tags(m: &BTreeMap<String, String>, diags: &mut Diagnostics) -> Option<Vec<aws_sdk_iam::types::Tag>> {
+pub fn iam_tags(
+    m: &BTreeMap<String, String>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<aws_sdk_iam::types::Tag>> {
     m.iter()
         .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
         .collect::<Result<Vec<_>, _>>()
@@ -177,17 +203,26 @@ pub fn iam_tags(m: &BTreeMap<String, String>, diags: &mut Diagnostics) -> Option
 }
 
 pub fn tag_map(tags: &[aws_sdk_iam::types::Tag]) -> BTreeMap<String, String> {
-    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
 }
 
 /// Keys present before and absent now: what an update must untag.
 pub fn stale_keys(had: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> Vec<String> {
-    had.keys().filter(|k| !want.contains_key(*k)).cloned().collect()
+    had.keys()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect()
 }
 
 pub fn string_set(v: &Value) -> BTreeSet<String> {
     match v {
-        Value::Set(items) | Value::List(items) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Value::Set(items) | Value::List(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => BTreeSet::new(),
     }
 }
@@ -200,11 +235,9 @@ pub fn set_value(items: impl IntoIterator<Item = String>) -> Value {
 pub fn timeouts_block(ops: &[&'static str], default: &str) -> NestedBlock {
     let mut b = Block::new().description("How long operations may take.");
     for op in ops {
-        b = b.attribute(
-            Attribute::string(*op)
-                .optional()
-                .description(format!("How long `{op}` may wait for AWS, e.g. `5m` (default `{default}`).")),
-        );
+        b = b.attribute(Attribute::string(*op).optional().description(format!(
+            "How long `{op}` may wait for AWS, e.g. `5m` (default `{default}`)."
+        )));
     }
     NestedBlock::new("timeouts", BlockNesting::Single, b)
 }
@@ -225,7 +258,11 @@ pub fn validate_timeouts(config: &Value, ops: &[&str], diags: &mut Diagnostics) 
 }
 
 pub fn timeout_of(v: &Value, op: &str, default: Duration) -> Duration {
-    v.get("timeouts").get(op).as_str().and_then(parse_duration).unwrap_or(default)
+    v.get("timeouts")
+        .get(op)
+        .as_str()
+        .and_then(parse_duration)
+        .unwrap_or(default)
 }
 
 /// Why a retried call stopped.
@@ -237,7 +274,11 @@ pub enum RetryEnd<E> {
 /// Retries `call` while its error is one IAM returns for objects created moments ago
 /// (`NoSuchEntity`, `MalformedPolicyDocument` naming a principal that is not visible yet), until
 /// `timeout`. Other errors return at once.
-pub async fn retry_eventual<T, E, F, Fut>(ctx: &CallContext, timeout: Duration, mut call: F) -> Result<T, RetryEnd<E>>
+pub async fn retry_eventual<T, E, F, Fut>(
+    ctx: &CallContext,
+    timeout: Duration,
+    mut call: F,
+) -> Result<T, RetryEnd<E>>
 where
     E: ProvideErrorMetadata,
     F: FnMut() -> Fut,
@@ -249,7 +290,10 @@ where
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let transient = matches!(e.code(), Some("NoSuchEntity" | "MalformedPolicyDocument" | "InvalidParameterValue"));
+                let transient = matches!(
+                    e.code(),
+                    Some("NoSuchEntity" | "MalformedPolicyDocument" | "InvalidParameterValue")
+                );
                 if !transient || tokio::time::Instant::now() + delay > deadline {
                     return Err(RetryEnd::Failed(e));
                 }
@@ -286,7 +330,13 @@ mod tests {
     #[test]
     fn arns_are_checked_by_service_and_resource_type() {
         let role = ArnWithResource("iam", "role/");
-        assert_eq!(errors(&role, "arn:aws:iam::123456789012:role/KarpenterNodeRole-demo"), 0);
+        assert_eq!(
+            errors(
+                &role,
+                "arn:aws:iam::123456789012:role/KarpenterNodeRole-demo"
+            ),
+            0
+        );
         assert_eq!(errors(&role, "arn:aws:iam::123456789012:policy/x"), 1);
         assert_eq!(errors(&role, "not-an-arn"), 1);
         assert_eq!(errors(&role, "arn:aws:iam::123456789012:role/"), 1);
@@ -304,13 +354,22 @@ mod tests {
         assert_eq!(decode_policy("%7B%22a%22%3A1%7D"), r#"{"a":1}"#);
         assert_eq!(decode_policy(r#"{"a":"100%"}"#), r#"{"a":"100%"}"#);
         let planned = Value::string(r#"{"b": 2, "a": 1}"#);
-        assert_eq!(doc_for_state("%7B%22a%22%3A1%2C%22b%22%3A2%7D", &planned), planned);
-        assert_eq!(doc_for_state(r#"{"a":3}"#, &planned), Value::string(r#"{"a":3}"#));
+        assert_eq!(
+            doc_for_state("%7B%22a%22%3A1%2C%22b%22%3A2%7D", &planned),
+            planned
+        );
+        assert_eq!(
+            doc_for_state(r#"{"a":3}"#, &planned),
+            Value::string(r#"{"a":3}"#)
+        );
     }
 
     #[test]
     fn arn_parts() {
-        assert_eq!(arn_account("arn:aws:iam::123456789012:role/x"), Some("123456789012"));
+        assert_eq!(
+            arn_account("arn:aws:iam::123456789012:role/x"),
+            Some("123456789012")
+        );
         assert_eq!(arn_account("arn:aws:iam::aws:policy/x"), Some("aws"));
         assert_eq!(arn_name("arn:aws:iam::1:role/path/x"), "x");
         assert_eq!(partition("cn-north-1"), "aws-cn");

@@ -7,7 +7,9 @@ use std::time::Duration;
 use aws_sdk_iam::error::ProvideErrorMetadata as _;
 
 use super::common::{aws_error, sdk_error_text};
-use super::iam_common::{RetryEnd, iam_tags, is_no_such_entity, retry_eventual, stale_keys, tag_map};
+use super::iam_common::{
+    RetryEnd, iam_tags, is_no_such_entity, retry_eventual, stale_keys, tag_map,
+};
 use crate::plugin::{CallContext, Diagnostics};
 
 /// What a role looks like in IAM.
@@ -20,12 +22,21 @@ pub struct RemoteRole {
 }
 
 /// Reads a role: None without errors when it does not exist.
-pub async fn fetch(iam: &aws_sdk_iam::Client, name: &str, diags: &mut Diagnostics) -> Option<RemoteRole> {
+pub async fn fetch(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Option<RemoteRole> {
     let role = match iam.get_role().role_name(name).send().await {
         Ok(o) => o.role?,
         Err(e) => {
             if !e.as_service_error().is_some_and(is_no_such_entity) {
-                aws_error(diags, "iam:GetRole", &format!("role {name}"), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "iam:GetRole",
+                    &format!("role {name}"),
+                    &sdk_error_text(&e),
+                );
             }
             return None;
         }
@@ -33,33 +44,60 @@ pub async fn fetch(iam: &aws_sdk_iam::Client, name: &str, diags: &mut Diagnostic
     let tags = match iam.list_role_tags().role_name(name).send().await {
         Ok(o) => tag_map(o.tags()),
         Err(e) => {
-            aws_error(diags, "iam:ListRoleTags", &format!("role {name}"), &sdk_error_text(&e));
+            aws_error(
+                diags,
+                "iam:ListRoleTags",
+                &format!("role {name}"),
+                &sdk_error_text(&e),
+            );
             return None;
         }
     };
     let attached = attached_policies(iam, name, diags).await?;
     Some(RemoteRole {
         arn: role.arn().to_string(),
-        trust: super::iam_common::decode_policy(role.assume_role_policy_document().unwrap_or_default()),
+        trust: super::iam_common::decode_policy(
+            role.assume_role_policy_document().unwrap_or_default(),
+        ),
         tags,
         attached,
     })
 }
 
-pub async fn attached_policies(iam: &aws_sdk_iam::Client, name: &str, diags: &mut Diagnostics) -> Option<BTreeSet<String>> {
+pub async fn attached_policies(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Option<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     let mut marker: Option<String> = None;
     loop {
-        match iam.list_attached_role_policies().role_name(name).set_marker(marker.take()).send().await {
+        match iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .set_marker(marker.take())
+            .send()
+            .await
+        {
             Ok(o) => {
-                out.extend(o.attached_policies().iter().filter_map(|p| p.policy_arn()).map(str::to_string));
+                out.extend(
+                    o.attached_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn())
+                        .map(str::to_string),
+                );
                 match o.marker() {
                     Some(m) if o.is_truncated() => marker = Some(m.to_string()),
                     _ => return Some(out),
                 }
             }
             Err(e) => {
-                aws_error(diags, "iam:ListAttachedRolePolicies", &format!("role {name}"), &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "iam:ListAttachedRolePolicies",
+                    &format!("role {name}"),
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         }
@@ -88,7 +126,9 @@ pub async fn create(
         Ok(o) => Some(o.role.map(|r| r.arn).unwrap_or_default()),
         Err(e) => {
             let hint = if e.code() == Some("EntityAlreadyExists") {
-                format!("A role named {name} already exists: import it (`terraform import <address> {name}`) or choose another name.")
+                format!(
+                    "A role named {name} already exists: import it (`terraform import <address> {name}`) or choose another name."
+                )
             } else {
                 sdk_error_text(&e)
             };
@@ -110,15 +150,31 @@ pub async fn sync_policies(
     diags: &mut Diagnostics,
 ) -> bool {
     for arn in had.difference(want) {
-        if let Err(e) = iam.detach_role_policy().role_name(name).policy_arn(arn).send().await
+        if let Err(e) = iam
+            .detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
             && !e.as_service_error().is_some_and(is_no_such_entity)
         {
-            aws_error(diags, "iam:DetachRolePolicy", &format!("{arn} on role {name}"), &sdk_error_text(&e));
+            aws_error(
+                diags,
+                "iam:DetachRolePolicy",
+                &format!("{arn} on role {name}"),
+                &sdk_error_text(&e),
+            );
             return false;
         }
     }
     for arn in want.difference(had) {
-        let r = retry_eventual(ctx, timeout, || iam.attach_role_policy().role_name(name).policy_arn(arn).send()).await;
+        let r = retry_eventual(ctx, timeout, || {
+            iam.attach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+        })
+        .await;
         match r {
             Ok(_) => {}
             Err(RetryEnd::Failed(e)) => {
@@ -126,7 +182,12 @@ pub async fn sync_policies(
                     "{}\n\nThe policy must exist and be attachable; check the ARN {arn}.",
                     sdk_error_text(&e)
                 );
-                aws_error(diags, "iam:AttachRolePolicy", &format!("{arn} on role {name}"), &why);
+                aws_error(
+                    diags,
+                    "iam:AttachRolePolicy",
+                    &format!("{arn} on role {name}"),
+                    &why,
+                );
                 return false;
             }
             Err(RetryEnd::Cancelled) => {
@@ -150,26 +211,65 @@ pub async fn sync_tags(
 ) -> bool {
     let stale = stale_keys(had, want);
     if !stale.is_empty()
-        && let Err(e) = iam.untag_role().role_name(name).set_tag_keys(Some(stale)).send().await
+        && let Err(e) = iam
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
     {
-        aws_error(diags, "iam:UntagRole", &format!("role {name}"), &sdk_error_text(&e));
+        aws_error(
+            diags,
+            "iam:UntagRole",
+            &format!("role {name}"),
+            &sdk_error_text(&e),
+        );
         return false;
     }
     if want != had && !want.is_empty() {
-        let Some(tags) = iam_tags(want, diags) else { return false };
-        if let Err(e) = iam.tag_role().role_name(name).set_tags(Some(tags)).send().await {
-            aws_error(diags, "iam:TagRole", &format!("role {name}"), &sdk_error_text(&e));
+        let Some(tags) = iam_tags(want, diags) else {
+            return false;
+        };
+        if let Err(e) = iam
+            .tag_role()
+            .role_name(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+        {
+            aws_error(
+                diags,
+                "iam:TagRole",
+                &format!("role {name}"),
+                &sdk_error_text(&e),
+            );
             return false;
         }
     }
     true
 }
 
-pub async fn update_trust(iam: &aws_sdk_iam::Client, name: &str, trust: &str, diags: &mut Diagnostics) -> bool {
-    match iam.update_assume_role_policy().role_name(name).policy_document(trust).send().await {
+pub async fn update_trust(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    trust: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    match iam
+        .update_assume_role_policy()
+        .role_name(name)
+        .policy_document(trust)
+        .send()
+        .await
+    {
         Ok(_) => true,
         Err(e) => {
-            aws_error(diags, "iam:UpdateAssumeRolePolicy", &format!("role {name}"), &sdk_error_text(&e));
+            aws_error(
+                diags,
+                "iam:UpdateAssumeRolePolicy",
+                &format!("role {name}"),
+                &sdk_error_text(&e),
+            );
             false
         }
     }
@@ -184,17 +284,38 @@ pub async fn delete(iam: &aws_sdk_iam::Client, name: &str, diags: &mut Diagnosti
         return delete_only(iam, name, &what, diags).await;
     };
     for arn in attached {
-        if let Err(e) = iam.detach_role_policy().role_name(name).policy_arn(&arn).send().await
+        if let Err(e) = iam
+            .detach_role_policy()
+            .role_name(name)
+            .policy_arn(&arn)
+            .send()
+            .await
             && !e.as_service_error().is_some_and(is_no_such_entity)
         {
-            aws_error(diags, "iam:DetachRolePolicy", &format!("{arn} on {what}"), &sdk_error_text(&e));
+            aws_error(
+                diags,
+                "iam:DetachRolePolicy",
+                &format!("{arn} on {what}"),
+                &sdk_error_text(&e),
+            );
             return;
         }
     }
     if let Ok(o) = iam.list_role_policies().role_name(name).send().await {
         for p in o.policy_names() {
-            if let Err(e) = iam.delete_role_policy().role_name(name).policy_name(p).send().await {
-                aws_error(diags, "iam:DeleteRolePolicy", &format!("inline policy {p} of {what}"), &sdk_error_text(&e));
+            if let Err(e) = iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(p)
+                .send()
+                .await
+            {
+                aws_error(
+                    diags,
+                    "iam:DeleteRolePolicy",
+                    &format!("inline policy {p} of {what}"),
+                    &sdk_error_text(&e),
+                );
                 return;
             }
         }

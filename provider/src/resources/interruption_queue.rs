@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName as Q;
 
-use super::common::{Waited, aws, aws_error, parse_duration, sdk_error_text, tags_for_state, wait_until};
+use super::common::{
+    Waited, aws, aws_error, parse_duration, sdk_error_text, tags_for_state, wait_until,
+};
 use crate::plugin::validate::{CharsIn, IntBetween, LengthBetween};
 use crate::plugin::{
-    Attribute, Block, BlockNesting, CallContext, Diagnostics, Importer, NestedBlock, PlannedChange, Resource,
-    Schema, Value,
+    Attribute, Block, BlockNesting, CallContext, Diagnostics, Importer, NestedBlock, PlannedChange,
+    Resource, Schema, Value,
 };
 use crate::provider::AwsContext;
 
@@ -62,7 +64,14 @@ impl InterruptionQueue {
         prior: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let attrs = match aws.sqs.get_queue_attributes().queue_url(url).attribute_names(Q::All).send().await {
+        let attrs = match aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(Q::All)
+            .send()
+            .await
+        {
             Ok(o) => o.attributes.unwrap_or_default(),
             Err(e) => {
                 if e.as_service_error().is_some_and(is_gone) {
@@ -72,13 +81,14 @@ impl InterruptionQueue {
                 return None;
             }
         };
-        let tags: BTreeMap<String, String> = match aws.sqs.list_queue_tags().queue_url(url).send().await {
-            Ok(o) => o.tags.unwrap_or_default().into_iter().collect(),
-            Err(e) => {
-                aws_error(diags, "sqs:ListQueueTags", url, &sdk_error_text(&e));
-                return None;
-            }
-        };
+        let tags: BTreeMap<String, String> =
+            match aws.sqs.list_queue_tags().queue_url(url).send().await {
+                Ok(o) => o.tags.unwrap_or_default().into_iter().collect(),
+                Err(e) => {
+                    aws_error(diags, "sqs:ListQueueTags", url, &sdk_error_text(&e));
+                    return None;
+                }
+            };
         let name = url.rsplit('/').next().unwrap_or_default();
         let retention = attrs
             .get(&Q::MessageRetentionPeriod)
@@ -86,11 +96,20 @@ impl InterruptionQueue {
             .map(Value::int)
             .unwrap_or(Value::Null);
         // Queues created before SSE-SQS existed report no attribute: that is "off".
-        let sse = attrs.get(&Q::SqsManagedSseEnabled).map(|s| s == "true").unwrap_or(false);
+        let sse = attrs
+            .get(&Q::SqsManagedSseEnabled)
+            .map(|s| s == "true")
+            .unwrap_or(false);
         let mut state = Value::object([
             ("name", Value::string(name)),
             ("url", Value::string(url)),
-            ("arn", attrs.get(&Q::QueueArn).map(Value::string).unwrap_or(Value::Null)),
+            (
+                "arn",
+                attrs
+                    .get(&Q::QueueArn)
+                    .map(Value::string)
+                    .unwrap_or(Value::Null),
+            ),
             ("message_retention_seconds", retention),
             ("sqs_managed_sse_enabled", Value::Bool(sse)),
             ("tags", tags_for_state(&tags, aws, prior)),
@@ -119,8 +138,9 @@ impl InterruptionQueue {
                 .await
                 .ok()?;
             let a = o.attributes?;
-            (a.contains_key(&Q::Policy) && a.get(&Q::MessageRetentionPeriod).map(String::as_str) == Some(retention))
-                .then_some(())
+            (a.contains_key(&Q::Policy)
+                && a.get(&Q::MessageRetentionPeriod).map(String::as_str) == Some(retention))
+            .then_some(())
         })
         .await
     }
@@ -210,15 +230,30 @@ impl Resource for InterruptionQueue {
             return;
         }
         if let Some(aws) = ctx.provider_data::<AwsContext>() {
-            plan.planned.set("name", Value::string(format!("Karpenter-{}", aws.cluster_name)));
+            plan.planned.set(
+                "name",
+                Value::string(format!("Karpenter-{}", aws.cluster_name)),
+            );
         }
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
-        let retention = planned.get("message_retention_seconds").as_i64().unwrap_or(300).to_string();
-        let sse = planned.get("sqs_managed_sse_enabled").as_bool().unwrap_or(true);
+        let retention = planned
+            .get("message_retention_seconds")
+            .as_i64()
+            .unwrap_or(300)
+            .to_string();
+        let sse = planned
+            .get("sqs_managed_sse_enabled")
+            .as_bool()
+            .unwrap_or(true);
         let mut req = aws
             .sqs
             .create_queue()
@@ -271,23 +306,45 @@ impl Resource for InterruptionQueue {
         }
         state.set("timeouts", planned.get("timeouts").clone());
         // Values the user planned win over what an eventually-consistent read returned.
-        for k in ["message_retention_seconds", "sqs_managed_sse_enabled", "tags"] {
+        for k in [
+            "message_retention_seconds",
+            "sqs_managed_sse_enabled",
+            "tags",
+        ] {
             state.set(k, planned.get(k).clone());
         }
         Some(state)
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let url = state.get("url").as_str()?.to_string();
         self.fetch(&aws, &url, state, diags).await
     }
 
-    async fn update(&self, ctx: &CallContext, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let url = prior.get("url").as_str()?.to_string();
-        let retention = planned.get("message_retention_seconds").as_i64().unwrap_or(300).to_string();
-        let sse = planned.get("sqs_managed_sse_enabled").as_bool().unwrap_or(true);
+        let retention = planned
+            .get("message_retention_seconds")
+            .as_i64()
+            .unwrap_or(300)
+            .to_string();
+        let sse = planned
+            .get("sqs_managed_sse_enabled")
+            .as_bool()
+            .unwrap_or(true);
         if let Err(e) = aws
             .sqs
             .set_queue_attributes()
@@ -302,9 +359,19 @@ impl Resource for InterruptionQueue {
         }
         let want = aws.merged_tags(planned.get("tags"));
         let had = aws.merged_tags(prior.get("tags"));
-        let stale: Vec<String> = had.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+        let stale: Vec<String> = had
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .cloned()
+            .collect();
         if !stale.is_empty()
-            && let Err(e) = aws.sqs.untag_queue().queue_url(&url).set_tag_keys(Some(stale)).send().await
+            && let Err(e) = aws
+                .sqs
+                .untag_queue()
+                .queue_url(&url)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
         {
             aws_error(diags, "sqs:UntagQueue", &url, &sdk_error_text(&e));
             return None;
@@ -324,7 +391,9 @@ impl Resource for InterruptionQueue {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(aws) = aws(ctx, diags) else { return };
-        let Some(url) = prior.get("url").as_str() else { return };
+        let Some(url) = prior.get("url").as_str() else {
+            return;
+        };
         if let Err(e) = aws.sqs.delete_queue().queue_url(url).send().await
             && !e.as_service_error().is_some_and(is_gone)
         {
@@ -362,7 +431,10 @@ impl Importer for InterruptionQueue {
             ])),
             Err(e) => {
                 if e.as_service_error().is_some_and(is_gone) {
-                    diags.error("Queue not found", format!("No SQS queue named {id:?} exists in {}.", aws.region));
+                    diags.error(
+                        "Queue not found",
+                        format!("No SQS queue named {id:?} exists in {}.", aws.region),
+                    );
                 } else {
                     aws_error(diags, "sqs:GetQueueUrl", id, &sdk_error_text(&e));
                 }

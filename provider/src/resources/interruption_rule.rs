@@ -9,7 +9,9 @@ use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::common::{ArnOf, aws, aws_error, sdk_error_text, tags_for_state};
 use crate::plugin::validate::{CharsIn, LengthBetween, OneOf};
-use crate::plugin::{Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value};
+use crate::plugin::{
+    Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
+};
 use crate::provider::AwsContext;
 
 pub struct InterruptionRule;
@@ -32,7 +34,9 @@ pub fn event_pattern(kind: &str) -> Option<serde_json::Value> {
     Some(match kind {
         "spot_interruption" => ec2("EC2 Spot Instance Interruption Warning"),
         "rebalance_recommendation" => ec2("EC2 Instance Rebalance Recommendation"),
-        "capacity_reservation_interruption" => ec2("EC2 Capacity Reservation Instance Interruption Warning"),
+        "capacity_reservation_interruption" => {
+            ec2("EC2 Capacity Reservation Instance Interruption Warning")
+        }
         "instance_state_change" => json!({
             "source": ["aws.ec2"],
             "detail-type": ["EC2 Instance State-change Notification"],
@@ -60,7 +64,13 @@ fn aws_tags(m: BTreeMap<String, String>, diags: &mut Diagnostics) -> Option<Vec<
 }
 
 impl InterruptionRule {
-    async fn put_target(&self, aws: &AwsContext, name: &str, queue_arn: &str, diags: &mut Diagnostics) -> bool {
+    async fn put_target(
+        &self,
+        aws: &AwsContext,
+        name: &str,
+        queue_arn: &str,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let target = match Target::builder().id(TARGET_ID).arn(queue_arn).build() {
             Ok(t) => t,
             Err(e) => {
@@ -68,13 +78,26 @@ impl InterruptionRule {
                 return false;
             }
         };
-        match aws.events.put_targets().rule(name).targets(target).send().await {
+        match aws
+            .events
+            .put_targets()
+            .rule(name)
+            .targets(target)
+            .send()
+            .await
+        {
             Ok(o) if o.failed_entry_count == 0 => true,
             Ok(o) => {
                 let why: Vec<String> = o
                     .failed_entries()
                     .iter()
-                    .map(|f| format!("{}: {}", f.error_code().unwrap_or("?"), f.error_message().unwrap_or("?")))
+                    .map(|f| {
+                        format!(
+                            "{}: {}",
+                            f.error_code().unwrap_or("?"),
+                            f.error_message().unwrap_or("?")
+                        )
+                    })
                     .collect();
                 aws_error(diags, "events:PutTargets", name, &why.join("; "));
                 false
@@ -86,7 +109,13 @@ impl InterruptionRule {
         }
     }
 
-    async fn fetch(&self, aws: &AwsContext, name: &str, prior: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn fetch(
+        &self,
+        aws: &AwsContext,
+        name: &str,
+        prior: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let rule = match aws.events.describe_rule().name(name).send().await {
             Ok(r) => r,
             Err(e) => {
@@ -97,14 +126,20 @@ impl InterruptionRule {
             }
         };
         let arn = rule.arn().unwrap_or_default().to_string();
-        let remote_pattern: Option<serde_json::Value> = rule.event_pattern().and_then(|p| serde_json::from_str(p).ok());
+        let remote_pattern: Option<serde_json::Value> = rule
+            .event_pattern()
+            .and_then(|p| serde_json::from_str(p).ok());
         // The kind is ours, not AWS's: recover it from the pattern on import.
-        let kind = prior
-            .get("kind")
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| KINDS.iter().find(|k| event_pattern(k) == remote_pattern).map(|k| k.to_string()));
-        let pattern_text = remote_pattern.as_ref().map(|p| p.to_string()).unwrap_or_default();
+        let kind = prior.get("kind").as_str().map(str::to_string).or_else(|| {
+            KINDS
+                .iter()
+                .find(|k| event_pattern(k) == remote_pattern)
+                .map(|k| k.to_string())
+        });
+        let pattern_text = remote_pattern
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
         let targets = match aws.events.list_targets_by_rule().rule(name).send().await {
             Ok(o) => o.targets.unwrap_or_default(),
             Err(e) => {
@@ -112,11 +147,29 @@ impl InterruptionRule {
                 return None;
             }
         };
-        let queue_arn = targets.iter().find(|t| t.id() == TARGET_ID).map(|t| t.arn().to_string());
-        let tags: BTreeMap<String, String> = match aws.events.list_tags_for_resource().resource_arn(&arn).send().await {
-            Ok(o) => o.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        let queue_arn = targets
+            .iter()
+            .find(|t| t.id() == TARGET_ID)
+            .map(|t| t.arn().to_string());
+        let tags: BTreeMap<String, String> = match aws
+            .events
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
             Err(e) => {
-                aws_error(diags, "events:ListTagsForResource", name, &sdk_error_text(&e));
+                aws_error(
+                    diags,
+                    "events:ListTagsForResource",
+                    name,
+                    &sdk_error_text(&e),
+                );
                 return None;
             }
         };
@@ -124,7 +177,10 @@ impl InterruptionRule {
             ("name", Value::string(name)),
             ("arn", Value::string(arn)),
             ("kind", kind.map(Value::String).unwrap_or(Value::Null)),
-            ("queue_arn", queue_arn.map(Value::String).unwrap_or(Value::Null)),
+            (
+                "queue_arn",
+                queue_arn.map(Value::String).unwrap_or(Value::Null),
+            ),
             ("event_pattern", Value::string(pattern_text)),
             ("tags", tags_for_state(&tags, aws, prior)),
         ]))
@@ -195,7 +251,8 @@ impl Resource for InterruptionRule {
             return;
         };
         if let Some(p) = event_pattern(&kind) {
-            plan.planned.set("event_pattern", Value::string(p.to_string()));
+            plan.planned
+                .set("event_pattern", Value::string(p.to_string()));
         }
         if plan.planned.get("name").is_unknown()
             && let Some(aws) = ctx.provider_data::<AwsContext>()
@@ -205,12 +262,20 @@ impl Resource for InterruptionRule {
         }
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
         let kind = planned.get("kind").as_str().unwrap_or_default();
         let Some(pattern) = event_pattern(kind) else {
-            diags.error("Unknown kind", format!("{kind:?} is not an interruption kind."));
+            diags.error(
+                "Unknown kind",
+                format!("{kind:?} is not an interruption kind."),
+            );
             return None;
         };
         let tags = aws_tags(aws.merged_tags(planned.get("tags")), diags)?;
@@ -220,7 +285,10 @@ impl Resource for InterruptionRule {
             .name(&name)
             .event_pattern(pattern.to_string())
             .state(RuleState::Enabled)
-            .description(format!("karpenter-rs {kind} events for cluster {}", aws.cluster_name))
+            .description(format!(
+                "karpenter-rs {kind} events for cluster {}",
+                aws.cluster_name
+            ))
             .set_tags(Some(tags).filter(|t| !t.is_empty()))
             .send()
             .await
@@ -240,13 +308,21 @@ impl Resource for InterruptionRule {
         Some(state)
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let name = state.get("name").as_str()?.to_string();
         let mut fresh = self.fetch(&aws, &name, state, diags).await?;
         // Same pattern, different key order or spacing: keep the text we planned.
         let same = |a: &Value, b: &Value| {
-            let p = |v: &Value| v.as_str().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+            let p = |v: &Value| {
+                v.as_str()
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            };
             p(a).is_some() && p(a) == p(b)
         };
         if same(fresh.get("event_pattern"), state.get("event_pattern")) {
@@ -255,7 +331,13 @@ impl Resource for InterruptionRule {
         Some(fresh)
     }
 
-    async fn update(&self, ctx: &CallContext, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let name = prior.get("name").as_str()?.to_string();
         let arn = prior.get("arn").as_str().unwrap_or_default().to_string();
@@ -267,16 +349,33 @@ impl Resource for InterruptionRule {
         }
         let want = aws.merged_tags(planned.get("tags"));
         let had = aws.merged_tags(prior.get("tags"));
-        let stale: Vec<String> = had.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+        let stale: Vec<String> = had
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .cloned()
+            .collect();
         if !stale.is_empty()
-            && let Err(e) = aws.events.untag_resource().resource_arn(&arn).set_tag_keys(Some(stale)).send().await
+            && let Err(e) = aws
+                .events
+                .untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
         {
             aws_error(diags, "events:UntagResource", &name, &sdk_error_text(&e));
             return None;
         }
         if want != had && !want.is_empty() {
             let tags = aws_tags(want, diags)?;
-            if let Err(e) = aws.events.tag_resource().resource_arn(&arn).set_tags(Some(tags)).send().await {
+            if let Err(e) = aws
+                .events
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(tags))
+                .send()
+                .await
+            {
                 aws_error(diags, "events:TagResource", &name, &sdk_error_text(&e));
                 return None;
             }
@@ -286,9 +385,17 @@ impl Resource for InterruptionRule {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(aws) = aws(ctx, diags) else { return };
-        let Some(name) = prior.get("name").as_str() else { return };
+        let Some(name) = prior.get("name").as_str() else {
+            return;
+        };
         // EventBridge refuses to delete a rule that still has targets.
-        if let Err(e) = aws.events.remove_targets().rule(name).ids(TARGET_ID).send().await
+        if let Err(e) = aws
+            .events
+            .remove_targets()
+            .rule(name)
+            .ids(TARGET_ID)
+            .send()
+            .await
             && !e.as_service_error().is_some_and(is_gone)
         {
             aws_error(diags, "events:RemoveTargets", name, &sdk_error_text(&e));
@@ -316,7 +423,10 @@ impl Importer for InterruptionRule {
         let aws = aws(ctx, diags)?;
         let state = self.fetch(&aws, id, &Value::Null, diags).await;
         if state.is_none() && !diags.has_errors() {
-            diags.error("Rule not found", format!("No EventBridge rule named {id:?} exists in {}.", aws.region));
+            diags.error(
+                "Rule not found",
+                format!("No EventBridge rule named {id:?} exists in {}.", aws.region),
+            );
         }
         state
     }

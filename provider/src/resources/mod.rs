@@ -1,23 +1,23 @@
 //! Managed resources, one module each, written against `crate::plugin` only.
 
-mod common;
-pub mod interruption_queue;
-pub mod interruption_rule;
 mod bootstrap_stack;
 mod bootstrap_template;
-mod controller_policy;
-mod controller_policy_doc;
-mod controller_role;
-pub mod iam_common;
-mod iam_role;
-mod instance_profile;
-mod node_role;
-pub mod node_access;
-mod node_access_aws_auth;
+mod common;
 mod controller_crd;
 pub mod controller_install;
 mod controller_objects;
+mod controller_policy;
+mod controller_policy_doc;
+mod controller_role;
 mod controller_teardown;
+pub mod iam_common;
+mod iam_role;
+mod instance_profile;
+pub mod interruption_queue;
+pub mod interruption_rule;
+pub mod node_access;
+mod node_access_aws_auth;
+mod node_role;
 pub mod provisioner;
 mod provisioner_checks;
 mod provisioner_hcl;

@@ -7,7 +7,10 @@ use aws_sdk_eks::types::AuthenticationMode;
 
 use super::common::{ArnOf, aws, aws_error, sdk_error_text};
 use super::node_access_aws_auth::{self as aws_auth, Change};
-use crate::plugin::{Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Resource, Schema, Value};
+use crate::plugin::{
+    Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Resource, Schema,
+    Value,
+};
 use crate::provider::AwsContext;
 
 pub struct NodeAccess;
@@ -20,9 +23,14 @@ async fn detect_mode(a: &AwsContext, cluster: &str, diags: &mut Diagnostics) -> 
     let eks = aws_sdk_eks::Client::new(&a.sdk);
     match eks.describe_cluster().name(cluster).send().await {
         Ok(o) => {
-            let mode = o.cluster().and_then(|c| c.access_config()).and_then(|ac| ac.authentication_mode().cloned());
+            let mode = o
+                .cluster()
+                .and_then(|c| c.access_config())
+                .and_then(|ac| ac.authentication_mode().cloned());
             match mode {
-                Some(AuthenticationMode::Api | AuthenticationMode::ApiAndConfigMap) => ACCESS_ENTRY.into(),
+                Some(AuthenticationMode::Api | AuthenticationMode::ApiAndConfigMap) => {
+                    ACCESS_ENTRY.into()
+                }
                 _ => AWS_AUTH.into(),
             }
         }
@@ -89,11 +97,22 @@ impl Resource for NodeAccess {
             && m != ACCESS_ENTRY
             && m != AWS_AUTH
         {
-            diags.error_at(AttributePath::attr("mode"), "Invalid mode", format!("{m:?} must be `{ACCESS_ENTRY}` or `{AWS_AUTH}`."));
+            diags.error_at(
+                AttributePath::attr("mode"),
+                "Invalid mode",
+                format!("{m:?} must be `{ACCESS_ENTRY}` or `{AWS_AUTH}`."),
+            );
         }
     }
 
-    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        diags: &mut Diagnostics,
+    ) {
         if plan.planned.is_null() || !plan.planned.get("mode").is_unknown() {
             return;
         }
@@ -103,7 +122,12 @@ impl Resource for NodeAccess {
         }
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let a = aws(ctx, diags)?;
         let arn = planned.get("node_role_arn").as_str()?.to_string();
         let mode = match planned.get("mode").as_str() {
@@ -114,27 +138,57 @@ impl Resource for NodeAccess {
         state.set("mode", Value::string(&mode));
         if mode == ACCESS_ENTRY {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
-            if let Err(e) = eks.create_access_entry().cluster_name(&a.cluster_name).principal_arn(&arn).r#type("EC2_LINUX").send().await {
+            if let Err(e) = eks
+                .create_access_entry()
+                .cluster_name(&a.cluster_name)
+                .principal_arn(&arn)
+                .r#type("EC2_LINUX")
+                .send()
+                .await
+            {
                 aws_error(diags, "eks:CreateAccessEntry", &arn, &sdk_error_text(&e));
                 return None;
             }
             return Some(state);
         }
         let client = a.kube.client(diags)?;
-        let user = planned.get("username").as_str().unwrap_or(aws_auth::NODE_USERNAME).to_string();
-        if let Err(e) = aws_auth::edit(&client, &Change::Add { arn: &arn, username: &user }).await {
+        let user = planned
+            .get("username")
+            .as_str()
+            .unwrap_or(aws_auth::NODE_USERNAME)
+            .to_string();
+        if let Err(e) = aws_auth::edit(
+            &client,
+            &Change::Add {
+                arn: &arn,
+                username: &user,
+            },
+        )
+        .await
+        {
             diags.error("Cannot update kube-system/aws-auth", e);
             return None;
         }
         Some(state)
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let a = aws(ctx, diags)?;
         let arn = state.get("node_role_arn").as_str()?.to_string();
         if state.get("mode").as_str() == Some(ACCESS_ENTRY) {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
-            return match eks.describe_access_entry().cluster_name(&a.cluster_name).principal_arn(&arn).send().await {
+            return match eks
+                .describe_access_entry()
+                .cluster_name(&a.cluster_name)
+                .principal_arn(&arn)
+                .send()
+                .await
+            {
                 Ok(_) => Some(state.clone()),
                 Err(e) if e.as_service_error().is_some_and(is_not_found) => None,
                 Err(e) => {
@@ -158,24 +212,39 @@ impl Resource for NodeAccess {
         }
     }
 
-    async fn update(&self, ctx: &CallContext, _prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         // Only `username` can change in place (the rest forces replacement).
         self.create(ctx, planned, diags).await
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(a) = aws(ctx, diags) else { return };
-        let Some(arn) = prior.get("node_role_arn").as_str() else { return };
+        let Some(arn) = prior.get("node_role_arn").as_str() else {
+            return;
+        };
         if prior.get("mode").as_str() == Some(ACCESS_ENTRY) {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
-            if let Err(e) = eks.delete_access_entry().cluster_name(&a.cluster_name).principal_arn(arn).send().await
+            if let Err(e) = eks
+                .delete_access_entry()
+                .cluster_name(&a.cluster_name)
+                .principal_arn(arn)
+                .send()
+                .await
                 && !e.as_service_error().is_some_and(is_not_found)
             {
                 aws_error(diags, "eks:DeleteAccessEntry", arn, &sdk_error_text(&e));
             }
             return;
         }
-        let Some(client) = a.kube.client(diags) else { return };
+        let Some(client) = a.kube.client(diags) else {
+            return;
+        };
         if let Err(e) = aws_auth::edit(&client, &Change::Remove { arn }).await {
             diags.error("Cannot update kube-system/aws-auth", e);
         }

@@ -24,7 +24,8 @@ pub fn merged(map_roles: &str, change: &Change) -> Result<String, String> {
     let mut entries: Vec<Json> = if map_roles.trim().is_empty() {
         Vec::new()
     } else {
-        serde_yaml_ng::from_str(map_roles).map_err(|e| format!("mapRoles is not a YAML list: {e}"))?
+        serde_yaml_ng::from_str(map_roles)
+            .map_err(|e| format!("mapRoles is not a YAML list: {e}"))?
     };
     let arn = match change {
         Change::Add { arn, .. } | Change::Remove { arn } => *arn,
@@ -35,7 +36,9 @@ pub fn merged(map_roles: &str, change: &Change) -> Result<String, String> {
             entries[i]["username"] = json!(username);
             entries[i]["groups"] = json!(GROUPS);
         }
-        (Change::Add { username, .. }, None) => entries.push(json!({"rolearn": arn, "username": username, "groups": GROUPS})),
+        (Change::Add { username, .. }, None) => {
+            entries.push(json!({"rolearn": arn, "username": username, "groups": GROUPS}))
+        }
         (Change::Remove { .. }, Some(i)) => {
             entries.remove(i);
         }
@@ -49,10 +52,14 @@ pub fn merged(map_roles: &str, change: &Change) -> Result<String, String> {
 
 /// The username mapped for `arn`, if the role is mapped.
 pub async fn find(client: &kube::Client, arn: &str) -> Result<Option<String>, String> {
-    let cm = objects::get(client, &aws_auth_ref()).await.map_err(|e| error_text(&e))?;
+    let cm = objects::get(client, &aws_auth_ref())
+        .await
+        .map_err(|e| error_text(&e))?;
     let Some(cm) = cm else { return Ok(None) };
     let roles: Vec<Json> = match cm["data"]["mapRoles"].as_str() {
-        Some(s) if !s.trim().is_empty() => serde_yaml_ng::from_str(s).map_err(|e| format!("mapRoles is not a YAML list: {e}"))?,
+        Some(s) if !s.trim().is_empty() => {
+            serde_yaml_ng::from_str(s).map_err(|e| format!("mapRoles is not a YAML list: {e}"))?
+        }
         _ => Vec::new(),
     };
     Ok(roles
@@ -75,7 +82,9 @@ pub async fn edit(client: &kube::Client, change: &Change<'_>) -> Result<(), Stri
             let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "aws-auth", "namespace": "kube-system"},
                              "data": {"mapRoles": roles}});
-            return objects::create(client, &obj).await.map_err(|e| error_text(&e));
+            return objects::create(client, &obj)
+                .await
+                .map_err(|e| error_text(&e));
         };
         let roles = merged(cm["data"]["mapRoles"].as_str().unwrap_or_default(), change)?;
         let patch = json!({"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"]}, "data": {"mapRoles": roles}});
@@ -85,7 +94,9 @@ pub async fn edit(client: &kube::Client, change: &Change<'_>) -> Result<(), Stri
             Err(e) => return Err(error_text(&e)),
         }
     }
-    Err(format!("kube-system/aws-auth kept changing under us ({ATTEMPTS} attempts): {last}"))
+    Err(format!(
+        "kube-system/aws-auth kept changing under us ({ATTEMPTS} attempts): {last}"
+    ))
 }
 
 #[cfg(test)]
@@ -101,20 +112,42 @@ mod tests {
     #[test]
     fn adding_keeps_every_other_entry_unchanged() -> Result<(), String> {
         let arn = "arn:aws:iam::1:role/KarpenterNodeRole-demo";
-        let out = merged(OTHERS, &Change::Add { arn, username: NODE_USERNAME })?;
+        let out = merged(
+            OTHERS,
+            &Change::Add {
+                arn,
+                username: NODE_USERNAME,
+            },
+        )?;
         let (before, after) = (parse(OTHERS), parse(&out));
         assert_eq!(after.len(), 3);
         assert_eq!(&after[..2], &before[..]);
         assert_eq!(after[2]["rolearn"], arn);
         // Adding twice does not duplicate.
-        assert_eq!(parse(&merged(&out, &Change::Add { arn, username: NODE_USERNAME })?).len(), 3);
+        assert_eq!(
+            parse(&merged(
+                &out,
+                &Change::Add {
+                    arn,
+                    username: NODE_USERNAME
+                }
+            )?)
+            .len(),
+            3
+        );
         Ok(())
     }
 
     #[test]
     fn removing_takes_out_only_our_entry() -> Result<(), String> {
         let arn = "arn:aws:iam::1:role/KarpenterNodeRole-demo";
-        let with = merged(OTHERS, &Change::Add { arn, username: NODE_USERNAME })?;
+        let with = merged(
+            OTHERS,
+            &Change::Add {
+                arn,
+                username: NODE_USERNAME,
+            },
+        )?;
         let without = merged(&with, &Change::Remove { arn })?;
         assert_eq!(parse(&without), parse(OTHERS));
         assert_eq!(merged("", &Change::Remove { arn })?, "");

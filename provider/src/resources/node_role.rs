@@ -7,10 +7,13 @@ use async_trait::async_trait;
 
 use super::common::{aws, tags_for_state};
 use super::iam_common::{
-    EachPolicyArn, IamName, iam, partition, set_value, string_set, timeout_of, timeouts_block, validate_timeouts,
+    EachPolicyArn, IamName, iam, partition, set_value, string_set, timeout_of, timeouts_block,
+    validate_timeouts,
 };
 use super::iam_role;
-use crate::plugin::{Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value};
+use crate::plugin::{
+    Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
+};
 use crate::provider::AwsContext;
 
 pub struct NodeRole;
@@ -24,12 +27,19 @@ const BASE_POLICIES: [&str; 4] = [
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn base_policy_arns(region: &str) -> Vec<String> {
-    BASE_POLICIES.iter().map(|p| format!("arn:{}:iam::aws:policy/{p}", partition(region))).collect()
+    BASE_POLICIES
+        .iter()
+        .map(|p| format!("arn:{}:iam::aws:policy/{p}", partition(region)))
+        .collect()
 }
 
 /// Lets EC2 instances assume the role (through their instance profile).
 pub fn ec2_trust(region: &str) -> String {
-    let service = if region.starts_with("cn-") { "ec2.amazonaws.com.cn" } else { "ec2.amazonaws.com" };
+    let service = if region.starts_with("cn-") {
+        "ec2.amazonaws.com.cn"
+    } else {
+        "ec2.amazonaws.com"
+    };
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -42,9 +52,16 @@ pub fn ec2_trust(region: &str) -> String {
 }
 
 impl NodeRole {
-    async fn fetch(&self, aws: &AwsContext, name: &str, prior: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn fetch(
+        &self,
+        aws: &AwsContext,
+        name: &str,
+        prior: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let remote = iam_role::fetch(&iam(aws), name, diags).await?;
-        let base: std::collections::BTreeSet<String> = base_policy_arns(&aws.region).into_iter().collect();
+        let base: std::collections::BTreeSet<String> =
+            base_policy_arns(&aws.region).into_iter().collect();
         let extra: Vec<String> = remote.attached.difference(&base).cloned().collect();
         let additional = if extra.is_empty() && prior.get("additional_policy_arns").is_null() {
             Value::Null
@@ -57,7 +74,10 @@ impl NodeRole {
             ("arn", Value::string(remote.arn)),
             ("additional_policy_arns", additional),
             ("attached_policy_arns", set_value(remote.attached)),
-            ("assume_role_policy", super::iam_common::doc_for_state(&remote.trust, &expected)),
+            (
+                "assume_role_policy",
+                super::iam_common::doc_for_state(&remote.trust, &expected),
+            ),
             ("tags", tags_for_state(&remote.tags, aws, prior)),
             ("timeouts", prior.get("timeouts").clone()),
         ]))
@@ -109,15 +129,28 @@ impl Resource for NodeRole {
         validate_timeouts(config, &["create"], diags);
     }
 
-    async fn modify_plan(&self, ctx: &CallContext, _prior: &Value, _config: &Value, plan: &mut PlannedChange, _diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        _diags: &mut Diagnostics,
+    ) {
         if plan.planned.is_null() {
             return;
         }
-        let Some(aws) = ctx.provider_data::<AwsContext>() else { return };
+        let Some(aws) = ctx.provider_data::<AwsContext>() else {
+            return;
+        };
         if plan.planned.get("name").is_unknown() {
-            plan.planned.set("name", Value::string(format!("KarpenterNodeRole-{}", aws.cluster_name)));
+            plan.planned.set(
+                "name",
+                Value::string(format!("KarpenterNodeRole-{}", aws.cluster_name)),
+            );
         }
-        plan.planned.set("assume_role_policy", Value::string(ec2_trust(&aws.region)));
+        plan.planned
+            .set("assume_role_policy", Value::string(ec2_trust(&aws.region)));
         let extra = plan.planned.get("additional_policy_arns");
         let attached = if extra.is_wholly_known() {
             let mut all = string_set(extra);
@@ -129,37 +162,72 @@ impl Resource for NodeRole {
         plan.planned.set("attached_policy_arns", attached);
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
         let trust = ec2_trust(&aws.region);
         let description = format!("karpenter-rs nodes of cluster {}", aws.cluster_name);
-        let arn = iam_role::create(&client, &name, &trust, &description, &aws.merged_tags(planned.get("tags")), diags).await?;
+        let arn = iam_role::create(
+            &client,
+            &name,
+            &trust,
+            &description,
+            &aws.merged_tags(planned.get("tags")),
+            diags,
+        )
+        .await?;
         let mut state = planned.clone();
         state.set("arn", Value::string(&arn));
         // From here on the role exists: every failure returns its state so Terraform tracks it.
         let want = string_set(planned.get("attached_policy_arns"));
         let timeout = timeout_of(planned, "create", DEFAULT_TIMEOUT);
-        if !iam_role::sync_policies(ctx, &client, &name, &Default::default(), &want, timeout, diags).await {
+        if !iam_role::sync_policies(
+            ctx,
+            &client,
+            &name,
+            &Default::default(),
+            &want,
+            timeout,
+            diags,
+        )
+        .await
+        {
             state.set("attached_policy_arns", Value::Null);
         }
         Some(state)
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let name = state.get("name").as_str()?.to_string();
         self.fetch(&aws, &name, state, diags).await
     }
 
-    async fn update(&self, ctx: &CallContext, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let name = prior.get("name").as_str()?.to_string();
         let trust = planned.get("assume_role_policy");
         if trust != prior.get("assume_role_policy")
-            && !iam_role::update_trust(&client, &name, trust.as_str().unwrap_or_default(), diags).await
+            && !iam_role::update_trust(&client, &name, trust.as_str().unwrap_or_default(), diags)
+                .await
         {
             return None;
         }
@@ -170,7 +238,15 @@ impl Resource for NodeRole {
             return None;
         }
         let had_tags = aws.merged_tags(prior.get("tags"));
-        if !iam_role::sync_tags(&client, &name, &had_tags, &aws.merged_tags(planned.get("tags")), diags).await {
+        if !iam_role::sync_tags(
+            &client,
+            &name,
+            &had_tags,
+            &aws.merged_tags(planned.get("tags")),
+            diags,
+        )
+        .await
+        {
             return None;
         }
         Some(planned.clone())
@@ -178,7 +254,9 @@ impl Resource for NodeRole {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(aws) = aws(ctx, diags) else { return };
-        let Some(name) = prior.get("name").as_str() else { return };
+        let Some(name) = prior.get("name").as_str() else {
+            return;
+        };
         iam_role::delete(&iam(&aws), name, diags).await;
     }
 
@@ -197,7 +275,10 @@ impl Importer for NodeRole {
         let aws = aws(ctx, diags)?;
         let state = self.fetch(&aws, id, &Value::Null, diags).await;
         if state.is_none() && !diags.has_errors() {
-            diags.error("Role not found", format!("No IAM role named {id:?} exists."));
+            diags.error(
+                "Role not found",
+                format!("No IAM role named {id:?} exists."),
+            );
         }
         state
     }
@@ -209,9 +290,16 @@ mod tests {
 
     #[test]
     fn base_policies_follow_the_partition() {
-        assert!(base_policy_arns("us-east-1").iter().all(|a| a.starts_with("arn:aws:iam::aws:policy/")));
+        assert!(
+            base_policy_arns("us-east-1")
+                .iter()
+                .all(|a| a.starts_with("arn:aws:iam::aws:policy/"))
+        );
         assert!(base_policy_arns("cn-north-1")[0].starts_with("arn:aws-cn:"));
         let trust: serde_json::Value = serde_json::from_str(&ec2_trust("ap-southeast-1")).unwrap();
-        assert_eq!(trust["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com");
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "ec2.amazonaws.com"
+        );
     }
 }

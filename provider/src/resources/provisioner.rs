@@ -15,14 +15,21 @@ use super::provisioner_checks as checks;
 use super::provisioner_hcl::{object_json, schema, spec_from_hcl, state_from_spec};
 use super::provisioner_offerings;
 use crate::kube::objects::{self, ObjectRef, error_text};
-use crate::plugin::{AttributePath, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value};
+use crate::plugin::{
+    AttributePath, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
+};
 
 pub struct ProvisionerResource;
 
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 pub fn provisioner_ref(name: &str) -> ObjectRef {
-    ObjectRef::new(karpenter_core::api::provisioner::API_VERSION, karpenter_core::api::provisioner::KIND, None, name)
+    ObjectRef::new(
+        karpenter_core::api::provisioner::API_VERSION,
+        karpenter_core::api::provisioner::KIND,
+        None,
+        name,
+    )
 }
 
 /// The spec of a configuration or plan when everything in it is known, else None (checks then
@@ -36,13 +43,19 @@ fn known_spec(v: &Value, diags: &mut Diagnostics) -> Option<karpenter_core::api:
     match spec_from_hcl(&body) {
         Ok(s) => Some(s),
         Err(e) => {
-            diags.error("Invalid provisioner", format!("The configuration does not form a Provisioner spec: {e}"));
+            diags.error(
+                "Invalid provisioner",
+                format!("The configuration does not form a Provisioner spec: {e}"),
+            );
             None
         }
     }
 }
 
-fn spec_of_json(obj: &Json, diags: &mut Diagnostics) -> Option<karpenter_core::api::ProvisionerSpec> {
+fn spec_of_json(
+    obj: &Json,
+    diags: &mut Diagnostics,
+) -> Option<karpenter_core::api::ProvisionerSpec> {
     match serde_json::from_value(obj["spec"].clone()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -60,7 +73,11 @@ async fn remaining_nodes(client: &kube::Client, name: &str) -> Vec<String> {
     let sel = format!("{}={name}", labels::PROVISIONER_NAME);
     objects::list(client, "v1", "Node", Some(&sel))
         .await
-        .map(|v| v.iter().filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)).collect())
+        .map(|v| {
+            v.iter()
+                .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -98,7 +115,8 @@ pub async fn delete_and_wait(
         );
     }
     let waited = wait_until(ctx, timeout, || async {
-        (object_gone().await && (!wait_nodes || remaining_nodes(client, name).await.is_empty())).then_some(())
+        (object_gone().await && (!wait_nodes || remaining_nodes(client, name).await.is_empty()))
+            .then_some(())
     })
     .await;
     match waited {
@@ -110,7 +128,11 @@ pub async fn delete_and_wait(
                 Ok(None) => "gone".into(),
                 Err(e) => error_text(&e),
             };
-            let why = if matches!(other, Waited::Cancelled) { "Interrupted" } else { "Timed out" };
+            let why = if matches!(other, Waited::Cancelled) {
+                "Interrupted"
+            } else {
+                "Timed out"
+            };
             diags.error(
                 format!("{why} waiting for Provisioner {name} to be deleted"),
                 format!(
@@ -167,7 +189,9 @@ impl Resource for ProvisionerResource {
             return;
         }
         let mut ignore = Diagnostics::new();
-        let Some(spec) = known_spec(&plan.planned, &mut ignore) else { return };
+        let Some(spec) = known_spec(&plan.planned, &mut ignore) else {
+            return;
+        };
         let unchanged = !prior.is_null() && known_spec(prior, &mut ignore).as_ref() == Some(&spec);
         if unchanged {
             return;
@@ -178,7 +202,12 @@ impl Resource for ProvisionerResource {
         }
     }
 
-    async fn create(&self, ctx: &CallContext, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
         let name = planned.get("name").as_str()?.to_string();
         match objects::get(&client, &provisioner_ref(&name)).await {
@@ -199,7 +228,12 @@ impl Resource for ProvisionerResource {
         self.write(&client, &name, planned, diags).await
     }
 
-    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        ctx: &CallContext,
+        state: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
         let name = state.get("name").as_str()?.to_string();
         match objects::get(&client, &provisioner_ref(&name)).await {
@@ -215,7 +249,13 @@ impl Resource for ProvisionerResource {
         }
     }
 
-    async fn update(&self, ctx: &CallContext, _prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        _prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
         let name = planned.get("name").as_str()?.to_string();
         self.write(&client, &name, planned, diags).await
@@ -223,8 +263,12 @@ impl Resource for ProvisionerResource {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(a) = aws(ctx, diags) else { return };
-        let Some(client) = a.kube.client(diags) else { return };
-        let Some(name) = prior.get("name").as_str() else { return };
+        let Some(client) = a.kube.client(diags) else {
+            return;
+        };
+        let Some(name) = prior.get("name").as_str() else {
+            return;
+        };
         let timeout = prior
             .get("timeouts")
             .get("delete")
@@ -241,10 +285,19 @@ impl Resource for ProvisionerResource {
 
 impl ProvisionerResource {
     /// Server-side applies the planned spec; the API server's CRD schema has the last word.
-    async fn write(&self, client: &kube::Client, name: &str, planned: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn write(
+        &self,
+        client: &kube::Client,
+        name: &str,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let spec = known_spec(planned, diags)?;
         if let Err(e) = objects::apply(client, &object_json(name, &spec)).await {
-            diags.error(format!("The API server rejected Provisioner {name}"), error_text(&e));
+            diags.error(
+                format!("The API server rejected Provisioner {name}"),
+                error_text(&e),
+            );
             return None;
         }
         // What was planned is what was written; a later read shows any drift.
@@ -266,7 +319,10 @@ impl Importer for ProvisionerResource {
                 Some(state_from_spec(id, &spec, &Value::Null))
             }
             Ok(None) => {
-                diags.error("Provisioner not found", format!("No Provisioner named {id:?} exists in the cluster."));
+                diags.error(
+                    "Provisioner not found",
+                    format!("No Provisioner named {id:?} exists in the cluster."),
+                );
                 None
             }
             Err(e) => {
@@ -279,9 +335,16 @@ impl Importer for ProvisionerResource {
 
 /// Object names are DNS subdomains: lowercase alphanumerics, `-` and `.`, at most 253 characters.
 fn dns_subdomain(name: &str) -> Result<(), String> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if name.is_empty() || name.len() > 253 || !ok_chars || !ends(name.chars().next()) || !ends(name.chars().last()) {
+    if name.is_empty()
+        || name.len() > 253
+        || !ok_chars
+        || !ends(name.chars().next())
+        || !ends(name.chars().last())
+    {
         return Err(format!(
             "{name:?} is not a valid object name: use lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit."
         ));

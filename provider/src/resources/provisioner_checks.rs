@@ -120,7 +120,8 @@ pub fn advise(spec: &ProvisionerSpec, diags: &mut Diagnostics) {
     let types = allowed(spec, labels::INSTANCE_TYPE);
     if let Some((i, types)) = &types {
         let families: BTreeSet<&str> = types.iter().map(|t| family(t)).collect();
-        let (burst, fixed): (Vec<&str>, Vec<&str>) = families.iter().partition(|f| f.starts_with('t'));
+        let (burst, fixed): (Vec<&str>, Vec<&str>) =
+            families.iter().partition(|f| f.starts_with('t'));
         if !burst.is_empty() && !fixed.is_empty() {
             diags.warning_at(
                 AttributePath::attr("requirement").push_index(*i).push_attr("values"),
@@ -138,7 +139,9 @@ pub fn advise(spec: &ProvisionerSpec, diags: &mut Diagnostics) {
         Some((_, v)) => v.iter().any(|c| c == "spot"),
         None => false,
     };
-    if let (true, Some((i, types)), Some((_, zones))) = (spot_allowed, &types, allowed(spec, labels::ZONE)) {
+    if let (true, Some((i, types)), Some((_, zones))) =
+        (spot_allowed, &types, allowed(spec, labels::ZONE))
+    {
         let pools = types.len() * zones.len();
         if pools < MIN_SPOT_POOLS {
             diags.warning_at(
@@ -168,14 +171,35 @@ mod tests {
     fn core_paths_become_hcl_paths() {
         let eq = |core: &str, want: AttributePath| assert_eq!(attribute_path(core), want, "{core}");
         let req = AttributePath::attr("requirement");
-        eq("spec.requirements[1].operator", req.push_index(1).push_attr("operator"));
-        eq("spec.requirements[0].values[2]", req.push_index(0).push_attr("values").push_index(2));
-        eq("spec.limits.resources[cpu]", AttributePath::attr("limits").push_key("cpu"));
-        eq("spec.labels[kubernetes.io/hostname]", AttributePath::attr("labels").push_key("kubernetes.io/hostname"));
-        eq("spec.provider.subnetSelector", AttributePath::attr("aws").push_index(0).push_attr("subnet_selector"));
+        eq(
+            "spec.requirements[1].operator",
+            req.push_index(1).push_attr("operator"),
+        );
+        eq(
+            "spec.requirements[0].values[2]",
+            req.push_index(0).push_attr("values").push_index(2),
+        );
+        eq(
+            "spec.limits.resources[cpu]",
+            AttributePath::attr("limits").push_key("cpu"),
+        );
+        eq(
+            "spec.labels[kubernetes.io/hostname]",
+            AttributePath::attr("labels").push_key("kubernetes.io/hostname"),
+        );
+        eq(
+            "spec.provider.subnetSelector",
+            AttributePath::attr("aws")
+                .push_index(0)
+                .push_attr("subnet_selector"),
+        );
         eq(
             "spec.provider.metadataOptions.httpPutResponseHopLimit",
-            AttributePath::attr("aws").push_index(0).push_attr("metadata_options").push_index(0).push_attr("http_put_response_hop_limit"),
+            AttributePath::attr("aws")
+                .push_index(0)
+                .push_attr("metadata_options")
+                .push_index(0)
+                .push_attr("http_put_response_hop_limit"),
         );
         eq(
             "spec.provider.blockDeviceMappings[1].ebs.volumeSize",
@@ -187,16 +211,36 @@ mod tests {
                 .push_index(0)
                 .push_attr("volume_size"),
         );
-        eq("spec.startupTaints[0].effect", AttributePath::attr("startup_taint").push_index(0).push_attr("effect"));
-        eq("spec.ttlSecondsAfterEmpty", AttributePath::attr("ttl_seconds_after_empty"));
+        eq(
+            "spec.startupTaints[0].effect",
+            AttributePath::attr("startup_taint")
+                .push_index(0)
+                .push_attr("effect"),
+        );
+        eq(
+            "spec.ttlSecondsAfterEmpty",
+            AttributePath::attr("ttl_seconds_after_empty"),
+        );
         assert_ne!(p("spec.weight"), p("spec.labels"));
     }
 
     fn spec(types: &[&str], zones: &[&str], capacity: &[&str]) -> ProvisionerSpec {
         let mut s = ProvisionerSpec::default();
-        s.requirements.push(NodeSelectorRequirement::new(labels::INSTANCE_TYPE, Operator::In, types));
-        s.requirements.push(NodeSelectorRequirement::new(labels::ZONE, Operator::In, zones));
-        s.requirements.push(NodeSelectorRequirement::new(labels::CAPACITY_TYPE, Operator::In, capacity));
+        s.requirements.push(NodeSelectorRequirement::new(
+            labels::INSTANCE_TYPE,
+            Operator::In,
+            types,
+        ));
+        s.requirements.push(NodeSelectorRequirement::new(
+            labels::ZONE,
+            Operator::In,
+            zones,
+        ));
+        s.requirements.push(NodeSelectorRequirement::new(
+            labels::CAPACITY_TYPE,
+            Operator::In,
+            capacity,
+        ));
         s
     }
 
@@ -208,8 +252,15 @@ mod tests {
 
     #[test]
     fn mixing_burstable_and_fixed_families_is_warned() {
-        let s = spec(&["t3.large", "m5.large", "m5a.large", "c5.large", "r5.large"], &["a", "b"], &["on-demand"]);
-        assert_eq!(summaries(&s), vec!["Burstable and non-burstable instance families mixed"]);
+        let s = spec(
+            &["t3.large", "m5.large", "m5a.large", "c5.large", "r5.large"],
+            &["a", "b"],
+            &["on-demand"],
+        );
+        assert_eq!(
+            summaries(&s),
+            vec!["Burstable and non-burstable instance families mixed"]
+        );
         let s = spec(&["t3.large", "t3a.large"], &["a"], &["on-demand"]);
         assert!(summaries(&s).is_empty());
     }
@@ -218,7 +269,11 @@ mod tests {
     fn the_seed_spot_fleet_has_too_few_pools() {
         let s = spec(&["m5.large", "m5.2xlarge"], &["a", "b", "c"], &["spot"]);
         assert_eq!(summaries(&s), vec!["Few spot capacity pools"]);
-        let s = spec(&["m5.large", "m5a.large", "m6i.large", "m5n.large"], &["a", "b", "c"], &["spot"]);
+        let s = spec(
+            &["m5.large", "m5a.large", "m6i.large", "m5n.large"],
+            &["a", "b", "c"],
+            &["spot"],
+        );
         assert!(summaries(&s).is_empty());
         let s = spec(&["m5.large"], &["a"], &["on-demand"]);
         assert!(summaries(&s).is_empty(), "pools only matter for spot");

@@ -33,9 +33,17 @@ fn requirement_block() -> Block {
 
 fn taint_block() -> Block {
     Block::new()
-        .attribute(Attribute::string("key").required().description("Taint key."))
+        .attribute(
+            Attribute::string("key")
+                .required()
+                .description("Taint key."),
+        )
         .attribute(opt_str("value", "Taint value."))
-        .attribute(Attribute::string("effect").required().description("`NoSchedule`, `PreferNoSchedule` or `NoExecute`."))
+        .attribute(
+            Attribute::string("effect")
+                .required()
+                .description("`NoSchedule`, `PreferNoSchedule` or `NoExecute`."),
+        )
 }
 
 fn aws_block() -> Block {
@@ -48,28 +56,90 @@ fn aws_block() -> Block {
                 .description("1 to 64; 2 lets pods reach IMDS through the node.")
                 .validator(IntBetween(1, 64)),
         )
-        .attribute(opt_str("http_tokens", "`required` (IMDSv2 only) or `optional`."));
+        .attribute(opt_str(
+            "http_tokens",
+            "`required` (IMDSv2 only) or `optional`.",
+        ));
     let ebs = Block::new()
-        .attribute(Attribute::bool("delete_on_termination").optional().description("Delete the volume with the instance."))
-        .attribute(Attribute::bool("encrypted").optional().description("Encrypt the volume."))
-        .attribute(Attribute::number("iops").optional().description("Provisioned IOPS (io1, io2, gp3)."))
+        .attribute(
+            Attribute::bool("delete_on_termination")
+                .optional()
+                .description("Delete the volume with the instance."),
+        )
+        .attribute(
+            Attribute::bool("encrypted")
+                .optional()
+                .description("Encrypt the volume."),
+        )
+        .attribute(
+            Attribute::number("iops")
+                .optional()
+                .description("Provisioned IOPS (io1, io2, gp3)."),
+        )
         .attribute(opt_str("kms_key_id", "KMS key for encryption."))
-        .attribute(opt_str("snapshot_id", "Snapshot to create the volume from."))
-        .attribute(Attribute::number("throughput").optional().description("Throughput in MiB/s (gp3)."))
-        .attribute(opt_str("volume_size", "Size as a Kubernetes quantity, e.g. `100Gi`."))
-        .attribute(opt_str("volume_type", "`standard`, `io1`, `io2`, `gp2`, `sc1`, `st1` or `gp3`."));
+        .attribute(opt_str(
+            "snapshot_id",
+            "Snapshot to create the volume from.",
+        ))
+        .attribute(
+            Attribute::number("throughput")
+                .optional()
+                .description("Throughput in MiB/s (gp3)."),
+        )
+        .attribute(opt_str(
+            "volume_size",
+            "Size as a Kubernetes quantity, e.g. `100Gi`.",
+        ))
+        .attribute(opt_str(
+            "volume_type",
+            "`standard`, `io1`, `io2`, `gp2`, `sc1`, `st1` or `gp3`.",
+        ));
     let bdm = Block::new()
         .attribute(opt_str("device_name", "Device name, e.g. `/dev/xvda`."))
         .block(list_block("ebs", "The EBS volume.", ebs).max_items(1));
     Block::new()
-        .attribute(Attribute::string_map("subnet_selector").optional().description("Tags selecting the subnets nodes launch in (required by the controller)."))
-        .attribute(Attribute::string_map("security_group_selector").optional().description("Tags selecting the nodes' security groups."))
-        .attribute(opt_str("instance_profile", "Instance profile of the nodes."))
-        .attribute(opt_str("ami_family", "`AL2`, `Bottlerocket`, `Ubuntu`, `Windows2019`, `Windows2022` or `Custom`."))
-        .attribute(Attribute::string_map("tags").optional().description("Tags of the instances and volumes."))
-        .attribute(opt_str("user_data", "User data merged into the node's bootstrap."))
-        .block(list_block("metadata_options", "Instance metadata service options.", metadata).max_items(1))
-        .block(list_block("block_device_mapping", "Block devices of the nodes.", bdm))
+        .attribute(
+            Attribute::string_map("subnet_selector")
+                .optional()
+                .description(
+                    "Tags selecting the subnets nodes launch in (required by the controller).",
+                ),
+        )
+        .attribute(
+            Attribute::string_map("security_group_selector")
+                .optional()
+                .description("Tags selecting the nodes' security groups."),
+        )
+        .attribute(opt_str(
+            "instance_profile",
+            "Instance profile of the nodes.",
+        ))
+        .attribute(opt_str(
+            "ami_family",
+            "`AL2`, `Bottlerocket`, `Ubuntu`, `Windows2019`, `Windows2022` or `Custom`.",
+        ))
+        .attribute(
+            Attribute::string_map("tags")
+                .optional()
+                .description("Tags of the instances and volumes."),
+        )
+        .attribute(opt_str(
+            "user_data",
+            "User data merged into the node's bootstrap.",
+        ))
+        .block(
+            list_block(
+                "metadata_options",
+                "Instance metadata service options.",
+                metadata,
+            )
+            .max_items(1),
+        )
+        .block(list_block(
+            "block_device_mapping",
+            "Block devices of the nodes.",
+            bdm,
+        ))
 }
 
 pub fn schema() -> Schema {
@@ -155,7 +225,11 @@ fn taints_json(v: &Value) -> Option<Json> {
 fn aws_json(v: &Value) -> Json {
     let mut m = Map::new();
     put(&mut m, "subnetSelector", smap(v.get("subnet_selector")));
-    put(&mut m, "securityGroupSelector", smap(v.get("security_group_selector")));
+    put(
+        &mut m,
+        "securityGroupSelector",
+        smap(v.get("security_group_selector")),
+    );
     put(&mut m, "instanceProfile", s(v.get("instance_profile")));
     put(&mut m, "amiFamily", s(v.get("ami_family")));
     put(&mut m, "tags", smap(v.get("tags")));
@@ -163,7 +237,11 @@ fn aws_json(v: &Value) -> Json {
         let mut o = Map::new();
         put(&mut o, "httpEndpoint", s(md.get("http_endpoint")));
         put(&mut o, "httpProtocolIPv6", s(md.get("http_protocol_ipv6")));
-        put(&mut o, "httpPutResponseHopLimit", n(md.get("http_put_response_hop_limit")));
+        put(
+            &mut o,
+            "httpPutResponseHopLimit",
+            n(md.get("http_put_response_hop_limit")),
+        );
         put(&mut o, "httpTokens", s(md.get("http_tokens")));
         m.insert("metadataOptions".into(), Json::Object(o));
     }
@@ -174,7 +252,11 @@ fn aws_json(v: &Value) -> Json {
             put(&mut o, "deviceName", s(d.get("device_name")));
             if let Some(e) = blocks(d.get("ebs")).first() {
                 let mut x = Map::new();
-                put(&mut x, "deleteOnTermination", b(e.get("delete_on_termination")));
+                put(
+                    &mut x,
+                    "deleteOnTermination",
+                    b(e.get("delete_on_termination")),
+                );
                 put(&mut x, "encrypted", b(e.get("encrypted")));
                 put(&mut x, "iops", n(e.get("iops")));
                 put(&mut x, "kmsKeyID", s(e.get("kms_key_id")));
@@ -216,8 +298,16 @@ pub fn spec_from_hcl(v: &Value) -> Result<ProvisionerSpec, serde_json::Error> {
     if let Some(l) = smap(v.get("limits")) {
         m.insert("limits".into(), json!({"resources": l}));
     }
-    put(&mut m, "ttlSecondsAfterEmpty", n(v.get("ttl_seconds_after_empty")));
-    put(&mut m, "ttlSecondsUntilExpired", n(v.get("ttl_seconds_until_expired")));
+    put(
+        &mut m,
+        "ttlSecondsAfterEmpty",
+        n(v.get("ttl_seconds_after_empty")),
+    );
+    put(
+        &mut m,
+        "ttlSecondsUntilExpired",
+        n(v.get("ttl_seconds_until_expired")),
+    );
     put(&mut m, "taints", taints_json(v.get("taint")));
     put(&mut m, "startupTaints", taints_json(v.get("startup_taint")));
     put(&mut m, "labels", smap(v.get("labels")));
@@ -249,19 +339,31 @@ fn jbool(j: &Json) -> Value {
 }
 fn jmap(j: &Json) -> Value {
     match j.as_object() {
-        Some(o) => Value::string_map(
-            o.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))),
-        ),
+        Some(o) => Value::string_map(o.iter().map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        })),
         None => Value::Null,
     }
 }
 fn jlist<F: Fn(&Json) -> Value>(j: &Json, f: F) -> Value {
-    Value::List(j.as_array().map(|a| a.iter().map(f).collect()).unwrap_or_default())
+    Value::List(
+        j.as_array()
+            .map(|a| a.iter().map(f).collect())
+            .unwrap_or_default(),
+    )
 }
 
 fn taint_value(t: &Json) -> Value {
-    Value::object([("key", jstr(&t["key"])), ("value", jstr(&t["value"])), ("effect", jstr(&t["effect"]))])
+    Value::object([
+        ("key", jstr(&t["key"])),
+        ("value", jstr(&t["value"])),
+        ("effect", jstr(&t["effect"])),
+    ])
 }
 
 fn aws_value(p: &Json) -> Value {
@@ -270,7 +372,10 @@ fn aws_value(p: &Json) -> Value {
         Value::List(vec![Value::object([
             ("http_endpoint", jstr(&md["httpEndpoint"])),
             ("http_protocol_ipv6", jstr(&md["httpProtocolIPv6"])),
-            ("http_put_response_hop_limit", jnum(&md["httpPutResponseHopLimit"])),
+            (
+                "http_put_response_hop_limit",
+                jnum(&md["httpPutResponseHopLimit"]),
+            ),
             ("http_tokens", jstr(&md["httpTokens"])),
         ])])
     } else {
@@ -328,7 +433,10 @@ pub fn state_from_spec(name: &str, spec: &ProvisionerSpec, prior: &Value) -> Val
         ("name", Value::string(name)),
         ("limits", limits),
         ("ttl_seconds_after_empty", jnum(&j["ttlSecondsAfterEmpty"])),
-        ("ttl_seconds_until_expired", jnum(&j["ttlSecondsUntilExpired"])),
+        (
+            "ttl_seconds_until_expired",
+            jnum(&j["ttlSecondsUntilExpired"]),
+        ),
         ("labels", labels),
         ("weight", jnum(&j["weight"])),
         (
@@ -338,7 +446,11 @@ pub fn state_from_spec(name: &str, spec: &ProvisionerSpec, prior: &Value) -> Val
                     Some(a) => Value::List(a.iter().map(jstr).collect()),
                     None => Value::Null,
                 };
-                Value::object([("key", jstr(&r["key"])), ("operator", jstr(&r["operator"])), ("values", values)])
+                Value::object([
+                    ("key", jstr(&r["key"])),
+                    ("operator", jstr(&r["operator"])),
+                    ("values", values),
+                ])
             }),
         ),
         ("taint", jlist(&j["taints"], taint_value)),
@@ -357,7 +469,10 @@ mod tests {
             Value::object([
                 ("key", Value::string(k)),
                 ("operator", Value::string("In")),
-                ("values", Value::List(vals.iter().map(|v| Value::string(*v)).collect())),
+                (
+                    "values",
+                    Value::List(vals.iter().map(|v| Value::string(*v)).collect()),
+                ),
             ])
         };
         Value::object([
@@ -365,8 +480,14 @@ mod tests {
             (
                 "requirement",
                 Value::List(vec![
-                    req("node.kubernetes.io/instance-type", &["m5.large", "m5.2xlarge"]),
-                    req("topology.kubernetes.io/zone", &["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"]),
+                    req(
+                        "node.kubernetes.io/instance-type",
+                        &["m5.large", "m5.2xlarge"],
+                    ),
+                    req(
+                        "topology.kubernetes.io/zone",
+                        &["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"],
+                    ),
                     req("karpenter.sh/capacity-type", &["spot"]),
                 ]),
             ),

@@ -18,26 +18,45 @@ struct Offered {
 }
 
 async fn fetch(ec2: &aws_sdk_ec2::Client, types: &[String]) -> Result<Offered, String> {
-    let az = ec2.describe_availability_zones().send().await.map_err(|e| sdk_error_text(&e))?;
-    let zones = az.availability_zones().iter().filter_map(|z| z.zone_name().map(str::to_string)).collect();
+    let az = ec2
+        .describe_availability_zones()
+        .send()
+        .await
+        .map_err(|e| sdk_error_text(&e))?;
+    let zones = az
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
     let mut offered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     if !types.is_empty() {
         let mut pages = ec2
             .describe_instance_type_offerings()
             .location_type(LocationType::AvailabilityZone)
-            .filters(Filter::builder().name("instance-type").set_values(Some(types.to_vec())).build())
+            .filters(
+                Filter::builder()
+                    .name("instance-type")
+                    .set_values(Some(types.to_vec()))
+                    .build(),
+            )
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| sdk_error_text(&e))?;
             for o in page.instance_type_offerings() {
                 if let (Some(t), Some(z)) = (o.instance_type(), o.location()) {
-                    offered.entry(t.as_str().to_string()).or_default().insert(z.to_string());
+                    offered
+                        .entry(t.as_str().to_string())
+                        .or_default()
+                        .insert(z.to_string());
                 }
             }
         }
     }
-    Ok(Offered { zones, types: offered })
+    Ok(Offered {
+        zones,
+        types: offered,
+    })
 }
 
 /// Warns about requested instance types or zones the region does not offer. A failing EC2 call
@@ -64,7 +83,9 @@ pub async fn check(aws: &AwsContext, spec: &ProvisionerSpec, diags: &mut Diagnos
         let missing: Vec<&String> = zs.iter().filter(|z| !offered.zones.contains(*z)).collect();
         if !missing.is_empty() {
             diags.warning_at(
-                AttributePath::attr("requirement").push_index(*i).push_attr("values"),
+                AttributePath::attr("requirement")
+                    .push_index(*i)
+                    .push_attr("values"),
                 "Zones not in the region",
                 format!(
                     "{} {} not in {} (zones there: {}); no node can launch there.",
@@ -77,7 +98,8 @@ pub async fn check(aws: &AwsContext, spec: &ProvisionerSpec, diags: &mut Diagnos
         }
     }
     if let Some((i, ts)) = &types {
-        let wanted_zones: Option<BTreeSet<&String>> = zones.as_ref().map(|(_, z)| z.iter().collect());
+        let wanted_zones: Option<BTreeSet<&String>> =
+            zones.as_ref().map(|(_, z)| z.iter().collect());
         let mut problems = Vec::new();
         for t in ts {
             match offered.types.get(t) {
@@ -93,9 +115,14 @@ pub async fn check(aws: &AwsContext, spec: &ProvisionerSpec, diags: &mut Diagnos
         }
         if !problems.is_empty() {
             diags.warning_at(
-                AttributePath::attr("requirement").push_index(*i).push_attr("values"),
+                AttributePath::attr("requirement")
+                    .push_index(*i)
+                    .push_attr("values"),
                 "Instance types not offered",
-                format!("{}. Those types can never be launched by this provisioner.", problems.join("; ")),
+                format!(
+                    "{}. Those types can never be launched by this provisioner.",
+                    problems.join("; ")
+                ),
             );
         }
     }

@@ -41,7 +41,10 @@ fn from_json(j: Json, ty: &Type, path: &AttributePath) -> Result<Value, CodecErr
                 return Err(mismatch(&j));
             };
             let (Some(tj), Some(vj)) = (m.remove("type"), m.remove("value")) else {
-                return Err(CodecError::invalid(path, "dynamic value needs \"type\" and \"value\""));
+                return Err(CodecError::invalid(
+                    path,
+                    "dynamic value needs \"type\" and \"value\"",
+                ));
             };
             let mut text = String::new();
             json_text::write(&tj, &mut text);
@@ -134,7 +137,10 @@ fn to_json(v: &Value, ty: &Type, path: &AttributePath) -> Result<Json, CodecErro
     let mismatch = || CodecError::mismatch(path, ty, format!("{v:?}"));
     match (v, ty) {
         (Value::Null, _) => Ok(Json::Null),
-        (Value::Unknown, _) => Err(CodecError::invalid(path, "unknown values cannot be written as JSON")),
+        (Value::Unknown, _) => Err(CodecError::invalid(
+            path,
+            "unknown values cannot be written as JSON",
+        )),
         (_, Type::Dynamic) => {
             let inner = infer_type(v);
             let tj = json_text::parse(&inner.to_json_bytes())

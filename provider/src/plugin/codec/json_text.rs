@@ -131,7 +131,10 @@ impl Parser<'_> {
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -143,7 +146,10 @@ impl Parser<'_> {
         }
     }
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short escape"))?;
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("short escape"))?;
         let h = std::str::from_utf8(h).map_err(|_| self.err("bad escape"))?;
         let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad escape"))?;
         self.i += 4;
@@ -259,11 +265,14 @@ mod tests {
         assert_eq!(
             j,
             Json::Object(BTreeMap::from([
-                ("a".into(), Json::Array(vec![
-                    Json::Number("1".into()),
-                    Json::Number("2.50".into()),
-                    Json::Number("-3e400".into())
-                ])),
+                (
+                    "a".into(),
+                    Json::Array(vec![
+                        Json::Number("1".into()),
+                        Json::Number("2.50".into()),
+                        Json::Number("-3e400".into())
+                    ])
+                ),
                 ("b".into(), Json::String("x\"\né😀".into())),
                 ("c".into(), Json::Null),
                 ("d".into(), Json::Bool(true)),

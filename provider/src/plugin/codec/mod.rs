@@ -2,8 +2,8 @@
 //! state, and DynamicValue from older clients).
 
 mod json;
-mod msgpack;
 pub(crate) mod json_text;
+mod msgpack;
 #[cfg(test)]
 mod roundtrip_tests;
 
@@ -31,7 +31,11 @@ pub enum CodecError {
 }
 
 impl CodecError {
-    pub(crate) fn mismatch(path: &AttributePath, expected: &Type, found: impl Into<String>) -> Self {
+    pub(crate) fn mismatch(
+        path: &AttributePath,
+        expected: &Type,
+        found: impl Into<String>,
+    ) -> Self {
         CodecError::Mismatch {
             path: display(path),
             expected: expected.to_json().to_string(),
@@ -80,7 +84,9 @@ pub fn infer_type(v: &Value) -> Type {
         Value::List(e) => Type::list(common(e)),
         Value::Set(e) => Type::set(common(e)),
         Value::Map(m) => Type::map(common(&m.values().cloned().collect::<Vec<_>>())),
-        Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect()),
+        Value::Object(m) => {
+            Type::Object(m.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect())
+        }
         Value::Tuple(e) => Type::Tuple(e.iter().map(infer_type).collect()),
     }
 }

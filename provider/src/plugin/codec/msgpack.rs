@@ -52,7 +52,10 @@ fn from_mp(mp: Mp, ty: &Type, path: &AttributePath) -> Result<Value, CodecError>
                 return Err(mismatch(&mp));
             };
             if pair.len() != 2 {
-                return Err(CodecError::invalid(path, "dynamic value must be [type, value]"));
+                return Err(CodecError::invalid(
+                    path,
+                    "dynamic value must be [type, value]",
+                ));
             }
             let val = pair.pop().unwrap_or(Mp::Nil);
             let tj = pair.pop().unwrap_or(Mp::Nil);
@@ -162,7 +165,10 @@ fn mp_key(k: Mp, path: &AttributePath) -> Result<String, CodecError> {
         Mp::String(s) => s
             .into_str()
             .ok_or_else(|| CodecError::invalid(path, "key is not UTF-8")),
-        other => Err(CodecError::invalid(path, format!("key is {}", kind(&other)))),
+        other => Err(CodecError::invalid(
+            path,
+            format!("key is {}", kind(&other)),
+        )),
     }
 }
 
@@ -198,7 +204,12 @@ fn to_mp(v: &Value, ty: &Type, path: &AttributePath) -> Result<Mp, CodecError> {
         )),
         (Value::Map(m), Type::Map(et)) => Ok(Mp::Map(
             m.iter()
-                .map(|(k, e)| Ok((Mp::String(k.as_str().into()), to_mp(e, et, &path.push_key(k))?)))
+                .map(|(k, e)| {
+                    Ok((
+                        Mp::String(k.as_str().into()),
+                        to_mp(e, et, &path.push_key(k))?,
+                    ))
+                })
                 .collect::<Result<_, CodecError>>()?,
         )),
         (Value::Object(m), Type::Object(attrs)) => {
@@ -215,7 +226,10 @@ fn to_mp(v: &Value, ty: &Type, path: &AttributePath) -> Result<Mp, CodecError> {
                     .iter()
                     .map(|(k, t)| {
                         let e = m.get(k).unwrap_or(&Value::Null);
-                        Ok((Mp::String(k.as_str().into()), to_mp(e, t, &path.push_attr(k))?))
+                        Ok((
+                            Mp::String(k.as_str().into()),
+                            to_mp(e, t, &path.push_attr(k))?,
+                        ))
                     })
                     .collect::<Result<_, CodecError>>()?,
             ))
@@ -253,7 +267,10 @@ mod tests {
 
     #[test]
     fn unknown_encodes_as_cty_marker() {
-        assert_eq!(encode_msgpack(&Value::Unknown, &Type::String).unwrap(), vec![0xd4, 0, 0]);
+        assert_eq!(
+            encode_msgpack(&Value::Unknown, &Type::String).unwrap(),
+            vec![0xd4, 0, 0]
+        );
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn arb_value(ty: Type, unknowns: bool) -> BoxedStrategy<Value> {
 }
 
 fn typed_value(unknowns: bool) -> impl Strategy<Value = (Type, Value)> {
-    arb_type().prop_flat_map(move |t| arb_value(t.clone(), unknowns).prop_map(move |v| (t.clone(), v)))
+    arb_type()
+        .prop_flat_map(move |t| arb_value(t.clone(), unknowns).prop_map(move |v| (t.clone(), v)))
 }
 
 proptest! {

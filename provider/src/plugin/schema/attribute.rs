@@ -104,8 +104,15 @@ impl Attribute {
     pub fn string_set(name: impl Into<String>) -> Self {
         Self::new(name, Type::set(Type::String))
     }
-    pub fn nested(name: impl Into<String>, nesting: NestingMode, attributes: Vec<Attribute>) -> Self {
-        let nested = NestedAttributes { nesting, attributes };
+    pub fn nested(
+        name: impl Into<String>,
+        nesting: NestingMode,
+        attributes: Vec<Attribute>,
+    ) -> Self {
+        let nested = NestedAttributes {
+            nesting,
+            attributes,
+        };
         let mut a = Self::new(name, nested.value_type());
         a.nested = Some(nested);
         a

@@ -90,7 +90,10 @@ fn validate_block(block: &Block, value: &Value, path: &AttributePath, diags: &mu
             diags.error_at(
                 p.clone(),
                 "Missing block",
-                format!("At least {} `{}` block(s) are required.", b.min_items, b.name),
+                format!(
+                    "At least {} `{}` block(s) are required.",
+                    b.min_items, b.name
+                ),
             );
         }
         if b.max_items > 0 && count > b.max_items {
@@ -114,7 +117,11 @@ mod tests {
         let block = Block::new().block(NestedBlock::new(
             "aws",
             BlockNesting::List,
-            Block::new().attribute(Attribute::string("profile").optional().validator(LengthBetween(1, 3))),
+            Block::new().attribute(
+                Attribute::string("profile")
+                    .optional()
+                    .validator(LengthBetween(1, 3)),
+            ),
         ));
         let cfg = Value::object([(
             "aws",

@@ -157,7 +157,11 @@ mod tests {
 
     #[test]
     fn nested_attributes_send_no_plain_type() {
-        let a = Attribute::nested("x", NestingMode::List, vec![Attribute::string("y").optional()]);
+        let a = Attribute::nested(
+            "x",
+            NestingMode::List,
+            vec![Attribute::string("y").optional()],
+        );
         let pb = attribute_to_pb(&a);
         assert!(pb.r#type.is_empty());
         assert!(pb.nested_type.is_some());

@@ -77,13 +77,17 @@ impl ProviderRpc for ProviderService {
                 .reg
                 .data_sources
                 .keys()
-                .map(|k| pb::get_metadata::DataSourceMetadata { type_name: k.clone() })
+                .map(|k| pb::get_metadata::DataSourceMetadata {
+                    type_name: k.clone(),
+                })
                 .collect(),
             resources: self
                 .reg
                 .resources
                 .keys()
-                .map(|k| pb::get_metadata::ResourceMetadata { type_name: k.clone() })
+                .map(|k| pb::get_metadata::ResourceMetadata {
+                    type_name: k.clone(),
+                })
                 .collect(),
             functions: Vec::new(),
             ephemeral_resources: Vec::new(),
@@ -124,7 +128,11 @@ impl ProviderRpc for ProviderService {
         let mut diags = Diagnostics::new();
         let mk = |diagnostics| pb::validate_provider_config::Response { diagnostics };
         let schema = &self.reg.provider_schema;
-        let config = try_diag!(value_from_pb(req.config.as_ref(), &schema.value_type()), diags, mk);
+        let config = try_diag!(
+            value_from_pb(req.config.as_ref(), &schema.value_type()),
+            diags,
+            mk
+        );
         validate_config(&schema.block, &config, &mut diags);
         self.reg.provider.validate(&config, &mut diags);
         Ok(Response::new(mk(diagnostics(diags))))
@@ -137,10 +145,17 @@ impl ProviderRpc for ProviderService {
         let req = req.into_inner();
         let mk = |diagnostics| pb::validate_resource_config::Response { diagnostics };
         let Some((res, schema)) = self.reg.resources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("resource", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "resource",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
-        let config = try_diag!(value_from_pb(req.config.as_ref(), &schema.value_type()), diags, mk);
+        let config = try_diag!(
+            value_from_pb(req.config.as_ref(), &schema.value_type()),
+            diags,
+            mk
+        );
         validate_config(&schema.block, &config, &mut diags);
         res.validate(&config, &mut diags);
         Ok(Response::new(mk(diagnostics(diags))))
@@ -153,10 +168,17 @@ impl ProviderRpc for ProviderService {
         let req = req.into_inner();
         let mk = |diagnostics| pb::validate_data_resource_config::Response { diagnostics };
         let Some((ds, schema)) = self.reg.data_sources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("data source", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "data source",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
-        let config = try_diag!(value_from_pb(req.config.as_ref(), &schema.value_type()), diags, mk);
+        let config = try_diag!(
+            value_from_pb(req.config.as_ref(), &schema.value_type()),
+            diags,
+            mk
+        );
         validate_config(&schema.block, &config, &mut diags);
         ds.validate(&config, &mut diags);
         Ok(Response::new(mk(diagnostics(diags))))
@@ -172,7 +194,10 @@ impl ProviderRpc for ProviderService {
             diagnostics,
         };
         let Some((res, schema)) = self.reg.resources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("resource", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "resource",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
         let raw = req.raw_state.unwrap_or_default();
@@ -186,7 +211,10 @@ impl ProviderRpc for ProviderService {
         let ty = schema.value_type();
         let upgraded = if req.version == schema.version {
             try_diag!(
-                decode_json(&raw.json, &ty).map_err(|e| Diagnostic::error("Stored state does not match the schema", e.to_string())),
+                decode_json(&raw.json, &ty).map_err(|e| Diagnostic::error(
+                    "Stored state does not match the schema",
+                    e.to_string()
+                )),
                 diags,
                 mk
             )
@@ -194,12 +222,18 @@ impl ProviderRpc for ProviderService {
             let Some(old_ty) = up.prior_type(req.version) else {
                 diags.error(
                     "Unsupported state version",
-                    format!("State version {} cannot be upgraded to {}.", req.version, schema.version),
+                    format!(
+                        "State version {} cannot be upgraded to {}.",
+                        req.version, schema.version
+                    ),
                 );
                 return Ok(Response::new(mk(diagnostics(diags))));
             };
             let old = try_diag!(
-                decode_json(&raw.json, &old_ty).map_err(|e| Diagnostic::error("Stored state does not match its schema version", e.to_string())),
+                decode_json(&raw.json, &old_ty).map_err(|e| Diagnostic::error(
+                    "Stored state does not match its schema version",
+                    e.to_string()
+                )),
                 diags,
                 mk
             );
@@ -215,7 +249,11 @@ impl ProviderRpc for ProviderService {
                     req.type_name,
                     req.version,
                     schema.version,
-                    if req.version > schema.version { " (the state was written by a newer provider)" } else { "" }
+                    if req.version > schema.version {
+                        " (the state was written by a newer provider)"
+                    } else {
+                        ""
+                    }
                 ),
             );
             return Ok(Response::new(mk(diagnostics(diags))));
@@ -254,7 +292,10 @@ impl ProviderRpc for ProviderService {
             deferred: None,
         };
         let Some((res, schema)) = self.reg.resources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("resource", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "resource",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
         let ty = schema.value_type();
@@ -290,16 +331,24 @@ impl ProviderRpc for ProviderService {
             deferred: None,
         };
         let Some((res, schema)) = self.reg.resources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("resource", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "resource",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
         let ty = schema.value_type();
         let prior = try_diag!(value_from_pb(req.prior_state.as_ref(), &ty), diags, mk);
-        let proposed = try_diag!(value_from_pb(req.proposed_new_state.as_ref(), &ty), diags, mk);
+        let proposed = try_diag!(
+            value_from_pb(req.proposed_new_state.as_ref(), &ty),
+            diags,
+            mk
+        );
         let config = try_diag!(value_from_pb(req.config.as_ref(), &ty), diags, mk);
         let mut plan = plan_change(schema, &prior, &proposed, &config);
         let ctx = self.reg.context();
-        res.modify_plan(&ctx, &prior, &config, &mut plan, &mut diags).await;
+        res.modify_plan(&ctx, &prior, &config, &mut plan, &mut diags)
+            .await;
         for p in replacements(schema, &prior, &plan.planned) {
             if !plan.requires_replace.contains(&p) {
                 plan.requires_replace.push(p);
@@ -328,7 +377,10 @@ impl ProviderRpc for ProviderService {
             legacy_type_system: false,
         };
         let Some((res, schema)) = self.reg.resources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("resource", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "resource",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
         let ty = schema.value_type();
@@ -338,7 +390,11 @@ impl ProviderRpc for ProviderService {
         let new = if planned.is_null() {
             res.delete(&ctx, &prior, &mut diags).await;
             // A failed delete leaves the object in state so it can be retried.
-            if diags.has_errors() { prior } else { Value::Null }
+            if diags.has_errors() {
+                prior
+            } else {
+                Value::Null
+            }
         } else if prior.is_null() {
             let created = res.create(&ctx, &planned, &mut diags).await;
             let v = created.unwrap_or(Value::Null);
@@ -377,13 +433,19 @@ impl ProviderRpc for ProviderService {
             deferred: None,
         };
         let Some((res, schema)) = self.reg.resources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("resource", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "resource",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
         let Some(importer) = res.importer() else {
             diags.error(
                 "Import not supported",
-                format!("{} cannot be imported; create it with terraform apply instead.", req.type_name),
+                format!(
+                    "{} cannot be imported; create it with terraform apply instead.",
+                    req.type_name
+                ),
             );
             return Ok(Response::new(mk(diagnostics(diags))));
         };
@@ -434,7 +496,10 @@ impl ProviderRpc for ProviderService {
             deferred: None,
         };
         let Some((ds, schema)) = self.reg.data_sources.get(&req.type_name) else {
-            return Ok(Response::new(mk(diagnostics(unknown_type("data source", &req.type_name)))));
+            return Ok(Response::new(mk(diagnostics(unknown_type(
+                "data source",
+                &req.type_name,
+            )))));
         };
         let mut diags = Diagnostics::new();
         let ty = schema.value_type();
@@ -456,9 +521,11 @@ impl ProviderRpc for ProviderService {
         req: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
         let name = req.into_inner().type_name;
-        Ok(Response::new(pb::validate_ephemeral_resource_config::Response {
-            diagnostics: diagnostics(unknown_type("ephemeral resource", &name)),
-        }))
+        Ok(Response::new(
+            pb::validate_ephemeral_resource_config::Response {
+                diagnostics: diagnostics(unknown_type("ephemeral resource", &name)),
+            },
+        ))
     }
 
     async fn open_ephemeral_resource(
@@ -511,7 +578,10 @@ impl ProviderRpc for ProviderService {
         Ok(Response::new(pb::call_function::Response {
             result: None,
             error: Some(pb::FunctionError {
-                text: format!("this provider defines no function {:?}", req.into_inner().name),
+                text: format!(
+                    "this provider defines no function {:?}",
+                    req.into_inner().name
+                ),
                 function_argument: None,
             }),
         }))
@@ -523,7 +593,9 @@ impl ProviderRpc for ProviderService {
     ) -> Result<Response<pb::stop_provider::Response>, Status> {
         tracing::info!("StopProvider: cancelling operations in flight");
         self.reg.stop();
-        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+        Ok(Response::new(pb::stop_provider::Response {
+            error: String::new(),
+        }))
     }
 }
 

@@ -49,7 +49,11 @@ impl Value {
         K: Into<String>,
         V: Into<String>,
     {
-        Value::Map(m.into_iter().map(|(k, v)| (k.into(), Value::String(v.into()))).collect())
+        Value::Map(
+            m.into_iter()
+                .map(|(k, v)| (k.into(), Value::String(v.into())))
+                .collect(),
+        )
     }
 
     pub fn is_null(&self) -> bool {
@@ -62,7 +66,9 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             _ => true,
         }
@@ -122,7 +128,10 @@ impl Value {
                 (PathStep::Attr(n), Value::Object(m)) => m.get(n).unwrap_or(&NULL),
                 (PathStep::Key(k), Value::Map(m)) => m.get(k).unwrap_or(&NULL),
                 (PathStep::Index(i), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => {
-                    usize::try_from(*i).ok().and_then(|i| v.get(i)).unwrap_or(&NULL)
+                    usize::try_from(*i)
+                        .ok()
+                        .and_then(|i| v.get(i))
+                        .unwrap_or(&NULL)
                 }
                 _ => &NULL,
             };

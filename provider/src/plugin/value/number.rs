@@ -45,9 +45,7 @@ impl Number {
         }
         // value = digits * 10^(exp - frac_len)
         let mut digits: String = format!("{int_part}{frac_part}");
-        let mut scale = exp
-            .checked_sub(frac_part.len() as i64)
-            .ok_or_else(err)?;
+        let mut scale = exp.checked_sub(frac_part.len() as i64).ok_or_else(err)?;
         let trimmed = digits.trim_start_matches('0');
         digits = trimmed.to_string();
         if digits.is_empty() {

@@ -51,7 +51,12 @@ impl Type {
             Type::Map(e) => Json::Array(vec!["map".into(), e.to_json()]),
             Type::Object(attrs) => Json::Array(vec![
                 "object".into(),
-                Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()),
+                Json::Object(
+                    attrs
+                        .iter()
+                        .map(|(k, t)| (k.clone(), t.to_json()))
+                        .collect(),
+                ),
             ]),
             Type::Tuple(elems) => Json::Array(vec![
                 "tuple".into(),
@@ -94,7 +99,10 @@ impl Type {
                     "tuple" => {
                         let elems = arg.as_array().ok_or_else(bad)?;
                         Ok(Type::Tuple(
-                            elems.iter().map(Type::from_json).collect::<Result<_, _>>()?,
+                            elems
+                                .iter()
+                                .map(Type::from_json)
+                                .collect::<Result<_, _>>()?,
                         ))
                     }
                     _ => Err(bad()),

@@ -98,9 +98,14 @@ impl kube::Resource for Provisioner {
 /// Kubernetes' quantity grammar without a sign: limits and sizes are never negative.
 const QUANTITY_PATTERN: &str = r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
 
+/// An int-or-string quantity. The API server accepts the int-or-string `anyOf` only in its exact
+/// form (`[{type: integer}, {type: string}]`, nothing else inside), so the bounds sit beside it:
+/// `minimum` applies to the integer form and `pattern` to the string form.
 fn quantity() -> Value {
     json!({
-        "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": QUANTITY_PATTERN}],
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "minimum": 0,
+        "pattern": QUANTITY_PATTERN,
         "x-kubernetes-int-or-string": true
     })
 }
@@ -342,6 +347,12 @@ mod tests {
             let int_or_string = obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
             if !obj.contains_key("type") && !int_or_string {
                 bad.push(path.to_string());
+            }
+            // The one anyOf a structural schema allows: exactly these two, with nothing else.
+            if let Some(any_of) = obj.get("anyOf")
+                && (!int_or_string || any_of != &json!([{"type": "integer"}, {"type": "string"}]))
+            {
+                bad.push(format!("{path}.anyOf"));
             }
             if let Some(props) = obj.get("properties").and_then(Value::as_object) {
                 for (k, child) in props {

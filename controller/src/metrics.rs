@@ -7,8 +7,9 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -89,54 +90,64 @@ impl Metrics {
             cost_per_hour: Family::default(),
             leader: Gauge::default(),
         };
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_nodes_created",
             "Nodes created by the controller, by provisioner and capacity type",
             m.nodes_created.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_nodes_terminated",
             "Nodes terminated by the controller, by provisioner and reason",
             m.nodes_terminated.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_pods_scheduling_decision_duration_seconds",
             "Time from a pod first seen unschedulable to the decision about where it goes",
             m.pods_scheduling_decision_duration.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_provisioner_scheduling_duration_seconds",
             "Duration of one scheduling simulation over a batch of pods",
             m.scheduling_duration.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_cloudprovider_instance_launch_failures",
             "Failed instance launches, by AWS error code and capacity type",
             m.launch_failures.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_provisioner_pods_unplaceable",
             "Pods the scheduling simulation could not place, by reason",
             m.pods_unplaceable.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_provisioner_usage",
             "Resources of the nodes a provisioner launched",
             m.provisioner_usage.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_provisioner_limit",
             "Resource limits of a provisioner",
             m.provisioner_limit.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_cost_per_hour",
             "Hourly price in USD of the running capacity launched by the controller",
             m.cost_per_hour.clone(),
         );
-        registry.register(
+        register_described(
+            &mut registry,
             "karpenter_leader_election_leader",
-            "1 while this replica holds the leader-election Lease",
+            "Whether this replica holds the leader-election Lease (1) or not (0)",
             m.leader.clone(),
         );
         *m.registry.lock().unwrap_or_else(PoisonError::into_inner) = registry;
@@ -148,7 +159,7 @@ impl Metrics {
         self.registry
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .register(name, help, metric);
+            .register(name, help, Described(metric));
     }
 
     /// The OpenMetrics text exposition of every registered family.
@@ -159,6 +170,26 @@ impl Metrics {
         let _ = encode(&mut out, &registry);
         out
     }
+}
+
+/// A metric whose `# HELP`/`# TYPE` lines are rendered even before its first sample: the registry
+/// skips families with no series, which would hide from dashboards and alerts (and from a scrape
+/// checking what exists) every counter that has not fired yet.
+#[derive(Debug)]
+struct Described<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Described<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}
+
+fn register_described(registry: &mut Registry, name: &str, help: &str, metric: impl Metric) {
+    registry.register(name, help, Described(metric));
 }
 
 /// Records the elapsed time into a histogram when dropped.
@@ -244,6 +275,19 @@ mod tests {
                 r#"karpenter_cost_per_hour{provisioner="default",capacity_type="on-demand"} 0.192"#
             )
         );
+    }
+
+    #[test]
+    fn families_without_a_series_yet_are_still_described() {
+        let text = Metrics::new().render();
+        for name in [
+            "karpenter_nodes_created",
+            "karpenter_nodes_terminated",
+            "karpenter_cloudprovider_instance_launch_failures",
+            "karpenter_cost_per_hour",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}: {text}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
 use karpenter_core::scheduling::{NewNode, Plan, SchedulingInput, solve};
 use kube::api::{Api, PostParams};
@@ -451,8 +451,14 @@ impl Provisioning {
                     "launched {} {} in {} as node {node_name} for this pod",
                     instance.capacity_type, instance.instance_type, instance.zone
                 );
+                let node_ref = ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Node".into()),
+                    name: Some(node_name.clone()),
+                    ..ObjectReference::default()
+                };
                 self.events
-                    .publish(pod, false, REASON_NOMINATED, "Launch", note)
+                    .publish_related(pod, false, REASON_NOMINATED, "Launch", note, Some(node_ref))
                     .await;
             }
         }

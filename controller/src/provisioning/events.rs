@@ -2,7 +2,7 @@
 //! failures (the spot-quota one above all). Publishing is best effort: a failed event is logged,
 //! never a reason to stop provisioning.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
@@ -50,6 +50,23 @@ impl PodEvents {
         action: &str,
         note: String,
     ) {
+        self.publish_related(pod, warning, reason, action, note, None)
+            .await;
+    }
+
+    /// Like [`Self::publish`], with a related object (the node a pod was launched for). The
+    /// recorder folds repeats of an event with the same regarding and related objects into a
+    /// series that keeps the first note, so a pod nominated to a second node needs the node in
+    /// the key or its second "as node ..." note would be lost.
+    pub async fn publish_related(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+        related: Option<ObjectReference>,
+    ) {
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -59,7 +76,7 @@ impl PodEvents {
             reason: reason.to_string(),
             note: Some(clip(note)),
             action: action.to_string(),
-            secondary: None,
+            secondary: related,
         };
         if let Err(error) = self.recorder.publish(&event, &pod.object_ref(&())).await {
             tracing::warn!(

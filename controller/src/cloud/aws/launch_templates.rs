@@ -22,8 +22,13 @@ use std::time::SystemTime;
 const GIB: i128 = 1 << 30;
 
 /// Templates this process has seen exist, so a launch costs no DescribeLaunchTemplates call.
+/// `creating` serialises the look-up-or-create path so that concurrent launches of one node
+/// configuration (a batch launches its nodes at once) create its template once.
 #[derive(Default)]
-pub(super) struct KnownTemplates(Mutex<HashMap<String, LaunchTemplate>>);
+pub(super) struct KnownTemplates(
+    Mutex<HashMap<String, LaunchTemplate>>,
+    tokio::sync::Mutex<()>,
+);
 
 impl KnownTemplates {
     fn get(&self, name: &str) -> Option<LaunchTemplate> {
@@ -190,6 +195,11 @@ impl AwsCloud {
         if let Some(t) = self.templates.get(&name) {
             return Ok(t);
         }
+        let _creating = self.templates.1.lock().await;
+        // Another launch may have found or created it while this one waited.
+        if let Some(t) = self.templates.get(&name) {
+            return Ok(t);
+        }
         if let Some(t) = self.describe_template(&name).await? {
             self.templates.put(t.clone());
             return Ok(t);
@@ -210,7 +220,13 @@ impl AwsCloud {
             .send()
             .await;
         let template = match created {
-            Ok(out) => out.launch_template().and_then(from_ec2),
+            Ok(out) => {
+                let t = out.launch_template().and_then(from_ec2);
+                if let Some(t) = &t {
+                    tracing::info!(name = %t.name, id = %t.id, "created launch template");
+                }
+                t
+            }
             Err(e) => {
                 let err = from_sdk("CreateLaunchTemplate", e);
                 // Another replica (or an earlier attempt whose answer was lost) created it first.
@@ -228,7 +244,6 @@ impl AwsCloud {
                 format!("{name}: no template in the answer"),
             )
         })?;
-        tracing::info!(name = %template.name, id = %template.id, "created launch template");
         self.templates.put(template.clone());
         Ok(template)
     }

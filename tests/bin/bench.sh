@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark figure, one `bench <name> key=value ...` line each, on stdout.
-# Progress and build output go to stderr so stdout stays machine-readable.
+# Progress and build output go to stderr so stdout stays machine-readable. Benchmarks use the
+# release profile; the first run builds it (about 16 minutes cold on 2 cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+
+cargo build -q --release -p karpenter-core --bin scheduling-bench -p terraform-provider-karpenter >&2
 
 # Scheduling: pure solve() over the documented fixed-seed input (docs/benchmarks/scheduling-input.md).
-cargo run -q --release -p karpenter-core --bin scheduling-bench -- run
+"$target/release/scheduling-bench" run
+
+# Provider: handshake latency and terraform plan wall time (tests/provider/bench.py).
+(cd tests && ../.venv/bin/python provider/bench.py "$target/release/terraform-provider-karpenter")

@@ -3,10 +3,10 @@
   bench plan resources=1 seconds=...
   bench plan resources=200 seconds=...
 Plan timings are the wall time of `terraform plan` (with refresh) over an applied configuration
-of that many interruption queues, against a moto server on loopback."""
+of that many interruption queues, against the extended AWS emulator (tests/awsemu) on loopback.
+Run by tests/bin/bench.sh with the release build: `python provider/bench.py <provider binary>`."""
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -14,19 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ROOT, SOURCE, REGION, free_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from awsemu.client import Emulator  # noqa: E402
+from harness import terraform as tf_harness  # noqa: E402
+
+SOURCE = tf_harness.PROVIDER_SOURCE
+REGION = "us-east-1"
 
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
-
-
-def provider_binary():
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    for profile in ("release", "debug"):
-        b = target / profile / "terraform-provider-karpenter"
-        if b.exists():
-            return b, profile
-    sys.exit("bench: build the provider first (cargo build [--release] -p terraform-provider-karpenter)")
 
 
 def client_cert_pem():
@@ -69,7 +64,7 @@ def handshake_ms(binary, runs=20):
 
 
 def plan_seconds(binary, moto_url, n):
-    tf = shutil.which("terraform") or "/usr/local/bin/terraform"
+    tf = str(tf_harness.terraform_binary())
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         (d / "cli.tfrc").write_text(
@@ -92,30 +87,18 @@ def plan_seconds(binary, moto_url, n):
 
 
 def main():
-    import requests
-
-    binary, profile = provider_binary()
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench.py PATH/TO/terraform-provider-karpenter")
+    binary = Path(sys.argv[1]).resolve()
+    profile = binary.parent.name
     print(f"bench plugin_start handshake_ms={handshake_ms(binary):.1f} build={profile}", flush=True)
-    exe = ROOT / ".venv" / "bin" / "moto_server"
-    port = free_port()
-    moto = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    emulator = Emulator.start(region=REGION)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/moto-api/", timeout=1)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    sys.exit("bench: moto_server did not start")
-                time.sleep(0.1)
         for n in (1, 200):
-            print(f"bench plan resources={n} seconds={plan_seconds(binary, url, n):.2f} build={profile}", flush=True)
+            print(f"bench plan resources={n} seconds={plan_seconds(binary, emulator.endpoint, n):.2f} build={profile}",
+                  flush=True)
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+        emulator.stop()
 
 
 if __name__ == "__main__":

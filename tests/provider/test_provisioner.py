@@ -156,21 +156,30 @@ def test_an_invalid_provisioner_is_rejected_at_plan_and_by_the_api_server(ws, em
     # The same object sent directly is refused by the API server's CRD schema.
     write(ws, emu, cluster, CONTROLLER)
     ws.run("apply", "-auto-approve")
-    bad = {
-        "apiVersion": "karpenter.sh/v1alpha5",
-        "kind": "Provisioner",
-        "metadata": {"name": "bad"},
-        "spec": {
-            "requirements": [
-                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["preemptible"]},
-                {"key": "topology.kubernetes.io/zone", "operator": "Maybe", "values": ["us-east-1a"]},
-            ],
-            "ttlSecondsAfterEmpty": -5,
-        },
-    }
-    sent = cluster.kubectl("apply", "-f", "-", input=json.dumps(bad), check=False)
+    def bad(requirement: dict, **spec) -> str:
+        return json.dumps({
+            "apiVersion": "karpenter.sh/v1alpha5",
+            "kind": "Provisioner",
+            "metadata": {"name": "bad"},
+            "spec": {"requirements": [requirement], **spec},
+        })
+
+    # The API server runs the CRD's CEL rules only on objects that pass the OpenAPI schema, so the
+    # schema errors (operator, negative TTL) and the CEL error (capacity type) are sent apart.
+    sent = cluster.kubectl(
+        "apply", "-f", "-", check=False,
+        input=bad({"key": "topology.kubernetes.io/zone", "operator": "Maybe", "values": ["us-east-1a"]},
+                  ttlSecondsAfterEmpty=-5),
+    )
     assert sent.returncode != 0
-    assert "spot" in sent.stderr and "Maybe" in sent.stderr and "ttlSecondsAfterEmpty" in sent.stderr, sent.stderr
+    assert "spec.requirements[0].operator" in sent.stderr and "Maybe" in sent.stderr, sent.stderr
+    assert "spec.ttlSecondsAfterEmpty" in sent.stderr, sent.stderr
+    sent = cluster.kubectl(
+        "apply", "-f", "-", check=False,
+        input=bad({"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["preemptible"]}),
+    )
+    assert sent.returncode != 0
+    assert '"spot" or "on-demand"' in sent.stderr, sent.stderr
     assert not exists(cluster, "provisioner", "bad")
     ws.run("destroy", "-auto-approve")
     assert not exists(cluster, "crd", "provisioners.karpenter.sh")

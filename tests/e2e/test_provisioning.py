@@ -197,6 +197,10 @@ def cleanup(cluster, namespace: str) -> None:
         cluster.kubectl("patch", "node", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
         cluster.kubectl("delete", "node", name, "--wait=false", check=False)
     procs.wait_for("nodes gone", lambda: not nodes(cluster), 60)
+    # The next test's controller must not find this test's pods still pending (a namespace is
+    # deleted in the background, its pods last): it would rightly launch nodes for them.
+    procs.wait_for(f"namespace {namespace} gone",
+                   lambda: cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0, 120)
 
 
 @pytest.fixture

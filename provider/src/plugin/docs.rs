@@ -76,7 +76,8 @@ fn block_sections(
     s: &mut String,
     nested: &mut Vec<(String, String, Block)>,
 ) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+    type Group = (&'static str, fn(&Attribute) -> bool);
+    let groups: [Group; 3] = [
         ("Required", |a| a.required),
         ("Optional", |a| a.optional),
         ("Read-Only", |a| a.computed && !a.optional && !a.required),

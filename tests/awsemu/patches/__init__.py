@@ -5,7 +5,17 @@ install_all() is idempotent and must run before the server answers its first req
 
 from __future__ import annotations
 
-from . import fleet, iam_policies, reset, seeds, spot_prices
+from . import (
+    cfn_inline_policies,
+    cfn_rollback,
+    cfn_sqs_update,
+    fleet,
+    iam_policies,
+    iam_profile_tags,
+    reset,
+    seeds,
+    spot_prices,
+)
 
 _installed = False
 
@@ -19,4 +29,8 @@ def install_all() -> None:
     seeds.install()
     reset.install()
     iam_policies.install()
+    iam_profile_tags.install()
+    cfn_inline_policies.install()
+    cfn_rollback.install()
+    cfn_sqs_update.install()
     _installed = True

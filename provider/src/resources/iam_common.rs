@@ -113,8 +113,10 @@ pub struct ArnWithResource(pub &'static str, pub &'static str);
 
 impl Validator for ArnWithResource {
     fn description(&self) -> String {
+        // IAM is global: its ARNs have an empty region field (`arn:aws:iam::<account>:role/x`).
+        let region = if self.0 == "iam" { ":" } else { "" };
         format!(
-            "Must be an ARN of the form `arn:aws:{}:...:{}<name>`.",
+            "Must be an ARN of the form `arn:aws:{}:{region}...:{}<name>`.",
             self.0, self.1
         )
     }
@@ -340,6 +342,10 @@ mod tests {
         assert_eq!(errors(&role, "arn:aws:iam::123456789012:policy/x"), 1);
         assert_eq!(errors(&role, "not-an-arn"), 1);
         assert_eq!(errors(&role, "arn:aws:iam::123456789012:role/"), 1);
+        assert_eq!(
+            role.description(),
+            "Must be an ARN of the form `arn:aws:iam::...:role/<name>`."
+        );
         let mut d = Diagnostics::new();
         let set = Value::Set(vec![
             Value::string("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"),

@@ -301,7 +301,12 @@ impl Resource for BootstrapStack {
     }
 
     fn schema(&self) -> Schema {
-        let all_kinds = set_value(KINDS.iter().map(|k| k.to_string()));
+        // In cty's order for a set of strings (sorted): Terraform sends the prior state's set
+        // sorted, and the planner compares values element by element, so a default in another
+        // order would look like a change on every plan.
+        let mut kinds: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
+        kinds.sort();
+        let all_kinds = set_value(kinds);
         Schema::new(
             Block::new()
                 .description(
@@ -595,5 +600,23 @@ mod tests {
             failed(&StackStatus::RollbackComplete) && failed(&StackStatus::UpdateRollbackComplete)
         );
         assert!(needs_recreate("ROLLBACK_COMPLETE") && !needs_recreate("UPDATE_ROLLBACK_COMPLETE"));
+    }
+
+    #[test]
+    fn default_kinds_are_in_the_order_terraform_sends_a_string_set() {
+        let schema = BootstrapStack.schema();
+        let Some(Value::Set(kinds)) = schema
+            .block
+            .attributes
+            .iter()
+            .find(|a| a.name == "interruption_kinds")
+            .and_then(|a| a.default.clone())
+        else {
+            panic!("interruption_kinds has a set default");
+        };
+        let mut sorted = kinds.clone();
+        sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        assert_eq!(kinds, sorted);
+        assert_eq!(kinds.len(), KINDS.len());
     }
 }

@@ -18,7 +18,7 @@ test: deps build
 
 ## demo: the main job end to end on the local environment
 demo: deps build
-	$(PY) -m harness.demo
+	cd tests && ../$(PY) -m harness.demo
 
 ## bench: benchmark figures, one `bench <name> key=value ...` line each
 bench: deps build

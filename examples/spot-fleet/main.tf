@@ -1,0 +1,69 @@
+# The seed's spot-fleet Provisioner with everything it needs around it: the node role and instance
+# profile, the interruption queue fed by EventBridge, the controller's policy and its installation.
+#
+# AWS comes from the standard SDK configuration (AWS_ENDPOINT_URL, AWS_REGION, credentials) and the
+# cluster from KUBECONFIG, so the same files apply to the local environment (`make demo`) and to EKS.
+
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    karpenter = { source = "karpenter-rs/karpenter" }
+  }
+}
+
+provider "karpenter" {
+  region       = var.region
+  cluster_name = var.cluster_name
+}
+
+resource "karpenter_node_role" "node" {}
+
+resource "karpenter_instance_profile" "node" {
+  role_name = karpenter_node_role.node.name
+}
+
+resource "karpenter_interruption_queue" "events" {}
+
+resource "karpenter_interruption_rule" "events" {
+  for_each  = toset(var.interruption_kinds)
+  kind      = each.key
+  queue_arn = karpenter_interruption_queue.events.arn
+}
+
+resource "karpenter_controller_policy" "controller" {
+  node_role_arn = karpenter_node_role.node.arn
+  queue_arn     = karpenter_interruption_queue.events.arn
+}
+
+resource "karpenter_controller" "controller" {
+  image              = var.controller_image
+  cluster_endpoint   = var.cluster_endpoint
+  interruption_queue = karpenter_interruption_queue.events.name
+}
+
+# The seed's Provisioner, field for field.
+resource "karpenter_provisioner" "spot_fleet" {
+  name = "spot-fleet"
+  requirement {
+    key      = "node.kubernetes.io/instance-type"
+    operator = "In"
+    values   = ["m5.large", "m5.2xlarge"]
+  }
+  requirement {
+    key      = "topology.kubernetes.io/zone"
+    operator = "In"
+    values   = ["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"]
+  }
+  requirement {
+    key      = "karpenter.sh/capacity-type" # defaults to on-demand
+    operator = "In"
+    values   = ["spot"] # ["spot", "on-demand"]
+  }
+  aws {
+    subnet_selector = { "karpenter.sh/discovery" = var.cluster_name }
+  }
+  ttl_seconds_until_expired = 2592000
+
+  # Destroy deletes the Provisioner (its nodes drained by the controller) before the controller.
+  depends_on = [karpenter_controller.controller]
+}

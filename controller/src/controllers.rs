@@ -21,7 +21,11 @@ pub enum ControllersError {
 }
 
 pub struct Controllers {
+    client: kube::Client,
+    settings: Settings,
+    metrics: Metrics,
     aws: Arc<AwsCloud>,
+    ice: Arc<UnavailableOfferings>,
     provisioning: Arc<Provisioning>,
 }
 
@@ -39,10 +43,21 @@ impl Controllers {
             Arc::new(SystemClock),
         ));
         let cloud: Arc<dyn CloudProvider> = aws.clone();
-        let provisioning =
-            Provisioning::new(client, settings, metrics, cloud, ice, identity).await?;
+        let provisioning = Provisioning::new(
+            client.clone(),
+            settings.clone(),
+            metrics.clone(),
+            cloud,
+            ice.clone(),
+            identity,
+        )
+        .await?;
         Ok(Controllers {
+            client,
+            settings,
+            metrics,
             aws,
+            ice,
             provisioning: Arc::new(provisioning),
         })
     }
@@ -64,7 +79,27 @@ impl Controllers {
                 }
             })
         };
-        let result = self.provisioning.run().await;
+        // Termination, emptiness/expiry, interruption and garbage collection: everything that
+        // ends nodes. They share the provisioner's unavailable-offerings cache, so a spot
+        // interruption's pool is avoided by the replacement launch.
+        let cloud: Arc<dyn CloudProvider> = self.aws.clone();
+        let mut lifecycle = tokio::spawn(crate::termination::lifecycle::run(
+            self.client.clone(),
+            self.settings.clone(),
+            self.metrics.clone(),
+            cloud,
+            self.ice.clone(),
+        ));
+        let result = tokio::select! {
+            result = self.provisioning.clone().run() => result,
+            ended = &mut lifecycle => {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "the node lifecycle controllers stopped");
+                }
+                Err(ProvisioningError::WatchEnded("Node"))
+            }
+        };
+        lifecycle.abort();
         refresh.abort();
         warm.abort();
         Ok(result?)

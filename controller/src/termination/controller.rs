@@ -209,7 +209,7 @@ impl Termination {
                 reason: ournode::reason(node).to_string(),
             })
             .inc();
-        tracing::info!(node = %name, instance = ?ournode::instance_id(node), reason = ournode::reason(node),
+        tracing::info!(node = %name, instance = ournode::instance_id(node).unwrap_or_default(), reason = ournode::reason(node),
             drain_seconds = elapsed.map(|d| d.as_secs_f64()), "node terminated");
         Ok(Action::await_change())
     }

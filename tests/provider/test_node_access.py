@@ -1,0 +1,60 @@
+"""karpenter_node_access in aws-auth mode through real terraform/tofu against the real
+kube-apiserver of tests/harness: the node role's mapRoles entry is merged into kube-system/aws-auth
+next to the entries already there, drift is repaired, and destroy removes only ours."""
+
+import yaml
+
+from bootstrap_support import emu  # noqa: F401  (fixture)
+
+OTHER = {
+    "rolearn": "arn:aws:iam::123456789012:role/managed-node-group",
+    "username": "system:node:{{EC2PrivateDNSName}}",
+    "groups": ["system:bootstrappers", "system:nodes"],
+}
+NODE_ROLE_ARN = "arn:aws:iam::123456789012:role/KarpenterNodeRole-demo"
+
+ACCESS = f"""
+resource "karpenter_node_access" "nodes" {{
+  node_role_arn = "{NODE_ROLE_ARN}"
+  mode          = "aws_auth"
+}}
+"""
+
+
+def map_roles(cluster) -> list[dict]:
+    cm = cluster.get_json("configmap", "aws-auth", "-n", "kube-system")
+    return yaml.safe_load(cm["data"]["mapRoles"]) or []
+
+
+def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy(ws, emu, cluster):
+    existing = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+        "data": {"mapRoles": yaml.safe_dump([OTHER]), "mapUsers": "[]\n"},
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(existing))
+    try:
+        ws.write(ACCESS, emu["url"], f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n')
+        ws.run("apply", "-auto-approve")
+        roles = map_roles(cluster)
+        assert roles[0] == OTHER, roles
+        ours = [r for r in roles if r["rolearn"] == NODE_ROLE_ARN]
+        assert len(ours) == 1 and set(ours[0]["groups"]) == {"system:bootstrappers", "system:nodes"}, roles
+        assert ours[0]["username"] == "system:node:{{EC2PrivateDNSName}}", roles
+
+        # Someone removes our entry by hand: the plan shows it and apply puts it back.
+        cm = cluster.get_json("configmap", "aws-auth", "-n", "kube-system")
+        cm["data"]["mapRoles"] = yaml.safe_dump([OTHER])
+        cluster.kubectl("replace", "-f", "-", input=yaml.safe_dump(cm))
+        drift = ws.run("plan", "-detailed-exitcode", check=False)
+        assert drift.returncode == 2, drift.stdout + drift.stderr
+        ws.run("apply", "-auto-approve")
+        assert [r["rolearn"] for r in map_roles(cluster)] == [OTHER["rolearn"], NODE_ROLE_ARN]
+
+        ws.run("destroy", "-auto-approve")
+        assert map_roles(cluster) == [OTHER]
+        cm = cluster.get_json("configmap", "aws-auth", "-n", "kube-system")
+        assert cm["data"]["mapUsers"] == "[]\n", cm["data"]
+    finally:
+        cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")

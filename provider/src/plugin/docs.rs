@@ -202,13 +202,23 @@ fn type_name(t: &Type) -> String {
     }
 }
 
+/// A default as users would write it in HCL.
 fn short_value(v: &super::value::Value) -> String {
     use super::value::Value;
+    let items = |vs: &[Value]| vs.iter().map(short_value).collect::<Vec<_>>().join(", ");
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Null => "null".into(),
-        other => format!("{other:?}"),
+        Value::Unknown => "(known after apply)".into(),
+        Value::List(vs) | Value::Set(vs) | Value::Tuple(vs) => format!("[{}]", items(vs)),
+        Value::Map(m) | Value::Object(m) => {
+            let pairs: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k:?} = {}", short_value(v)))
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
     }
 }

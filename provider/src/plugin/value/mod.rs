@@ -11,8 +11,9 @@ pub use path::{AttributePath, PathStep};
 pub use types::{Type, TypeError};
 
 /// A cty value. Types are not carried: the schema supplies them when encoding and decoding.
-/// Sets are kept as vectors without duplicates, in the order they arrived.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// Sets are kept as vectors without duplicates, in the order they arrived; equality ignores that
+/// order, as cty's does (Terraform sends a set sorted, a resource may read it back in any order).
+#[derive(Clone, Debug, Eq, Default)]
 pub enum Value {
     #[default]
     Null,
@@ -27,6 +28,22 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
     Object(BTreeMap<String, Value>),
     Tuple(Vec<Value>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Null, Null) | (Unknown, Unknown) => true,
+            (String(a), String(b)) => a == b,
+            (Number(a), Number(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (List(a), List(b)) | (Tuple(a), Tuple(b)) => a == b,
+            (Set(a), Set(b)) => a.len() == b.len() && a.iter().all(|x| b.contains(x)),
+            (Map(a), Map(b)) | (Object(a), Object(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Value {
@@ -137,5 +154,24 @@ impl Value {
             };
         }
         cur
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    #[test]
+    fn sets_are_equal_whatever_their_order_lists_are_not() {
+        let (a, b) = (Value::string("a"), Value::string("b"));
+        assert_eq!(
+            Value::Set(vec![a.clone(), b.clone()]),
+            Value::Set(vec![b.clone(), a.clone()])
+        );
+        assert_ne!(
+            Value::List(vec![a.clone(), b.clone()]),
+            Value::List(vec![b.clone(), a.clone()])
+        );
+        assert_ne!(Value::Set(vec![a.clone()]), Value::Set(vec![a, b]));
     }
 }

@@ -67,6 +67,23 @@ pub async fn run(
     let nodes = store(Api::<Node>::all(client.clone()));
     let pods = store(Api::<Pod>::all(client.clone()));
     let provisioners = store(Api::<Provisioner>::all(client.clone()));
+    // Wait here, once, before any task shares the stores: a store's readiness is a oneshot that
+    // remembers one waker, so of several tasks waiting on the same store at the same time only
+    // the last to poll is woken (the interruption processor waited forever behind disruption).
+    // Once ready, the state is memoised and every later wait returns at once.
+    for (kind, ready) in [
+        ("Node", nodes.wait_until_ready().await),
+        ("Pod", pods.wait_until_ready().await),
+        ("Provisioner", provisioners.wait_until_ready().await),
+    ] {
+        if ready.is_err() {
+            tracing::error!(
+                kind,
+                "watch ended before its cache was ready; node lifecycle controllers not started"
+            );
+            return;
+        }
+    }
     let mut tasks = tokio::task::JoinSet::new();
 
     let termination = Arc::new(Termination::new(
@@ -109,7 +126,6 @@ pub async fn run(
                         im.clone(),
                         REPLACEMENT_TIMEOUT,
                     ));
-                    let _ = nodes.wait_until_ready().await;
                     let queue: Arc<dyn Queue> = Arc::new(q);
                     let processor = Arc::new(Processor::new(
                         queue,

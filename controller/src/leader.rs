@@ -57,8 +57,11 @@ pub fn decide(current: Option<&LeaseSpec>, me: &str, expired: bool) -> Step {
     }
 }
 
+/// The part of a Lease whose change proves its holder alive: holder identity and renew time.
+type RecordKey = (Option<String>, Option<String>);
+
 /// The part of a Lease whose change proves its holder alive.
-fn record_key(spec: &LeaseSpec) -> (Option<String>, Option<String>) {
+fn record_key(spec: &LeaseSpec) -> RecordKey {
     (
         spec.holder_identity.clone(),
         spec.renew_time.as_ref().map(|t| t.0.to_string()),
@@ -68,7 +71,7 @@ fn record_key(spec: &LeaseSpec) -> (Option<String>, Option<String>) {
 pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaderConfig,
-    observed: Option<((Option<String>, Option<String>), Instant)>,
+    observed: Option<(RecordKey, Instant)>,
     last_renewed: Option<Instant>,
 }
 

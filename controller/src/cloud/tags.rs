@@ -7,6 +7,7 @@
 //! - `karpenter.sh/provisioner-name` = `<provisioner>` on instances and fleets (not on launch
 //!   templates, which provisioners share when their node configuration is equal);
 //! - `Name` = `<cluster>/<provisioner>` so the console shows whose node it is.
+//!
 //! User tags from the provisioner's `provider.tags` are applied first; ours win on a clash, because
 //! losing them would orphan the resource.
 

@@ -269,7 +269,11 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
     for node in karpenter_nodes(cluster):
         say(f"  {describe(node)}")
 
-    say("terraform destroy ...")
+    # The workload goes first, as before any teardown: its PodDisruptionBudget would otherwise
+    # (rightly) stop the drain of the last nodes once nowhere is left to run its pods.
+    cluster.kubectl("delete", "namespace", APP_NAMESPACE, "--wait=false")
+    wait("the workload gone", lambda: not kubectl_json(cluster, "pods", "-n", APP_NAMESPACE), 120)
+    say("workload deleted; terraform destroy ...")
     began = time.monotonic()
     tf.destroy(workdir)
     say(f"destroyed in {time.monotonic() - began:.1f}s; checking for leftovers")

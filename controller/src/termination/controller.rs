@@ -182,6 +182,13 @@ impl Termination {
                     source,
                 })?;
         }
+        // Cordoning (and the kubelet, and KWOK) changed the node since this reconcile read it:
+        // read it again so the finalizer patch carries the current resourceVersion instead of
+        // failing with a conflict and terminating the instance a second time on the retry.
+        let Some(node) = nodes.get_opt(&name).await? else {
+            return Ok(Action::await_change());
+        };
+        let node = &node;
         let remaining: Vec<&String> = node
             .metadata
             .finalizers

@@ -89,6 +89,7 @@ impl Controllers {
             self.metrics.clone(),
             cloud,
             self.ice.clone(),
+            self.provisioning.nominated_nodes(),
         ));
         let result = tokio::select! {
             result = self.provisioning.clone().run() => result,

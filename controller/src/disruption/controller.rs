@@ -17,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use super::decide::{self, Decision, EMPTINESS_ANNOTATION, NodeFacts};
 use crate::crd::Provisioner;
 use crate::metrics::Metrics;
+use crate::provisioning::NominatedNodes;
 use crate::provisioning::convert::is_ready;
 use crate::termination::drain::holds_node;
 use crate::termination::node::{self as ournode, NodeEvents};
@@ -46,6 +47,8 @@ pub struct Disruption {
     clock: Arc<dyn WallClock>,
     events: NodeEvents,
     actions: Family<ActionLabels, Counter>,
+    /// Nodes pods were recently nominated to, and for how long a nomination keeps a node busy.
+    nominated: Option<(NominatedNodes, Duration)>,
 }
 
 fn seconds(v: Option<i64>) -> Option<Duration> {
@@ -60,6 +63,7 @@ pub fn facts(node: &Node, pods: &[&Pod], provisioner: Option<&Provisioner>) -> N
         created: node.metadata.creation_timestamp.as_ref().map(|t| t.0),
         ready: is_ready(node),
         busy_pods: pods.iter().filter(|p| holds_node(p)).count(),
+        recently_nominated: false,
         empty_since: node
             .metadata
             .annotations
@@ -84,7 +88,15 @@ impl Disruption {
             client,
             clock,
             actions,
+            nominated: None,
         }
+    }
+
+    /// Nodes that pods were nominated to within `window` are not empty: their pods are on the
+    /// way (the kube-scheduler binds them once it retries, which can take seconds).
+    pub fn with_nominations(mut self, nominated: NominatedNodes, window: Duration) -> Self {
+        self.nominated = Some((nominated, window));
+        self
     }
 
     pub async fn run(self, nodes: Store<Node>, pods: Store<Pod>, provisioners: Store<Provisioner>) {
@@ -136,7 +148,12 @@ impl Disruption {
                 .get(ournode::name(&node))
                 .cloned()
                 .unwrap_or_default();
-            let decision = decide::decide(&facts(&node, &on_node, Some(prov)), now);
+            let mut f = facts(&node, &on_node, Some(prov));
+            f.recently_nominated = self
+                .nominated
+                .as_ref()
+                .is_some_and(|(n, window)| n.within(ournode::name(&node), *window));
+            let decision = decide::decide(&f, now);
             if let Err(error) = self.apply(&api, &node, decision).await {
                 tracing::warn!(node = ournode::name(&node), %error, "disruption step failed; retrying next pass");
             }

@@ -22,6 +22,8 @@ pub struct NodeFacts {
     pub ready: bool,
     /// Pods that keep the node busy.
     pub busy_pods: usize,
+    /// Pods were nominated to this node moments ago and are not bound yet.
+    pub recently_nominated: bool,
     /// The emptiness stamp, when present and readable.
     pub empty_since: Option<Timestamp>,
     pub ttl_after_empty: Option<Duration>,
@@ -72,7 +74,7 @@ pub fn decide(f: &NodeFacts, now: Timestamp) -> Decision {
             Decision::Nothing
         };
     };
-    if f.busy_pods > 0 || !f.ready {
+    if f.busy_pods > 0 || f.recently_nominated || !f.ready {
         return if f.empty_since.is_some() {
             Decision::ClearEmpty
         } else {
@@ -107,6 +109,7 @@ mod tests {
             created: Some(t("2026-01-01T00:00:00Z")),
             ready: true,
             busy_pods: 0,
+            recently_nominated: false,
             empty_since: None,
             ttl_after_empty: Some(Duration::from_secs(30)),
             ttl_until_expired: None,
@@ -160,6 +163,26 @@ mod tests {
         assert_eq!(
             decide(&no_ttl, t("2026-01-01T01:00:00Z")),
             Decision::Nothing
+        );
+    }
+
+    #[test]
+    fn a_node_pods_were_just_nominated_to_is_not_empty_yet() {
+        let nominated = NodeFacts {
+            recently_nominated: true,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&nominated, t("2026-01-01T00:10:00Z")),
+            Decision::Nothing
+        );
+        let stamped = NodeFacts {
+            empty_since: Some(t("2026-01-01T00:00:00Z")),
+            ..nominated
+        };
+        assert_eq!(
+            decide(&stamped, t("2026-01-01T00:10:00Z")),
+            Decision::ClearEmpty
         );
     }
 

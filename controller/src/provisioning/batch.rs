@@ -39,6 +39,11 @@ fn pod_name(p: &Pod) -> String {
 }
 
 impl Provisioning {
+    /// The shared record of which nodes pods were recently nominated to.
+    pub fn nominated_nodes(&self) -> super::NominatedNodes {
+        self.nominated_nodes.clone()
+    }
+
     /// Drops nominations whose node registered, vanished or never registered in time.
     fn prune_nominations(&self, nodes: &[Arc<Node>]) {
         let in_flight: HashMap<&str, &Node> = nodes
@@ -60,6 +65,7 @@ impl Provisioning {
     }
 
     fn nominate(&self, pod: &Pod, node: &str) {
+        self.nominated_nodes.note(node);
         if let Some(uid) = &pod.metadata.uid {
             Self::lock(&self.nominations).insert(
                 uid.clone(),

@@ -65,6 +65,32 @@ pub struct Nomination {
     pub at: Instant,
 }
 
+/// When pods were last nominated to each node (by node name), shared with the disruption loop:
+/// a node just launched or just chosen for pending pods is not empty, even while the
+/// kube-scheduler has not bound those pods yet (its backoff can take seconds).
+#[derive(Clone, Default)]
+pub struct NominatedNodes(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl NominatedNodes {
+    pub fn note(&self, node: &str) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, at| at.elapsed() < NOMINATION_MEMORY);
+        map.insert(node.to_string(), Instant::now());
+    }
+
+    /// Whether pods were nominated to `node` less than `window` ago.
+    pub fn within(&self, node: &str, window: Duration) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node)
+            .is_some_and(|at| at.elapsed() < window)
+    }
+}
+
+/// How long a node's last nomination is remembered at most (any window asked of it is shorter).
+const NOMINATION_MEMORY: Duration = Duration::from_secs(600);
+
 /// Caches of every object the scheduling input is built from, fed by watches.
 #[derive(Clone)]
 pub struct Stores {
@@ -86,6 +112,8 @@ pub struct Provisioning {
     pub(crate) nominations: Mutex<HashMap<String, Nomination>>,
     /// Pod uid -> when it was first seen unschedulable (for the decision-duration histogram).
     pub(crate) first_seen: Mutex<HashMap<String, Instant>>,
+    /// Node name -> when pods were last nominated to it.
+    pub(crate) nominated_nodes: NominatedNodes,
 }
 
 fn spawn_reflector<K>(api: Api<K>) -> Store<K>
@@ -143,6 +171,7 @@ impl Provisioning {
             launcher,
             nominations: Mutex::new(HashMap::new()),
             first_seen: Mutex::new(HashMap::new()),
+            nominated_nodes: NominatedNodes::default(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! cloud garbage collector. Each runs until its watch ends; one failing does not stop the others.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
@@ -17,6 +18,7 @@ use crate::interruption::metrics::InterruptionMetrics;
 use crate::interruption::processor::{DEFAULT_WORKERS, Processor};
 use crate::interruption::queue::{Queue, SqsQueue};
 use crate::metrics::Metrics;
+use crate::provisioning::NominatedNodes;
 use crate::settings::Settings;
 
 use super::Termination;
@@ -63,6 +65,7 @@ pub async fn run(
     metrics: Metrics,
     cloud: Arc<dyn CloudProvider>,
     ice: Arc<UnavailableOfferings>,
+    nominated: NominatedNodes,
 ) {
     let nodes = store(Api::<Node>::all(client.clone()));
     let pods = store(Api::<Pod>::all(client.clone()));
@@ -97,7 +100,10 @@ pub async fn run(
         nodes.clone(),
         provisioners.clone(),
     ));
-    let disruption = Disruption::new(client.clone(), &metrics, Arc::new(SystemWallClock));
+    // Karpenter's window: twice the longest batch, at least 10 s.
+    let window = (settings.batch_max_duration * 2).max(Duration::from_secs(10));
+    let disruption = Disruption::new(client.clone(), &metrics, Arc::new(SystemWallClock))
+        .with_nominations(nominated, window);
     tasks.spawn(disruption.run(nodes.clone(), pods, provisioners));
     tasks.spawn(crate::gc::run(
         cloud,

@@ -1,10 +1,12 @@
 """karpenter_node_access in aws-auth mode through real terraform/tofu against the real
 kube-apiserver of tests/harness: the node role's mapRoles entry is merged into kube-system/aws-auth
-next to the entries already there, drift is repaired, and destroy removes only ours."""
+next to the entries already there, drift is repaired, and destroy removes only ours; on a cluster
+that authenticates through the EKS API, an EC2_LINUX access entry instead."""
 
+import boto3
 import yaml
 
-from bootstrap_support import emu  # noqa: F401  (fixture)
+from bootstrap_support import REGION, emu  # noqa: F401  (fixture)
 
 OTHER = {
     "rolearn": "arn:aws:iam::123456789012:role/managed-node-group",
@@ -58,3 +60,27 @@ def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy
         assert cm["data"]["mapUsers"] == "[]\n", cm["data"]
     finally:
         cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
+
+
+def test_on_a_cluster_using_the_eks_api_the_node_role_gets_an_ec2_linux_access_entry(ws, emu):
+    eks = boto3.client("eks", endpoint_url=emu["url"], region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    eks.create_cluster(name="demo", roleArn="arn:aws:iam::123456789012:role/eks",
+                       resourcesVpcConfig={"subnetIds": []},
+                       accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+    # No `mode`: the provider reads the cluster's authentication mode.
+    ws.write(f'resource "karpenter_node_access" "nodes" {{\n  node_role_arn = "{NODE_ROLE_ARN}"\n}}\n', emu["url"])
+    ws.run("apply", "-auto-approve")
+    entry = eks.describe_access_entry(clusterName="demo", principalArn=NODE_ROLE_ARN)["accessEntry"]
+    assert entry["type"] == "EC2_LINUX", entry
+    assert "access_entry" in ws.run("state", "show", "karpenter_node_access.nodes").stdout
+
+    # Deleted out of band: the plan re-creates it.
+    eks.delete_access_entry(clusterName="demo", principalArn=NODE_ROLE_ARN)
+    drift = ws.run("plan", "-detailed-exitcode", check=False)
+    assert drift.returncode == 2 and "will be created" in drift.stdout, drift.stdout + drift.stderr
+    ws.run("apply", "-auto-approve")
+    assert eks.list_access_entries(clusterName="demo")["accessEntries"] == [NODE_ROLE_ARN]
+
+    ws.run("destroy", "-auto-approve")
+    assert eks.list_access_entries(clusterName="demo")["accessEntries"] == []

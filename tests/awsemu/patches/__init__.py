@@ -9,6 +9,7 @@ from . import (
     cfn_inline_policies,
     cfn_rollback,
     cfn_sqs_update,
+    eks_access_entries,
     fleet,
     iam_policies,
     iam_profile_tags,
@@ -33,4 +34,5 @@ def install_all() -> None:
     cfn_inline_policies.install()
     cfn_rollback.install()
     cfn_sqs_update.install()
+    eks_access_entries.install()
     _installed = True

@@ -17,6 +17,7 @@ import boto3
 import pytest
 import requests
 
+from harness import aws as aws_harness
 from harness import paths, procs
 
 CLUSTER = "e2e"
@@ -38,21 +39,6 @@ def controller_binary() -> Path:
 
 
 # --- AWS side -----------------------------------------------------------------------------------
-
-
-def make_network() -> dict[str, str]:
-    """A VPC with one subnet per zone and a security group, all tagged for discovery."""
-    ec2 = boto3.client("ec2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    tags = [{"Key": k, "Value": v} for k, v in DISCOVERY.items()]
-    subnets = {}
-    for i, zone in enumerate(ZONES):
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 16}.0/20", AvailabilityZone=zone)
-        subnets[zone] = subnet["Subnet"]["SubnetId"]
-        ec2.create_tags(Resources=[subnets[zone]], Tags=tags)
-    sg = ec2.create_security_group(GroupName="e2e-nodes", Description="nodes", VpcId=vpc)["GroupId"]
-    ec2.create_tags(Resources=[sg], Tags=tags)
-    return subnets
 
 
 def running_instances() -> list[dict]:
@@ -212,7 +198,7 @@ def env(cluster, aws, run_dir, request):
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     namespace = request.node.name.replace("_", "-")[:50].strip("-")
     cluster.kubectl("create", "namespace", namespace)
-    subnets = make_network()
+    subnets = aws_harness.make_network(CLUSTER, ZONES, REGION)
     state = run_dir / "controllers" / namespace
     controllers: list[Controller] = []
 

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import requests
 
 from . import paths, procs
@@ -53,3 +54,18 @@ def start(directory: Path) -> Aws:
 
     endpoint = f"http://127.0.0.1:{procs.wait_for('the AWS emulator port', port, 60)}"
     return Aws(endpoint, proc)
+
+
+def make_network(cluster: str, zones: tuple[str, ...], region: str | None = None) -> dict[str, str]:
+    """What an EKS cluster's VPC has: one subnet per zone and a node security group, all tagged
+    `karpenter.sh/discovery=<cluster>` for the Provisioner's selectors. Returns zone -> subnet id."""
+    ec2 = boto3.client("ec2", region_name=region)
+    tags = [{"Key": "karpenter.sh/discovery", "Value": cluster}]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = {}
+    for i, zone in enumerate(zones):
+        subnets[zone] = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 16}.0/20", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        ec2.create_tags(Resources=[subnets[zone]], Tags=tags)
+    sg = ec2.create_security_group(GroupName=f"{cluster}-nodes", Description="nodes", VpcId=vpc)["GroupId"]
+    ec2.create_tags(Resources=[sg], Tags=tags)
+    return subnets

@@ -117,18 +117,6 @@ def workload() -> list[dict]:
 # --- AWS ------------------------------------------------------------------------------------------
 
 
-def make_network() -> None:
-    """What an EKS cluster's VPC has: subnets per zone and a node security group, tagged for discovery."""
-    ec2 = boto3.client("ec2")
-    tags = [{"Key": "karpenter.sh/discovery", "Value": CLUSTER}]
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    for i, zone in enumerate(ZONES):
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 16}.0/20", AvailabilityZone=zone)["Subnet"]
-        ec2.create_tags(Resources=[subnet["SubnetId"]], Tags=tags)
-    sg = ec2.create_security_group(GroupName=f"{CLUSTER}-nodes", Description="nodes", VpcId=vpc)["GroupId"]
-    ec2.create_tags(Resources=[sg], Tags=tags)
-
-
 def instance_state(instance_id: str) -> str:
     for r in boto3.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]:
         for i in r["Instances"]:
@@ -199,7 +187,7 @@ def run(state: Path) -> list[str]:
     aws = aws_mod.start(state / "aws")
     os.environ.update(aws.env)
     say(f"kube-apiserver {cluster.server}, AWS emulator {aws.endpoint}")
-    make_network()
+    aws_mod.make_network(CLUSTER, ZONES)
     say(f"VPC with subnets in {', '.join(ZONES)} tagged karpenter.sh/discovery={CLUSTER}")
 
     workdir = state / "spot-fleet"

@@ -7,10 +7,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 
-cargo build -q --release -p karpenter-core --bin scheduling-bench -p terraform-provider-karpenter >&2
+cargo build -q --release -p karpenter-core --bin scheduling-bench -p terraform-provider-karpenter -p karpenter-controller >&2
 
 # Scheduling: pure solve() over the documented fixed-seed input (docs/benchmarks/scheduling-input.md).
 "$target/release/scheduling-bench" run
 
 # Provider: handshake latency and terraform plan wall time (tests/provider/bench.py).
 (cd tests && ../.venv/bin/python provider/bench.py "$target/release/terraform-provider-karpenter")
+
+# Provisioning end to end on the local environment (tests/bench/provisioning_e2e.py).
+(cd tests && ../.venv/bin/python bench/provisioning_e2e.py "$target/release/karpenter-controller")

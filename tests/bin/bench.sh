@@ -7,7 +7,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 
-cargo build -q --release -p karpenter-core --bin scheduling-bench -p terraform-provider-karpenter -p karpenter-controller >&2
+# Two invocations: `--bin` would otherwise narrow every selected package to that one binary.
+cargo build -q --release -p karpenter-core --bin scheduling-bench >&2
+cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller >&2
 
 # Scheduling: pure solve() over the documented fixed-seed input (docs/benchmarks/scheduling-input.md).
 "$target/release/scheduling-bench" run

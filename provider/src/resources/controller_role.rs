@@ -7,8 +7,7 @@ use async_trait::async_trait;
 
 use super::common::{aws, tags_for_state};
 use super::iam_common::{
-    ArnWithResource, IamName, doc_for_state, iam, set_value, string_set, timeout_of,
-    timeouts_block, validate_timeouts,
+    ArnWithResource, IamName, doc_for_state, iam, set_value, timeouts_block, validate_timeouts,
 };
 use super::iam_role;
 use crate::plugin::validate::{CharsIn, LengthBetween};
@@ -283,15 +282,13 @@ impl Resource for ControllerRole {
         let mut state = planned.clone();
         state.set("arn", Value::string(arn));
         state.set("assume_role_policy", Value::string(trust));
-        let want = string_set(planned.get("attached_policy_arns"));
-        let timeout = timeout_of(planned, "create", DEFAULT_TIMEOUT);
-        if !iam_role::sync_policies(
+        if !iam_role::sync_planned_policies(
             ctx,
             &client,
             &name,
-            &Default::default(),
-            &want,
-            timeout,
+            &Value::Null,
+            planned,
+            DEFAULT_TIMEOUT,
             diags,
         )
         .await
@@ -322,25 +319,14 @@ impl Resource for ControllerRole {
         let aws = aws(ctx, diags)?;
         let client = iam(&aws);
         let name = prior.get("name").as_str()?.to_string();
-        let trust = planned.get("assume_role_policy");
-        if trust != prior.get("assume_role_policy")
-            && !iam_role::update_trust(&client, &name, trust.as_str().unwrap_or_default(), diags)
-                .await
-        {
-            return None;
-        }
-        let had = string_set(prior.get("attached_policy_arns"));
-        let want = string_set(planned.get("attached_policy_arns"));
-        let timeout = timeout_of(planned, "create", DEFAULT_TIMEOUT);
-        if !iam_role::sync_policies(ctx, &client, &name, &had, &want, timeout, diags).await {
-            return None;
-        }
-        let had_tags = aws.merged_tags(prior.get("tags"));
-        if !iam_role::sync_tags(
+        if !iam_role::update_in_place(
+            ctx,
+            &aws,
             &client,
             &name,
-            &had_tags,
-            &aws.merged_tags(planned.get("tags")),
+            prior,
+            planned,
+            DEFAULT_TIMEOUT,
             diags,
         )
         .await

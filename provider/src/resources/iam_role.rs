@@ -8,9 +8,11 @@ use aws_sdk_iam::error::ProvideErrorMetadata as _;
 
 use super::common::{aws_error, sdk_error_text};
 use super::iam_common::{
-    RetryEnd, iam_tags, is_no_such_entity, retry_eventual, stale_keys, tag_map,
+    RetryEnd, iam_tags, is_no_such_entity, retry_eventual, stale_keys, string_set, tag_map,
+    timeout_of,
 };
-use crate::plugin::{CallContext, Diagnostics};
+use crate::plugin::{CallContext, Diagnostics, Value};
+use crate::provider::AwsContext;
 
 /// What a role looks like in IAM.
 pub struct RemoteRole {
@@ -333,4 +335,53 @@ async fn delete_only(iam: &aws_sdk_iam::Client, name: &str, what: &str, diags: &
         }
         aws_error(diags, "iam:DeleteRole", what, &why);
     }
+}
+
+/// Brings a role's managed policies from `prior`'s `attached_policy_arns` (none when `prior` is
+/// null: a role just created) to `planned`'s, within the planned `create` timeout.
+pub async fn sync_planned_policies(
+    ctx: &CallContext,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    prior: &Value,
+    planned: &Value,
+    default_timeout: Duration,
+    diags: &mut Diagnostics,
+) -> bool {
+    let had = string_set(prior.get("attached_policy_arns"));
+    let want = string_set(planned.get("attached_policy_arns"));
+    let timeout = timeout_of(planned, "create", default_timeout);
+    sync_policies(ctx, iam, name, &had, &want, timeout, diags).await
+}
+
+/// Everything of a role that changes in place: its trust policy, managed policies and tags.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_in_place(
+    ctx: &CallContext,
+    aws: &AwsContext,
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    prior: &Value,
+    planned: &Value,
+    default_timeout: Duration,
+    diags: &mut Diagnostics,
+) -> bool {
+    let trust = planned.get("assume_role_policy");
+    if trust != prior.get("assume_role_policy")
+        && !update_trust(iam, name, trust.as_str().unwrap_or_default(), diags).await
+    {
+        return false;
+    }
+    if !sync_planned_policies(ctx, iam, name, prior, planned, default_timeout, diags).await {
+        return false;
+    }
+    let had_tags = aws.merged_tags(prior.get("tags"));
+    sync_tags(
+        iam,
+        name,
+        &had_tags,
+        &aws.merged_tags(planned.get("tags")),
+        diags,
+    )
+    .await
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark figure, one `bench <name> key=value ...` line each, on stdout.
 # Progress and build output go to stderr so stdout stays machine-readable. Benchmarks use the
-# release profile; the first run builds it (about 16 minutes cold on 2 cores).
+# release profile; the first run builds it (about 30 minutes cold on 2 cores, measured with the
+# machine otherwise idle for most of it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"

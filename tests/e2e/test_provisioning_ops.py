@@ -9,32 +9,12 @@ import subprocess
 
 import pytest
 
-from harness import procs
+from harness import paths, procs
 
 from test_provisioning import NAMESPACE, controller_binary, start_controller
 
 # The seed's Provisioner, verbatim (its ${CLUSTER_NAME} filled in).
-SEED_YAML = """\
-apiVersion: karpenter.sh/v1alpha5
-kind: Provisioner
-metadata:
-  name: spot-fleet
-spec:
-  requirements:
-    - key: "node.kubernetes.io/instance-type" 
-      operator: In
-      values: ["m5.large", "m5.2xlarge"]
-    - key: "topology.kubernetes.io/zone" 
-      operator: In
-      values: ["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"]
-    - key: "karpenter.sh/capacity-type" # Defaults to on-demand
-      operator: In
-      values: ["spot"] # ["spot", "on-demand"]
-  provider:
-    subnetSelector:
-      karpenter.sh/discovery: demo
-  ttlSecondsUntilExpired: 2592000
-"""
+SEED_YAML = (paths.REPO / "tests" / "data" / "seed-spot-fleet.yaml").read_text().replace("${CLUSTER_NAME}", "demo")
 
 
 @pytest.fixture

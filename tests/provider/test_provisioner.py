@@ -5,32 +5,15 @@ at plan and by the API server, and a destroy that leaves nothing behind."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from bootstrap_support import emu  # noqa: F401  (fixture)
 
 
-SEED_YAML = """apiVersion: karpenter.sh/v1alpha5
-kind: Provisioner
-metadata:
-  name: spot-fleet
-spec:
-  requirements:
-    - key: "node.kubernetes.io/instance-type"
-      operator: In
-      values: ["m5.large", "m5.2xlarge"]
-    - key: "topology.kubernetes.io/zone"
-      operator: In
-      values: ["ap-southeast-1a", "ap-southeast-1b", "ap-southeast-1c"]
-    - key: "karpenter.sh/capacity-type" # Defaults to on-demand
-      operator: In
-      values: ["spot"] # ["spot", "on-demand"]
-  provider:
-    subnetSelector:
-      karpenter.sh/discovery: ${CLUSTER_NAME}
-  ttlSecondsUntilExpired: 2592000
-"""
+# The seed's Provisioner, verbatim, with its ${CLUSTER_NAME} placeholder.
+SEED_YAML = (Path(__file__).resolve().parents[1] / "data" / "seed-spot-fleet.yaml").read_text()
 
 CONTROLLER = """
 resource "karpenter_controller" "ctl" {

@@ -12,7 +12,6 @@ use super::iam_common::{
     timeout_of,
 };
 use crate::plugin::{CallContext, Diagnostics, Value};
-use crate::provider::AwsContext;
 
 /// What a role looks like in IAM.
 pub struct RemoteRole {
@@ -354,34 +353,35 @@ pub async fn sync_planned_policies(
     sync_policies(ctx, iam, name, &had, &want, timeout, diags).await
 }
 
-/// Everything of a role that changes in place: its trust policy, managed policies and tags.
-#[allow(clippy::too_many_arguments)]
-pub async fn update_in_place(
+/// A role's `update`: everything of it that changes in place (trust policy, managed policies,
+/// tags); the state is the plan once all of it is done.
+pub async fn update(
     ctx: &CallContext,
-    aws: &AwsContext,
-    iam: &aws_sdk_iam::Client,
-    name: &str,
     prior: &Value,
     planned: &Value,
     default_timeout: Duration,
     diags: &mut Diagnostics,
-) -> bool {
+) -> Option<Value> {
+    let aws = super::common::aws(ctx, diags)?;
+    let iam = super::iam_common::iam(&aws);
+    let name = prior.get("name").as_str()?;
     let trust = planned.get("assume_role_policy");
     if trust != prior.get("assume_role_policy")
-        && !update_trust(iam, name, trust.as_str().unwrap_or_default(), diags).await
+        && !update_trust(&iam, name, trust.as_str().unwrap_or_default(), diags).await
     {
-        return false;
+        return None;
     }
-    if !sync_planned_policies(ctx, iam, name, prior, planned, default_timeout, diags).await {
-        return false;
+    if !sync_planned_policies(ctx, &iam, name, prior, planned, default_timeout, diags).await {
+        return None;
     }
     let had_tags = aws.merged_tags(prior.get("tags"));
     sync_tags(
-        iam,
+        &iam,
         name,
         &had_tags,
         &aws.merged_tags(planned.get("tags")),
         diags,
     )
     .await
+    .then(|| planned.clone())
 }

@@ -219,24 +219,7 @@ impl Resource for NodeRole {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let aws = aws(ctx, diags)?;
-        let client = iam(&aws);
-        let name = prior.get("name").as_str()?.to_string();
-        if !iam_role::update_in_place(
-            ctx,
-            &aws,
-            &client,
-            &name,
-            prior,
-            planned,
-            DEFAULT_TIMEOUT,
-            diags,
-        )
-        .await
-        {
-            return None;
-        }
-        Some(planned.clone())
+        iam_role::update(ctx, prior, planned, DEFAULT_TIMEOUT, diags).await
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {

@@ -43,7 +43,7 @@ case "$component" in
     ;;
   ec2-metadata-mock)
     version=$(version_of github.com/aws/amazon-ec2-metadata-mock)
-    pkgs="github.com/aws/amazon-ec2-metadata-mock/cmd"
+    pkgs="github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock"
     ldflags="-s -w"
     ;;
   *) echo "build-go: no recipe for '$component'" >&2; exit 2 ;;
@@ -68,7 +68,6 @@ start=$(date +%s)
 )
 # etcd's main package is the module root: name the binary as people know it.
 [ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"
-[ "$component" = ec2-metadata-mock ] && [ -f "$out.tmp/cmd" ] && mv "$out.tmp/cmd" "$out.tmp/ec2-metadata-mock"
 rm -rf "$out"
 mv "$out.tmp" "$out"
 touch "$out/.complete"

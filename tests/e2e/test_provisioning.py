@@ -189,9 +189,20 @@ def cleanup(cluster, namespace: str) -> None:
                    lambda: cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0, 120)
 
 
+def assert_no_leftovers(cluster) -> None:
+    """The cluster is shared by the whole session: a node or a workload another test left behind
+    would take this test's pods (or block its drains) and fail it far from the cause."""
+    left = [f"node/{n['metadata']['name']}" for n in nodes(cluster)]
+    left += [f"pod {p['metadata']['namespace']}/{p['metadata']['name']}"
+             for p in cluster.get_json("pods", "-A")["items"]
+             if p["metadata"]["namespace"] not in ("kube-system", NAMESPACE)]
+    assert not left, f"an earlier test left these in the shared cluster: {', '.join(left)}"
+
+
 @pytest.fixture
 def env(cluster, aws, run_dir, request):
     """A clean cluster (CRD installed, no nodes), a reset emulator with a tagged network."""
+    assert_no_leftovers(cluster)
     manifests = subprocess.run([str(controller_binary()), "manifests"], check=True, capture_output=True, text=True).stdout
     cluster.kubectl("apply", "-f", "-", input=manifests)
     cluster.kubectl("wait", "--for=condition=Established", "crd/provisioners.karpenter.sh", "--timeout=60s")

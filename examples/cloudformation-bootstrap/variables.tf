@@ -1,0 +1,41 @@
+variable "cluster_name" {
+  description = "Name of the cluster; the stack is Karpenter-<cluster_name>."
+  type        = string
+  default     = "demo"
+}
+
+variable "region" {
+  description = "AWS region of the cluster."
+  type        = string
+  default     = "ap-southeast-1"
+}
+
+variable "cluster_endpoint" {
+  description = "API server URL that new nodes join."
+  type        = string
+  default     = "https://127.0.0.1:6443"
+}
+
+variable "controller_image" {
+  description = "Image of the karpenter-rs controller."
+  type        = string
+  default     = "ghcr.io/karpenter-rs/controller:0.1.0"
+}
+
+variable "interruption_kinds" {
+  description = "Which interruption events get an EventBridge rule in the stack."
+  type        = set(string)
+  default     = ["spot_interruption", "rebalance_recommendation", "scheduled_change", "instance_state_change"]
+}
+
+variable "on_demand_fallback" {
+  description = "Let the provisioner fall back to on-demand when spot has no capacity."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Stack tags; CloudFormation copies them to the objects it creates."
+  type        = map(string)
+  default     = null
+}

@@ -32,7 +32,6 @@ TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "en
 KUBE_STATE_METRICS = {
     "kube_pod_status_phase": frozenset({"namespace", "pod", "uid", "phase"}),
     "kube_pod_created": frozenset({"namespace", "pod", "uid"}),
-    "kube_pod_status_unschedulable": frozenset({"namespace", "pod", "uid"}),
     "kube_node_labels": frozenset({"node", "label_karpenter_sh_capacity_type", "label_karpenter_sh_provisioner_name"}),
 }
 

@@ -28,7 +28,7 @@ locals {
   # set for every T family type; the seed's concern is the T family itself, so the name counts too.
   matching = [
     for t in data.karpenter_instance_types.candidates.instance_types : t
-    if (t.burstable || can(regex("^t[0-9]", t.name))) == var.burstable
+    if var.burstable == (t.burstable || can(regex("^t[0-9]", t.name)))
   ]
   # Cheapest first, then sorted by name: a price change that keeps the same types is no diff.
   chosen         = slice(local.matching, 0, min(length(local.matching), var.max_instance_types))

@@ -6,10 +6,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PY := .venv/bin/python
 PYTEST := .venv/bin/pytest
-GO_COMPONENTS := kubernetes etcd kwok opentofu
+GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test demo bench env-up env-down install deps venv go-components build lint fmt clean-env
+.PHONY: test demo bench env-up env-down install deps venv go-components promtool build lint fmt clean-env
 
 ## test: every test — Rust unit/property/integration tests, then the end-to-end suite on the local environment
 test: deps build
@@ -35,10 +35,13 @@ env-down:
 install:
 	tests/bin/install-provider.sh
 
-deps: venv go-components
+deps: venv go-components promtool
 
 venv:
 	@tests/bin/venv.sh
+
+promtool:
+	@tests/bin/promtool.sh >/dev/null
 
 go-components:
 	@for c in $(GO_COMPONENTS); do tests/bin/build-go.sh $$c >/dev/null; done

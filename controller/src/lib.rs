@@ -11,6 +11,7 @@
 //! - [`termination`] (node finalizer; `termination::lifecycle` starts all below), [`disruption`]
 //!   (emptiness, expiry), [`interruption`] (queue processor), [`gc`] (orphaned instances, templates).
 //! - [`runtime`]: `karpenter-controller run`: builds the parts and runs them until a signal.
+//! - [`imds_monitor`]: `karpenter-controller imds-monitor`: the per-node IMDS watcher.
 #![forbid(unsafe_code)]
 
 pub mod cloud;
@@ -19,6 +20,7 @@ pub mod crd;
 pub mod disruption;
 pub mod gc;
 pub mod http;
+pub mod imds_monitor;
 pub mod interruption;
 pub mod leader;
 pub mod manifests;

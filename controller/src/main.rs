@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
+use karpenter_controller::imds_monitor::{self, ImdsArgs};
 use karpenter_controller::{manifests, runtime, settings::RunArgs};
 
 #[derive(Parser)]
@@ -18,6 +19,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the CRD and the other installation objects as YAML.
     Manifests,
+    /// Watch this instance's metadata service and cordon/drain this node ahead of a spot
+    /// interruption, rebalance recommendation or scheduled maintenance (run as a DaemonSet).
+    ImdsMonitor(Box<ImdsArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +32,13 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(runtime::run(*args))
+        }
+        Command::ImdsMonitor(args) => {
+            karpenter_controller::telemetry::init();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(imds_monitor::run(*args))
         }
         Command::Manifests => {
             print!("{}", manifests::render_yaml(&manifests::objects())?);

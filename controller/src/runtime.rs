@@ -19,8 +19,9 @@ use crate::leader::{LeaderConfig, LeaderElector};
 use crate::metrics::Metrics;
 use crate::settings::{RunArgs, Settings};
 
-pub async fn client(args: &RunArgs) -> anyhow::Result<kube::Client> {
-    let config = match &args.kubeconfig {
+/// A client from the kubeconfig file when given, else the in-cluster config or ~/.kube/config.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -65,7 +66,7 @@ fn identity(args: &RunArgs) -> String {
         .unwrap_or_else(|| format!("karpenter-controller-{}", std::process::id()))
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -88,7 +89,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let client = client(&args).await?;
+    let client = client(args.kubeconfig.as_deref()).await?;
     let settings = load_settings(&client, &args).await?;
     tracing::info!(
         cluster = %settings.cluster_name,

@@ -240,3 +240,26 @@ def test_an_unknown_interruption_kind_is_rejected_with_its_path(ws, emu, cluster
     out = plan.stdout + plan.stderr
     assert plan.returncode == 1
     assert "Unknown interruption kind" in out and kind in out, out
+
+
+def test_the_imds_monitor_daemonset_comes_and_goes_with_its_attribute(ws, emu, cluster):
+    with_monitor = CONTROLLER.replace('  timeouts { delete = "2m" }', '  imds_monitor = true\n  timeouts { delete = "2m" }')
+    write(ws, emu, cluster, with_monitor)
+    ws.run("apply", "-auto-approve")
+    ds = cluster.get_json("daemonset", "karpenter-imds-monitor", "-n", "karpenter")
+    pod = ds["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["imds-monitor"]
+    assert pod["containers"][0]["image"] == "ghcr.io/karpenter-rs/controller:test"
+    assert pod["hostNetwork"] is True
+    assert exists(cluster, "clusterrole", "karpenter-imds-monitor")
+    assert ws.run("plan", "-detailed-exitcode", check=False).returncode == 0
+
+    # Turned off, an update removes exactly the monitor's objects.
+    write(ws, emu, cluster, CONTROLLER)
+    ws.run("apply", "-auto-approve")
+    assert not exists(cluster, "daemonset", "karpenter-imds-monitor", "-n", "karpenter")
+    assert not exists(cluster, "clusterrole", "karpenter-imds-monitor")
+    assert not exists(cluster, "serviceaccount", "karpenter-imds-monitor", "-n", "karpenter")
+    assert exists(cluster, "deployment", "karpenter", "-n", "karpenter")
+    ws.run("destroy", "-auto-approve")
+    assert not exists(cluster, "deployment", "karpenter", "-n", "karpenter")

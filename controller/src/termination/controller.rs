@@ -9,14 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 
-use super::drain::{self, eviction_backoff};
-use super::evict::{self, Outcome};
+use super::drain_step::{self, Refusals};
 use super::metrics::TerminationMetrics;
 use super::node::{self as ournode, NodeEvents};
 use crate::cloud::CloudProvider;
@@ -55,8 +53,7 @@ pub struct Termination {
     events: NodeEvents,
     /// Node name -> when its drain started (for the drain-duration histogram).
     started: Mutex<HashMap<String, Instant>>,
-    /// Pod uid -> how many times its PDB refused the eviction in a row.
-    refusals: Mutex<HashMap<String, u32>>,
+    refusals: Refusals,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,7 +69,7 @@ impl Termination {
             cloud,
             metrics,
             started: Mutex::new(HashMap::new()),
-            refusals: Mutex::new(HashMap::new()),
+            refusals: Refusals::default(),
         }
     }
 
@@ -119,58 +116,22 @@ impl Termination {
             crate::interruption::replacement::release(&self.client, &name).await?;
         }
 
-        let pods_api: Api<Pod> = Api::all(self.client.clone());
-        let on_node = pods_api
-            .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
-            .await?;
-        let plan = drain::plan(on_node.items.iter(), Timestamp::now());
-        let mut retry_after: Option<Duration> = None;
-        for (ns, pod) in &plan.evict {
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-            let uid = on_node
-                .items
-                .iter()
-                .find(|p| {
-                    p.metadata.name.as_deref() == Some(pod)
-                        && p.metadata.namespace.as_deref() == Some(ns)
-                })
-                .and_then(|p| p.metadata.uid.clone())
-                .unwrap_or_default();
-            match evict::evict(&api, pod).await {
-                Outcome::Evicted | Outcome::Gone => {
-                    lock(&self.refusals).remove(&uid);
-                    self.own
-                        .evictions
-                        .get_or_create(&super::metrics::OutcomeLabels {
-                            outcome: "evicted".into(),
-                        })
-                        .inc();
-                }
-                Outcome::Refused(message) => {
-                    let n = {
-                        let mut r = lock(&self.refusals);
-                        let n = r.entry(uid).or_insert(0);
-                        *n += 1;
-                        *n
-                    };
-                    self.own
-                        .evictions
-                        .get_or_create(&super::metrics::OutcomeLabels {
-                            outcome: "refused".into(),
-                        })
-                        .inc();
-                    tracing::debug!(node = %name, pod = %format!("{ns}/{pod}"), %message, refusals = n, "eviction refused by a disruption budget");
-                    let wait = eviction_backoff(n);
-                    retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));
-                }
-                Outcome::Failed(e) => return Err(e.into()),
+        let step = drain_step::step(&self.client, &name, &self.refusals).await?;
+        for (outcome, n) in [("evicted", step.evicted), ("refused", step.refused)] {
+            if n > 0 {
+                self.own
+                    .evictions
+                    .get_or_create(&super::metrics::OutcomeLabels {
+                        outcome: outcome.into(),
+                    })
+                    .inc_by(u64::from(n));
             }
         }
-        if !plan.is_done() || !plan.evict.is_empty() {
-            if !plan.do_not_evict.is_empty() {
-                tracing::info!(node = %name, pods = ?plan.do_not_evict, "waiting for do-not-evict pods to finish");
+        if !step.done {
+            if !step.do_not_evict.is_empty() {
+                tracing::info!(node = %name, pods = ?step.do_not_evict, "waiting for do-not-evict pods to finish");
             }
-            return Ok(Action::requeue(retry_after.unwrap_or(DRAIN_POLL)));
+            return Ok(Action::requeue(step.retry_after.unwrap_or(DRAIN_POLL)));
         }
 
         if let Some(id) = ournode::instance_id(node) {

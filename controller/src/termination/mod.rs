@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`drain`]: pure: which pods to evict, in which order, which to wait for; the 429 backoff.
-//! - [`evict`]: one Eviction API call, its answer sorted. [`node`]: ownership, instance, pool,
+//! - [`evict`]: one Eviction API call, its answer sorted. [`drain_step`]: one pass of evictions
+//!   over a node's pods (shared with the IMDS monitor). [`node`]: ownership, instance, pool,
 //!   cordon and "terminate this node for this reason", node events (shared with disruption and
 //!   interruption).
 //! - [`controller`]: the finalizer loop: cordon -> drain step by step -> terminate -> finalizer off.
@@ -12,6 +13,7 @@
 
 pub mod controller;
 pub mod drain;
+pub mod drain_step;
 pub mod evict;
 pub mod lifecycle;
 pub mod metrics;

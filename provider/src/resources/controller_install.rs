@@ -82,6 +82,7 @@ fn install_of(v: &Value, cluster_name: &str) -> Install {
         memory_request: str_or("memory_request", "256Mi"),
         memory_limit: str_or("memory_limit", "512Mi"),
         log_level: str_or("log_level", "info"),
+        imds_monitor: v.get("imds_monitor").as_bool().unwrap_or(false),
     }
 }
 
@@ -119,7 +120,8 @@ impl Resource for ControllerInstall {
             .description(
                 "Installs the karpenter-rs controller into the cluster with server-side apply: the Provisioner CRD, \
                  namespace, ServiceAccount (IRSA role annotation), least-privilege RBAC, the settings ConfigMap, a \
-                 Deployment with leader election, a metrics Service and a PodDisruptionBudget. Destroy first removes \
+                 Deployment with leader election, a metrics Service, a PodDisruptionBudget and, optionally, the IMDS \
+                 monitor DaemonSet. Destroy first removes \
                  every provisioner's capacity (nodes, instances, launch templates) and fails with the list of \
                  leftovers rather than orphan anything.",
             )
@@ -152,6 +154,11 @@ impl Resource for ControllerInstall {
             .attribute(dflt("memory_request", "256Mi", "Memory request of each replica."))
             .attribute(dflt("memory_limit", "512Mi", "Memory limit of each replica."))
             .attribute(dflt("log_level", "info", "`RUST_LOG` of the controller."))
+            .attribute(Attribute::bool("imds_monitor").default_value(Value::Bool(false)).description(
+                "Also run `karpenter-controller imds-monitor` on every Linux node (a DaemonSet on the host network): it \
+                 watches the node's instance metadata and cordons and drains the node ahead of a spot interruption or \
+                 scheduled maintenance, and cordons it on a rebalance recommendation. Needs no queue and no AWS access.",
+            ))
             .attribute(Attribute::string_list("objects").computed().use_state_for_unknown().description("The objects installed, as `Kind namespace/name`."))
             .block(NestedBlock::new(
                 "timeouts",
@@ -264,11 +271,29 @@ impl Resource for ControllerInstall {
     async fn update(
         &self,
         ctx: &CallContext,
-        _prior: &Value,
+        prior: &Value,
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        self.install(ctx, planned, diags).await
+        let state = self.install(ctx, planned, diags).await?;
+        // Objects the new configuration no longer has (the IMDS monitor turned off) are removed.
+        let a = aws(ctx, diags)?;
+        let client = a.kube.client(diags)?;
+        let keep: Vec<ObjectRef> = objects(&install_of(planned, &a.cluster_name))
+            .iter()
+            .filter_map(ObjectRef::of)
+            .collect();
+        for r in objects(&install_of(prior, &a.cluster_name))
+            .iter()
+            .rev()
+            .filter_map(ObjectRef::of)
+            .filter(|r| !keep.contains(r))
+        {
+            if let Err(e) = kobj::delete(&client, &r).await {
+                diags.error(format!("Cannot remove {r}"), error_text(&e));
+            }
+        }
+        Some(state)
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {

@@ -1,5 +1,6 @@
 //! The objects of a controller installation, as JSON in apply order: CRD, namespace,
-//! ServiceAccount, RBAC, settings ConfigMap, Deployment, metrics Service, PodDisruptionBudget.
+//! ServiceAccount, RBAC, settings ConfigMap, Deployment, metrics Service, PodDisruptionBudget,
+//! and optionally the IMDS monitor (its ServiceAccount, RBAC and DaemonSet).
 //!
 //! Pure: `Install` in, objects out, so unit tests check the security-relevant parts (least
 //! privilege, non-root, read-only root filesystem) without a cluster.
@@ -16,6 +17,7 @@ pub const LEASE_NAME: &str = "karpenter-leader-election";
 pub const METRICS_PORT: u16 = 8080;
 /// The annotation EKS reads to give a ServiceAccount's pods an IAM role (IRSA).
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+pub const IMDS_MONITOR: &str = "karpenter-imds-monitor";
 
 /// Everything the installation is parameterised by.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +32,8 @@ pub struct Install {
     pub memory_request: String,
     pub memory_limit: String,
     pub log_level: String,
+    /// Also run `karpenter-controller imds-monitor` on every node (a DaemonSet).
+    pub imds_monitor: bool,
 }
 
 fn labels() -> Json {
@@ -50,9 +54,11 @@ fn cluster_role_rules() -> Json {
         {"apiGroups": ["karpenter.sh"], "resources": ["provisioners"], "verbs": ["get", "list", "watch", "update", "patch"]},
         {"apiGroups": ["karpenter.sh"], "resources": ["provisioners/status"], "verbs": ["get", "update", "patch"]},
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        // create/delete: the placeholder pods that hold a replacement's room during an interruption.
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
         {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "list", "watch"]}
     ])
@@ -128,6 +134,67 @@ fn deployment(i: &Install) -> Json {
     })
 }
 
+/// The node-local IMDS monitor: it only cordons and drains the node it runs on, so its role has
+/// no create/delete on nodes and no AWS access at all.
+fn imds_monitor_objects(i: &Install) -> Vec<Json> {
+    let ns = i.namespace.as_str();
+    let labels = json!({"app.kubernetes.io/name": IMDS_MONITOR, "app.kubernetes.io/managed-by": "terraform-provider-karpenter"});
+    let daemonset = json!({
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": IMDS_MONITOR, "namespace": ns, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": IMDS_MONITOR}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": IMDS_MONITOR,
+                    "priorityClassName": "system-node-critical",
+                    // IMDSv2 answers PUTs only within its hop limit; on the host network a hop
+                    // limit of 1 is enough.
+                    "hostNetwork": true,
+                    "dnsPolicy": "ClusterFirstWithHostNet",
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "tolerations": [{"operator": "Exists"}],
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": "imds-monitor",
+                        "image": i.image,
+                        "args": ["imds-monitor"],
+                        "env": [
+                            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            {"name": "RUST_LOG", "value": i.log_level}
+                        ],
+                        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true,
+                            "runAsNonRoot": true,
+                            "capabilities": {"drop": ["ALL"]}
+                        }
+                    }]
+                }
+            }
+        }
+    });
+    vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(IMDS_MONITOR, Some(ns))}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(IMDS_MONITOR, None), "rules": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+            {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+            {"apiGroups": ["events.k8s.io", ""], "resources": ["events"], "verbs": ["create", "patch"]}
+        ]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(IMDS_MONITOR, None),
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMDS_MONITOR},
+               "subjects": [{"kind": "ServiceAccount", "name": IMDS_MONITOR, "namespace": ns}]}),
+        daemonset,
+    ]
+}
+
 /// Every object, in the order they are applied (reverse order on removal).
 pub fn objects(i: &Install) -> Vec<Json> {
     let ns = i.namespace.as_str();
@@ -135,7 +202,7 @@ pub fn objects(i: &Install) -> Vec<Json> {
     if !i.service_account_annotations.is_empty() {
         sa_meta["annotations"] = json!(i.service_account_annotations);
     }
-    vec![
+    let mut all = vec![
         controller_crd::crd_json(),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, None)}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta}),
@@ -154,7 +221,11 @@ pub fn objects(i: &Install) -> Vec<Json> {
                         "ports": [{"name": "http-metrics", "port": METRICS_PORT, "targetPort": "http-metrics", "protocol": "TCP"}]}}),
         json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(APP, Some(ns)),
                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": APP}}}}),
-    ]
+    ];
+    if i.imds_monitor {
+        all.extend(imds_monitor_objects(i));
+    }
+    all
 }
 
 #[cfg(test)]
@@ -175,6 +246,7 @@ mod tests {
             memory_request: "256Mi".into(),
             memory_limit: "512Mi".into(),
             log_level: "info".into(),
+            imds_monitor: false,
         }
     }
 
@@ -197,8 +269,40 @@ mod tests {
     }
 
     #[test]
+    fn the_imds_monitor_is_a_node_local_daemonset_only_when_asked_for() {
+        let without = objects(&install());
+        assert!(!without.iter().any(|o| o["kind"] == "DaemonSet"));
+        let with = objects(&Install {
+            imds_monitor: true,
+            ..install()
+        });
+        assert_eq!(with.len(), without.len() + 4);
+        let ds = with
+            .iter()
+            .find(|o| o["kind"] == "DaemonSet")
+            .cloned()
+            .unwrap_or_default();
+        let pod = &ds["spec"]["template"]["spec"];
+        assert_eq!(pod["hostNetwork"], true);
+        assert_eq!(pod["containers"][0]["args"][0], "imds-monitor");
+        assert_eq!(
+            pod["containers"][0]["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "spec.nodeName"
+        );
+        let role = with
+            .iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == IMDS_MONITOR)
+            .cloned()
+            .unwrap_or_default();
+        assert!(!role["rules"].to_string().contains("delete"));
+    }
+
+    #[test]
     fn rbac_grants_no_wildcards_and_no_secrets() {
-        let objs = objects(&install());
+        let objs = objects(&Install {
+            imds_monitor: true,
+            ..install()
+        });
         for o in objs
             .iter()
             .filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role")

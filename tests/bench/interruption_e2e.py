@@ -1,0 +1,212 @@
+"""`make bench` figures for the interruption queue processor, on the local environment:
+
+  bench interruption messages=200 p50_ms=... p99_ms=...
+  bench interruption messages=1000 seconds=... peak_rss_mib=...
+
+Setup: the controller runs with an interruption queue and every action set to `cordon` (a
+replacement launch per message would measure provisioning, not the processor); 200 Nodes of ours
+stand for 200 instances launched in the emulator (KWOK keeps them Ready).
+
+Latency: 200 spot interruption warnings, one per node, are sent in batches of 10 as fast as SQS
+takes them (a mass reclaim). Clock zero of a message is taken just before the SendMessageBatch call
+that carries it (so the figure errs high by that call's duration), its end when a watch on the
+Nodes delivers the node with the disruption taint.
+
+Throughput: then 1000 messages at once: the five kinds over the same nodes (already cordoned: the
+duplicates EventBridge's at-least-once delivery produces), 10% for instances that are not ours and
+5% malformed. `seconds` runs from the first send until the controller's deleted-messages counter
+reaches 1000; peak_rss_mib is the controller's VmHWM over the whole run.
+
+usage: python bench/interruption_e2e.py PATH/TO/karpenter-controller
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e.test_provisioning import CLUSTER, NAMESPACE, REGION, ZONES, provisioner  # noqa: E402
+from harness import aws as aws_mod  # noqa: E402
+from harness import cluster as cluster_mod  # noqa: E402
+from harness import paths, procs  # noqa: E402
+from provisioning_e2e import kubectl_apply, peak_rss_mib  # noqa: E402
+
+NODES = 200
+THROUGHPUT_MESSAGES = 1000
+EVENTS = paths.REPO / "tests" / "data" / "events"
+SAMPLES = {f.stem: f.read_text() for f in sorted(EVENTS.glob("*.json"))}
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+TAINT = "karpenter.sh/disruption"
+ACTIONS = ("spot-interruption-action", "rebalance-recommendation-action", "scheduled-change-action",
+           "instance-state-change-action", "capacity-reservation-interruption-action")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def message(kind: str, instance: str) -> str:
+    return INSTANCE_ID.sub(instance, SAMPLES[kind])
+
+
+def node_object(name: str, instance: str, zone: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "finalizers": ["karpenter.sh/termination"], "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/zone": zone,
+            "karpenter.sh/capacity-type": "spot", "karpenter.sh/provisioner-name": "default"}},
+        "spec": {"providerID": f"aws:///{zone}/{instance}"},
+        "status": {"capacity": {"cpu": "2", "memory": "8Gi", "pods": "29"},
+                   "allocatable": {"cpu": "1930m", "memory": "7Gi", "pods": "29"}},
+    }
+
+
+class TaintWatch:
+    """Records when a watch first delivers each node with the disruption taint."""
+
+    def __init__(self, cluster: cluster_mod.Cluster, resource_version: str):
+        self.tainted: dict[str, float] = {}
+        self._response = cluster.api().get(
+            f"{cluster.server}/api/v1/nodes",
+            params={"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "false"},
+            stream=True, timeout=(5, None))
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for line in self._response.iter_lines():
+            now = time.time()
+            if not line:
+                continue
+            obj = json.loads(line).get("object", {})
+            taints = obj.get("spec", {}).get("taints") or []
+            name = obj.get("metadata", {}).get("name")
+            if name and name not in self.tainted and any(t.get("key") == TAINT for t in taints):
+                self.tainted[name] = now
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def deleted_messages(port: int) -> float:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("karpenter_interruption_deleted_messages_total"))
+
+
+def send_batches(sqs, url: str, bodies: list[tuple[str, str]]) -> dict[str, float]:
+    """Sends (key, body) pairs 10 at a time; returns key -> time just before its batch was sent."""
+    sent: dict[str, float] = {}
+    for i in range(0, len(bodies), 10):
+        batch = bodies[i:i + 10]
+        before = time.time()
+        result = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "MessageBody": body} for n, (_, body) in enumerate(batch)])
+        if result.get("Failed"):
+            raise RuntimeError(f"SendMessageBatch failed: {result['Failed']}")
+        for key, _ in batch:
+            sent[key] = before
+    return sent
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    binary = Path(sys.argv[1]).resolve()
+    state = paths.WORK / "bench-interruption"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    try:
+        cluster = cluster_mod.start(state / "cluster")
+        aws = aws_mod.start(state / "aws")
+        os.environ.update({**aws.env, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
+        subnets = aws_mod.make_network(CLUSTER, ZONES, REGION)
+        manifests = subprocess.run([str(binary), "manifests"], check=True, capture_output=True, text=True).stdout
+        cluster.kubectl("apply", "-f", "-", input=manifests)
+        cluster.kubectl("wait", "--for=condition=Established", "crd/provisioners.karpenter.sh", "--timeout=60s")
+        cluster.kubectl("create", "namespace", NAMESPACE)
+        kubectl_apply(cluster, provisioner("default", ["spot"]))
+
+        ec2 = boto3.client("ec2", region_name=REGION)
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        nodes: dict[str, str] = {}  # instance id -> node name
+        objects = []
+        for z, zone in enumerate(ZONES):
+            count = NODES // len(ZONES) + (1 if z < NODES % len(ZONES) else 0)
+            launched = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=count, MaxCount=count,
+                                         SubnetId=subnets[zone], TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                             {"Key": "karpenter.sh/cluster", "Value": CLUSTER}]}])["Instances"]
+            for inst in launched:
+                nodes[inst["InstanceId"]] = f"bench-{len(nodes):03d}"
+                objects.append(node_object(nodes[inst["InstanceId"]], inst["InstanceId"], zone))
+        kubectl_apply(cluster, {"apiVersion": "v1", "kind": "List", "items": objects})
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="bench-interruption")["QueueUrl"]
+        port = procs.free_port()
+        argv = [str(binary), "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
+                "--listen", f"127.0.0.1:{port}", "--cluster-name", CLUSTER, "--interruption-queue", url]
+        for flag in ACTIONS:
+            argv += [f"--{flag}", "cordon"]
+        proc = procs.start("controller", argv, state, env={"RUST_LOG": "info,kube=warn", "POD_NAME": "bench"})
+
+        def ready() -> bool:
+            if not proc.alive():
+                raise RuntimeError(f"controller exited:\n{proc.tail()}")
+            return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
+
+        procs.wait_for("controller /readyz", ready, 90, interval=0.2)
+        listed = cluster.get_json("nodes")
+        watch = TaintWatch(cluster, listed["metadata"]["resourceVersion"])
+
+        sent = send_batches(sqs, url, [(name, message("spot-interruption-warning", instance))
+                                       for instance, name in nodes.items()])
+        procs.wait_for(f"{NODES} nodes tainted", lambda: len(watch.tainted) >= NODES, 300, interval=0.2)
+        watch.close()
+        latencies = [(watch.tainted[name] - sent[name]) * 1000 for name in nodes.values()]
+        print(f"bench interruption messages={NODES} p50_ms={percentile(latencies, 0.5):.0f} "
+              f"p99_ms={percentile(latencies, 0.99):.0f} build={binary.parent.name}", flush=True)
+
+        procs.wait_for("the first messages deleted", lambda: deleted_messages(port) >= NODES, 120, interval=0.2)
+        baseline = deleted_messages(port)
+        instances = list(nodes)
+        kinds = sorted(SAMPLES)
+        bodies = []
+        for n in range(THROUGHPUT_MESSAGES):
+            if n % 20 == 0:
+                body = '{"detail-type": "EC2 Spot Instance Interruption Warning", "detail": ' + "{" * (n % 7)
+            elif n % 10 == 1:
+                body = message(kinds[n % len(kinds)], f"i-{n:017x}")
+            else:
+                body = message(kinds[n % len(kinds)], instances[n % len(instances)])
+            bodies.append((str(n), body))
+        start = time.time()
+        send_batches(sqs, url, bodies)
+        procs.wait_for(f"{THROUGHPUT_MESSAGES} messages deleted",
+                       lambda: deleted_messages(port) - baseline >= THROUGHPUT_MESSAGES, 600, interval=0.1)
+        seconds = time.time() - start
+        print(f"bench interruption messages={THROUGHPUT_MESSAGES} seconds={seconds:.2f} "
+              f"peak_rss_mib={peak_rss_mib(proc.pid):.1f} build={binary.parent.name}", flush=True)
+        return 0
+    finally:
+        for directory in (state, state / "aws", state / "cluster"):
+            if directory.exists():
+                procs.stop_all(directory)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 # cluster_name, so one provider configuration holds one instance of this module.
 
 terraform {
+  # The lowest versions the tests run: OpenTofu 1.10 (and Terraform 1.11).
   required_version = ">= 1.10"
   required_providers {
     karpenter = { source = "karpenter-rs/karpenter" }
@@ -45,8 +46,10 @@ resource "karpenter_controller_policy" "controller" {
 resource "karpenter_controller_role" "controller" {
   policy_arn        = karpenter_controller_policy.controller.arn
   oidc_provider_arn = var.oidc_provider_arn
-  namespace         = var.controller_namespace
-  tags              = var.tags
+  # The service account's namespace is part of an IRSA trust only; Pod Identity names it in the
+  # association instead.
+  namespace = var.oidc_provider_arn != null ? var.controller_namespace : null
+  tags      = var.tags
 }
 
 resource "karpenter_controller" "controller" {

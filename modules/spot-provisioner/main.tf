@@ -3,6 +3,7 @@
 # can come from, and that burstable and fixed-performance families must not share a provisioner.
 
 terraform {
+  # The lowest versions the tests run: OpenTofu 1.10 (and Terraform 1.11).
   required_version = ">= 1.10"
   required_providers {
     karpenter = { source = "karpenter-rs/karpenter" }

@@ -117,14 +117,14 @@ def _cell(text: str) -> str:
 
 def inputs_table(module: Path) -> list[tuple[str, str, str, str]]:
     return [
-        (f"`{name}`", _cell(_unquote(a["description"])), _cell(f"`{a['type']}`"),
+        (f"`{name}`", _cell(_unquote(a.get("description", '""'))), _cell(f"`{a.get('type', 'any')}`"),
          _cell(f"`{a['default']}`") if "default" in a else "required")
         for name, a in hcl_blocks(module / "variables.tf", "variable").items()
     ]
 
 
 def outputs_table(module: Path) -> list[tuple[str, str]]:
-    return [(f"`{name}`", _cell(_unquote(a["description"])))
+    return [(f"`{name}`", _cell(_unquote(a.get("description", '""'))))
             for name, a in hcl_blocks(module / "outputs.tf", "output").items()]
 
 
@@ -150,6 +150,9 @@ def readme_table(readme: str, heading: str) -> list[tuple[str, ...]]:
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
 def test_a_module_readme_documents_exactly_its_variables_and_outputs(module):
     readme = (module / "README.md").read_text()
+    for kind, file in [("variable", "variables.tf"), ("output", "outputs.tf")]:
+        undescribed = [n for n, a in hcl_blocks(module / file, kind).items() if not _unquote(a.get("description", '""'))]
+        assert undescribed == [], f"{module.name}/{file}: no description for {undescribed}"
     for heading, header, expected in [
         ("Inputs", ("Name", "Description", "Type", "Default"), inputs_table(module)),
         ("Outputs", ("Name", "Description"), outputs_table(module)),
@@ -240,12 +243,20 @@ def applied(local_aws, cluster):
                    check=False)
 
 
+# Warnings every apply here gets: the dev_overrides note, and node access falling back to aws-auth
+# because the emulator has no EKS cluster. Any other (the seed's advice on spot pools or burstable
+# families, an attribute set that does not apply) is a flaw of the module or example.
+EXPECTED_WARNINGS = {"Provider development overrides are in effect", "EKS cluster not found; using aws-auth"}
+
+
 def apply(cli, provider_dir, tmp_path, cluster, applied, directory: Path) -> tuple[terraform.Runner, Path]:
     tf = runner(cli, provider_dir, tmp_path, {"KUBECONFIG": str(cluster.kubeconfig)})
     workdir = stage(tmp_path, directory)
     applied.append((tf, workdir))
     tf.run(workdir, "get", "-no-color")
-    tf.apply(workdir, "-var", f"cluster_endpoint={cluster.server}")
+    done = tf.apply(workdir, "-var", f"cluster_endpoint={cluster.server}")
+    warnings = set(re.findall(r"^[\s│╷]*Warning: (.+?)\s*$", done.stdout + done.stderr, re.M))
+    assert warnings - EXPECTED_WARNINGS == set(), done.stdout + done.stderr
     return tf, workdir
 
 

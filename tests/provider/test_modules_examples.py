@@ -260,10 +260,10 @@ def apply(cli, provider_dir, tmp_path, cluster, applied, directory: Path) -> tup
     return tf, workdir
 
 
-def converged(tf: terraform.Runner, workdir: Path, cluster) -> None:
+def converged(tf: terraform.Runner, workdir: Path, cluster, *args: str) -> None:
     """A second plan changes nothing: no attribute of a module or example drifts by itself."""
     plan = tf.run(workdir, "plan", "-detailed-exitcode", "-no-color", "-var", f"cluster_endpoint={cluster.server}",
-                  check=False)
+                  *args, check=False)
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
@@ -385,11 +385,17 @@ variable "cluster_endpoint" {
   type = string
 }
 
+variable "oidc_provider_arn" {
+  type    = string
+  default = null
+}
+
 module "karpenter" {
   source = "../modules/karpenter"
 
   cluster_name         = "%(cluster)s"
   cluster_endpoint     = var.cluster_endpoint
+  oidc_provider_arn    = var.oidc_provider_arn
   controller_replicas  = 3
   controller_log_level = "debug"
   interruption_actions = { rebalance_recommendation = "cordon" }
@@ -458,6 +464,20 @@ def test_the_karpenter_module_with_its_defaults_creates_the_whole_stack_and_dest
     assert spec["ttlSecondsAfterEmpty"] == 30 and spec["ttlSecondsUntilExpired"] == 2592000
 
     converged(tf, workdir, cluster)
+
+    # With the cluster's OIDC provider, the controller role trusts the service account (IRSA) and
+    # the service account names the role.
+    oidc = iam.create_open_id_connect_provider(
+        Url="https://oidc.eks.ap-southeast-1.amazonaws.com/id/DEMO", ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])["OpenIDConnectProviderArn"]
+    irsa = ("-var", f"oidc_provider_arn={oidc}")
+    tf.apply(workdir, "-var", f"cluster_endpoint={cluster.server}", *irsa)
+    out = outputs(tf, workdir)["karpenter"]
+    trust = json.dumps(iam.get_role(RoleName=out["controller_role_name"])["Role"]["AssumeRolePolicyDocument"])
+    assert oidc in trust and "system:serviceaccount:karpenter:karpenter" in trust, trust
+    sa = cluster.get_json("serviceaccount", "karpenter", "-n", "karpenter")
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == out["controller_role_arn"]
+    converged(tf, workdir, cluster, *irsa)
     destroyed(tf, workdir, cluster)
 
 

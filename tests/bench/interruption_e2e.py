@@ -76,30 +76,45 @@ def node_object(name: str, instance: str, zone: str) -> dict:
 
 
 class TaintWatch:
-    """Records when a watch first delivers each node with the disruption taint."""
+    """Records when a watch first delivers each node with the disruption taint. The API server ends
+    watches now and then; the watch is resumed from the last resourceVersion seen."""
 
     def __init__(self, cluster: cluster_mod.Cluster, resource_version: str):
         self.tainted: dict[str, float] = {}
-        self._response = cluster.api().get(
-            f"{cluster.server}/api/v1/nodes",
-            params={"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "false"},
-            stream=True, timeout=(5, None))
+        self._cluster = cluster
+        self._version = resource_version
+        self._stop = threading.Event()
+        self._response = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        for line in self._response.iter_lines():
-            now = time.time()
-            if not line:
-                continue
-            obj = json.loads(line).get("object", {})
-            taints = obj.get("spec", {}).get("taints") or []
-            name = obj.get("metadata", {}).get("name")
-            if name and name not in self.tainted and any(t.get("key") == TAINT for t in taints):
-                self.tainted[name] = now
+        session = self._cluster.api()
+        while not self._stop.is_set():
+            try:
+                self._response = session.get(
+                    f"{self._cluster.server}/api/v1/nodes",
+                    params={"watch": "true", "resourceVersion": self._version},
+                    stream=True, timeout=(5, None))
+                for line in self._response.iter_lines():
+                    now = time.time()
+                    if line:
+                        self._record(json.loads(line).get("object", {}), now)
+            except Exception:  # noqa: BLE001 - an ended or closed watch is resumed or, when stopping, left
+                if self._stop.is_set():
+                    return
+
+    def _record(self, obj: dict, now: float) -> None:
+        self._version = obj.get("metadata", {}).get("resourceVersion", self._version)
+        taints = obj.get("spec", {}).get("taints") or []
+        name = obj.get("metadata", {}).get("name")
+        if name and name not in self.tainted and any(t.get("key") == TAINT for t in taints):
+            self.tainted[name] = now
 
     def close(self) -> None:
-        self._response.close()
+        self._stop.set()
+        if self._response is not None:
+            self._response.close()
 
 
 def deleted_messages(port: int) -> float:

@@ -53,9 +53,11 @@ impl Processor {
             match self.queue.receive().await {
                 Ok(batch) => {
                     failures = 0;
-                    for message in batch {
-                        self.handle(message).await;
+                    for message in &batch {
+                        self.handle(message);
                     }
+                    let receipts: Vec<String> = batch.into_iter().map(|m| m.receipt).collect();
+                    self.delete(&receipts).await;
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -68,7 +70,9 @@ impl Processor {
         }
     }
 
-    pub async fn handle(&self, message: Received) {
+    /// Parses, counts, decides and starts; the actions run in the background, so this does not
+    /// wait on the cluster and the batch is deleted right after.
+    pub fn handle(&self, message: &Received) {
         let parsed = parse_message(&message.body);
         let label = outcome_label(&parsed);
         self.metrics
@@ -98,12 +102,19 @@ impl Processor {
                 }
             }
         }
-        match self.queue.delete(&message.receipt).await {
-            Ok(()) => {
-                self.metrics.deleted.inc();
+    }
+
+    async fn delete(&self, receipts: &[String]) {
+        match self.queue.delete(receipts).await {
+            Ok(failed) => {
+                let deleted = receipts.len().saturating_sub(failed.len());
+                self.metrics.deleted.inc_by(deleted as u64);
+                for why in failed {
+                    tracing::warn!(%why, "could not delete an interruption message; it will be redelivered");
+                }
             }
             Err(error) => {
-                tracing::warn!(%error, "could not delete an interruption message; it will be redelivered")
+                tracing::warn!(%error, messages = receipts.len(), "could not delete interruption messages; they will be redelivered")
             }
         }
     }

@@ -1,11 +1,11 @@
-//! The queue seam: receive a batch, delete one message. [`SqsQueue`] is the SQS adapter
+//! The queue seam: receive a batch, delete a batch. [`SqsQueue`] is the SQS adapter
 //! (long poll: 10 messages, 20 s wait).
 
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 
 pub const MAX_MESSAGES: i32 = 10;
 pub const WAIT_SECONDS: i32 = 20;
@@ -29,9 +29,10 @@ pub struct QueueError {
 pub trait Queue: Send + Sync {
     /// Up to ten messages; an empty batch after the long poll is normal.
     async fn receive(&self) -> Result<Vec<Received>, QueueError>;
-    /// Deletes by receipt handle. A receipt that is no longer valid is an error the caller logs:
-    /// the message comes back after its visibility timeout and is handled (idempotently) again.
-    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+    /// Deletes up to ten messages by receipt handle in one call; returns why each message that
+    /// could not be deleted was refused. Such a message comes back after its visibility timeout
+    /// and is handled (idempotently) again.
+    async fn delete(&self, receipts: &[String]) -> Result<Vec<String>, QueueError>;
 }
 
 pub struct SqsQueue {
@@ -111,18 +112,40 @@ impl Queue for SqsQueue {
             .collect())
     }
 
-    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        self.client
-            .delete_message()
+    async fn delete(&self, receipts: &[String]) -> Result<Vec<String>, QueueError> {
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = receipts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueueError {
+                operation: "DeleteMessageBatch",
+                message: e.to_string(),
+            })?;
+        let out = self
+            .client
+            .delete_message_batch()
             .queue_url(&self.url)
-            .receipt_handle(receipt)
+            .set_entries(Some(entries))
             .send()
             .await
-            .map(|_| ())
             .map_err(|e| QueueError {
-                operation: "DeleteMessage",
+                operation: "DeleteMessageBatch",
                 message: DisplayErrorContext(&e).to_string(),
-            })
+            })?;
+        Ok(out
+            .failed
+            .into_iter()
+            .map(|f| format!("{}: {}", f.code, f.message.unwrap_or_default()))
+            .collect())
     }
 }
 

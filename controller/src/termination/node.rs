@@ -100,18 +100,37 @@ pub fn taints_with_disruption(node: &Node) -> Vec<Taint> {
 }
 
 /// Taints the node NoSchedule and marks it unschedulable. Idempotent. The patch carries the
-/// resourceVersion read, so a concurrent change to the taints makes it fail rather than lose one.
+/// resourceVersion read, so a concurrent change to the taints makes it fail rather than lose one;
+/// on such a conflict (the kubelet's status updates cause most of them) the node is read again and
+/// the patch retried, a few times.
 pub async fn cordon(api: &Api<Node>, node: &Node) -> Result<(), kube::Error> {
-    if is_cordoned(node) {
-        return Ok(());
+    const ATTEMPTS: usize = 5;
+    let mut current = node.clone();
+    let mut attempt = 1;
+    loop {
+        if is_cordoned(&current) {
+            return Ok(());
+        }
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": current.metadata.resource_version},
+            "spec": {"unschedulable": true, "taints": taints_with_disruption(&current)},
+        });
+        match api
+            .patch(
+                name(&current),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt < ATTEMPTS => {
+                attempt += 1;
+                current = api.get(name(node)).await?;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let patch = serde_json::json!({
-        "metadata": {"resourceVersion": node.metadata.resource_version},
-        "spec": {"unschedulable": true, "taints": taints_with_disruption(node)},
-    });
-    api.patch(name(node), &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
 }
 
 /// Records why, then deletes the Node; our finalizer routes the deletion through the termination

@@ -5,7 +5,7 @@
 # cluster from KUBECONFIG, so the same files apply to the local environment (`make demo`) and to EKS.
 
 terraform {
-  required_version = ">= 1.11"
+  required_version = ">= 1.10"
   required_providers {
     karpenter = { source = "karpenter-rs/karpenter" }
   }

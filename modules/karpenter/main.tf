@@ -59,6 +59,7 @@ resource "karpenter_controller" "controller" {
   log_level                   = var.controller_log_level
   role_arn                    = var.oidc_provider_arn != null ? karpenter_controller_role.controller.arn : null
   service_account_annotations = var.controller_service_account_annotations
+  imds_monitor                = var.imds_monitor
 
   cluster_endpoint     = var.cluster_endpoint
   interruption_queue   = karpenter_interruption_queue.events.name

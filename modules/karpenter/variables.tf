@@ -82,6 +82,12 @@ variable "controller_log_level" {
   default     = "info"
 }
 
+variable "imds_monitor" {
+  description = "Also run the IMDS monitor on every Linux node (a DaemonSet): it cordons and drains its node from the instance metadata's spot and maintenance notices, without the queue."
+  type        = bool
+  default     = false
+}
+
 variable "controller_service_account_annotations" {
   description = "Further annotations of the controller's service account."
   type        = map(string)

@@ -156,6 +156,8 @@ def leftovers(cluster: cluster_mod.Cluster) -> list[str]:
         left += [f"provisioner {p['metadata']['name']}" for p in kubectl_json(cluster, "provisioners")]
         left.append("crd provisioners.karpenter.sh")
     left += [f"node {n['metadata']['name']}" for n in karpenter_nodes(cluster)]
+    if cluster.kubectl("get", "configmap", "aws-auth", "-n", "kube-system", check=False).returncode == 0:
+        left.append("configmap kube-system/aws-auth")
     return left
 
 

@@ -360,6 +360,9 @@ def leftovers(cluster) -> list[str]:
     left += [f"node {n['metadata']['name']}" for n in cluster.get_json("nodes")["items"]
              if "karpenter.sh/provisioner-name" in n["metadata"].get("labels", {})]
     left += [f"aws-auth entry {arn}" for arn in mapped_roles(cluster) if CLUSTER in arn]
+    # The emulated cluster had no aws-auth before the module created it, so none is left after.
+    if cluster.kubectl("get", "configmap", "aws-auth", "-n", "kube-system", check=False).returncode == 0:
+        left.append("configmap kube-system/aws-auth")
     return left
 
 

@@ -62,6 +62,19 @@ def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy
         cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
 
 
+def test_an_aws_auth_config_map_the_provider_created_is_gone_after_destroy(ws, emu, cluster):
+    cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
+    ws.write(ACCESS, emu["url"], f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n')
+    try:
+        ws.run("apply", "-auto-approve")
+        assert [r["rolearn"] for r in map_roles(cluster)] == [NODE_ROLE_ARN]
+        ws.run("destroy", "-auto-approve")
+        got = cluster.kubectl("get", "configmap", "aws-auth", "-n", "kube-system", check=False)
+        assert got.returncode != 0 and "NotFound" in got.stderr, got.stdout + got.stderr
+    finally:
+        cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
+
+
 def test_on_a_cluster_using_the_eks_api_the_node_role_gets_an_ec2_linux_access_entry(ws, emu):
     eks = boto3.client("eks", endpoint_url=emu["url"], region_name=REGION,
                        aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -2,7 +2,8 @@
 //! Everything the provider writes goes through here with the provider's field manager.
 
 use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value as Json;
@@ -117,6 +118,27 @@ pub async fn list(
 pub async fn delete(client: &kube::Client, r: &ObjectRef) -> Result<bool, kube::Error> {
     let dp = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api(client, r).delete(&r.name, &dp).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes the object only if it is still at `resource_version` (409 otherwise), so an edit made
+/// since it was read is never lost; Ok(false) when it was already gone.
+pub async fn delete_unchanged(
+    client: &kube::Client,
+    r: &ObjectRef,
+    resource_version: &str,
+) -> Result<bool, kube::Error> {
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: Some(resource_version.to_string()),
+            uid: None,
+        }),
         ..DeleteParams::default()
     };
     match api(client, r).delete(&r.name, &dp).await {

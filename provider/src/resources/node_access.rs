@@ -64,7 +64,8 @@ impl Resource for NodeAccess {
                 .description(
                     "Lets nodes launched with the node role register with the cluster: an EKS access entry of type \
                      `EC2_LINUX` when the cluster authenticates through the EKS API, else the role's `mapRoles` entry in \
-                     kube-system/aws-auth, merged with the other entries (never clobbering them) and removed on destroy.",
+                     kube-system/aws-auth, merged with the other entries (never clobbering them) and removed on destroy. \
+                     An aws-auth ConfigMap the provider had to create is deleted once that leaves it empty.",
                 )
                 .attribute(
                     Attribute::string("node_role_arn")

@@ -1,6 +1,7 @@
 //! kube-system/aws-auth `mapRoles`: merging one role's entry in or out without touching the
 //! others, written with optimistic concurrency (the resourceVersion read) so a concurrent edit by
-//! someone else is never overwritten: on conflict we read again and redo the merge.
+//! someone else is never overwritten: on conflict we read again and redo the merge. A ConfigMap
+//! we had to create is labelled so, and deleted again when our removal leaves it empty.
 
 use serde_json::{Value as Json, json};
 
@@ -9,6 +10,10 @@ use crate::kube::objects::{self, ObjectRef, error_text};
 pub const NODE_USERNAME: &str = "system:node:{{EC2PrivateDNSName}}";
 const GROUPS: [&str; 2] = ["system:bootstrappers", "system:nodes"];
 const ATTEMPTS: usize = 5;
+const MANAGED_BY: (&str, &str) = (
+    "app.kubernetes.io/managed-by",
+    "terraform-provider-karpenter",
+);
 
 pub enum Change<'a> {
     Add { arn: &'a str, username: &'a str },
@@ -80,15 +85,27 @@ pub async fn edit(client: &kube::Client, change: &Change<'_>) -> Result<(), Stri
             }
             let roles = merged("", change)?;
             let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                             "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+                             "metadata": {"name": "aws-auth", "namespace": "kube-system",
+                                          "labels": {MANAGED_BY.0: MANAGED_BY.1}},
                              "data": {"mapRoles": roles}});
             return objects::create(client, &obj)
                 .await
                 .map_err(|e| error_text(&e));
         };
         let roles = merged(cm["data"]["mapRoles"].as_str().unwrap_or_default(), change)?;
-        let patch = json!({"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"]}, "data": {"mapRoles": roles}});
-        match objects::merge_patch(client, &r, &patch).await {
+        let version = cm["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        let written = if roles.is_empty() && ours_and_empty(&cm) {
+            objects::delete_unchanged(client, &r, version)
+                .await
+                .map(drop)
+        } else {
+            let patch =
+                json!({"metadata": {"resourceVersion": version}, "data": {"mapRoles": roles}});
+            objects::merge_patch(client, &r, &patch).await
+        };
+        match written {
             Ok(()) => return Ok(()),
             Err(e) if matches!(&e, kube::Error::Api(s) if s.code == 409) => last = error_text(&e),
             Err(e) => return Err(error_text(&e)),
@@ -97,6 +114,17 @@ pub async fn edit(client: &kube::Client, change: &Change<'_>) -> Result<(), Stri
     Err(format!(
         "kube-system/aws-auth kept changing under us ({ATTEMPTS} attempts): {last}"
     ))
+}
+
+/// Created by us and holding nothing but `mapRoles`: once that is empty, nobody needs the object.
+fn ours_and_empty(cm: &Json) -> bool {
+    let ours = cm["metadata"]["labels"][MANAGED_BY.0] == MANAGED_BY.1;
+    let others_empty = cm["data"].as_object().is_none_or(|data| {
+        data.iter()
+            .filter(|(k, _)| k.as_str() != "mapRoles")
+            .all(|(_, v)| v.as_str().is_none_or(|s| matches!(s.trim(), "" | "[]")))
+    });
+    ours && others_empty
 }
 
 #[cfg(test)]
@@ -152,6 +180,22 @@ mod tests {
         assert_eq!(parse(&without), parse(OTHERS));
         assert_eq!(merged("", &Change::Remove { arn })?, "");
         Ok(())
+    }
+
+    #[test]
+    fn only_a_config_map_we_created_and_nobody_else_uses_is_deleted() {
+        let cm = |labels: Json, data: Json| json!({"metadata": {"labels": labels}, "data": data});
+        let ours = json!({MANAGED_BY.0: MANAGED_BY.1});
+        assert!(ours_and_empty(&cm(ours.clone(), json!({"mapRoles": ""}))));
+        assert!(ours_and_empty(&cm(
+            ours.clone(),
+            json!({"mapUsers": "[]\n"})
+        )));
+        assert!(!ours_and_empty(&cm(
+            ours,
+            json!({"mapUsers": "- userarn: x\n"})
+        )));
+        assert!(!ours_and_empty(&cm(json!({}), json!({"mapRoles": ""}))));
     }
 
     #[test]

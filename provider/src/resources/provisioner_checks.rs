@@ -111,6 +111,13 @@ fn family(instance_type: &str) -> &str {
     instance_type.split('.').next().unwrap_or(instance_type)
 }
 
+/// The T families (t2, t3, t3a, t4g): a `t` followed by the generation digit, which keeps
+/// trn1 and the like out.
+fn is_burstable(family: &str) -> bool {
+    let mut chars = family.chars();
+    chars.next() == Some('t') && chars.next().is_some_and(|c| c.is_ascii_digit())
+}
+
 /// Fewer distinct (instance type, zone) pools than this gives spot little room to find capacity.
 pub const MIN_SPOT_POOLS: usize = 10;
 
@@ -120,8 +127,7 @@ pub fn advise(spec: &ProvisionerSpec, diags: &mut Diagnostics) {
     let types = allowed(spec, labels::INSTANCE_TYPE);
     if let Some((i, types)) = &types {
         let families: BTreeSet<&str> = types.iter().map(|t| family(t)).collect();
-        let (burst, fixed): (Vec<&str>, Vec<&str>) =
-            families.iter().partition(|f| f.starts_with('t'));
+        let (burst, fixed): (Vec<&str>, Vec<&str>) = families.iter().partition(|f| is_burstable(f));
         if !burst.is_empty() && !fixed.is_empty() {
             diags.warning_at(
                 AttributePath::attr("requirement").push_index(*i).push_attr("values"),
@@ -262,6 +268,9 @@ mod tests {
             vec!["Burstable and non-burstable instance families mixed"]
         );
         let s = spec(&["t3.large", "t3a.large"], &["a"], &["on-demand"]);
+        assert!(summaries(&s).is_empty());
+        // Trainium is not a T family.
+        let s = spec(&["trn1.2xlarge", "p4d.24xlarge"], &["a"], &["on-demand"]);
         assert!(summaries(&s).is_empty());
     }
 

@@ -120,11 +120,7 @@ pub async fn delete(client: &kube::Client, r: &ObjectRef) -> Result<bool, kube::
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
     };
-    match api(client, r).delete(&r.name, &dp).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
+    delete_with(client, r, &dp).await
 }
 
 /// Deletes the object only if it is still at `resource_version` (409 otherwise), so an edit made
@@ -141,7 +137,15 @@ pub async fn delete_unchanged(
         }),
         ..DeleteParams::default()
     };
-    match api(client, r).delete(&r.name, &dp).await {
+    delete_with(client, r, &dp).await
+}
+
+async fn delete_with(
+    client: &kube::Client,
+    r: &ObjectRef,
+    dp: &DeleteParams,
+) -> Result<bool, kube::Error> {
+    match api(client, r).delete(&r.name, dp).await {
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
         Err(e) => Err(e),

@@ -5,7 +5,8 @@
 //! off a doomed node); the replacement is launched and waited for; only then is the node handed to
 //! the termination finalizer, which drains it (PDBs honoured) and terminates the instance.
 //! Each node is acted on once at a time: a redelivered message for a node in progress starts
-//! nothing new.
+//! nothing new. Every step is idempotent, so a plan that hits a transient API error (the message
+//! is already deleted, so nothing else would retry it) is run again from the start.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +26,9 @@ use crate::termination::node::{self as ournode, NodeEvents};
 /// How long a replacement may take before the drain goes ahead anyway: inside the two minutes of
 /// a spot warning, with room left for the drain.
 pub const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs of a plan before it counts as failed; 1 s, 2 s, 4 s apart.
+const ATTEMPTS: u32 = 4;
 
 pub struct Handler {
     client: kube::Client,
@@ -104,23 +108,43 @@ impl Handler {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let node = plan.node.clone();
-            if let Err(error) = me.execute(&plan, sent_at).await {
-                tracing::warn!(node = %plan.node, kind = %plan.kind, %error, "interruption action failed");
-                me.metrics.action("failed");
+            let mut latency = sent_at;
+            for attempt in 1..=ATTEMPTS {
+                match me.execute(&plan, &mut latency).await {
+                    Ok(()) => break,
+                    Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
+                        let wait = Duration::from_secs(1 << (attempt - 1));
+                        tracing::info!(node = %plan.node, kind = %plan.kind, %error, attempt, retry_in = ?wait,
+                            "interruption action interrupted; running it again");
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt, "interruption action failed");
+                        me.metrics.action("failed");
+                        break;
+                    }
+                }
             }
-            me.done(&node);
+            me.done(&plan.node);
         });
     }
 
-    async fn execute(&self, plan: &Plan, sent_at: Option<SystemTime>) -> Result<(), kube::Error> {
+    /// `sent_at` is taken once the latency is observed, so a rerun does not count it twice.
+    async fn execute(
+        &self,
+        plan: &Plan,
+        sent_at: &mut Option<SystemTime>,
+    ) -> Result<(), kube::Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let Some(node) = api.get_opt(&plan.node).await? else {
             self.metrics.action("not_ours");
             return Ok(());
         };
         ournode::cordon(&api, &node).await?;
-        if let Some(d) = sent_at.and_then(|t| SystemTime::now().duration_since(t).ok()) {
+        if let Some(d) = sent_at
+            .take()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+        {
             self.metrics.latency.observe(d.as_secs_f64());
         }
         tracing::info!(node = %plan.node, instance = %plan.instance, kind = %plan.kind, action = %plan.action,
@@ -150,5 +174,38 @@ impl Handler {
         }
         self.metrics.action(plan.action.as_str());
         Ok(())
+    }
+}
+
+/// Worth running the plan again: the API server was unreachable, overloaded, conflicting or
+/// failing; a refusal of the request itself (4xx but 409 and 429) would only repeat.
+fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 409 | 429) || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(&format!("code {code}"), "")
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn server_trouble_is_retried_and_refusals_are_not() {
+        for code in [409, 429, 500, 503, 504] {
+            assert!(is_transient(&api_error(code)), "{code}");
+        }
+        for code in [400, 403, 404, 422] {
+            assert!(!is_transient(&api_error(code)), "{code}");
+        }
     }
 }

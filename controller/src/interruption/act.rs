@@ -109,8 +109,10 @@ impl Handler {
         let me = self.clone();
         tokio::spawn(async move {
             let mut latency = sent_at;
+            // One deadline for every run: a rerun must not push the drain past the warning.
+            let replaced_by = tokio::time::Instant::now() + me.replacement_timeout;
             for attempt in 1..=ATTEMPTS {
-                match me.execute(&plan, &mut latency).await {
+                match me.execute(&plan, &mut latency, replaced_by).await {
                     Ok(()) => break,
                     Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
                         let wait = Duration::from_secs(1 << (attempt - 1));
@@ -134,6 +136,7 @@ impl Handler {
         &self,
         plan: &Plan,
         sent_at: &mut Option<SystemTime>,
+        replaced_by: tokio::time::Instant,
     ) -> Result<(), kube::Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let Some(node) = api.get_opt(&plan.node).await? else {
@@ -161,8 +164,8 @@ impl Handler {
             )
             .await;
         if plan.action.launches_replacement() {
-            let outcome =
-                replacement::launch(&self.client, &node, self.replacement_timeout).await?;
+            let left = replaced_by.saturating_duration_since(tokio::time::Instant::now());
+            let outcome = replacement::launch(&self.client, &node, left).await?;
             tracing::info!(node = %plan.node, ?outcome, "interruption: replacement");
             if outcome == Outcome::TimedOut {
                 tracing::warn!(node = %plan.node, timeout = ?self.replacement_timeout,

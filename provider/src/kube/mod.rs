@@ -11,3 +11,6 @@ pub use config::{KubeHandle, kubernetes_block};
 
 /// Field manager of every server-side apply this provider makes, so `kubectl` shows who owns what.
 pub const FIELD_MANAGER: &str = "terraform-provider-karpenter";
+
+/// The `app.kubernetes.io/managed-by` label on objects the provider creates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", FIELD_MANAGER);

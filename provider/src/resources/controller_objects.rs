@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 
 use super::controller_crd;
+use crate::kube::MANAGED_BY;
 
 pub const APP: &str = "karpenter";
 pub const SETTINGS_CONFIGMAP: &str = "karpenter-settings";
@@ -37,7 +38,7 @@ pub struct Install {
 }
 
 fn labels() -> Json {
-    json!({"app.kubernetes.io/name": APP, "app.kubernetes.io/managed-by": "terraform-provider-karpenter"})
+    json!({"app.kubernetes.io/name": APP, MANAGED_BY.0: MANAGED_BY.1})
 }
 
 fn meta(name: &str, ns: Option<&str>) -> Json {
@@ -138,7 +139,7 @@ fn deployment(i: &Install) -> Json {
 /// no create/delete on nodes and no AWS access at all.
 fn imds_monitor_objects(i: &Install) -> Vec<Json> {
     let ns = i.namespace.as_str();
-    let labels = json!({"app.kubernetes.io/name": IMDS_MONITOR, "app.kubernetes.io/managed-by": "terraform-provider-karpenter"});
+    let labels = json!({"app.kubernetes.io/name": IMDS_MONITOR, MANAGED_BY.0: MANAGED_BY.1});
     let daemonset = json!({
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",

@@ -5,15 +5,12 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::kube::MANAGED_BY;
 use crate::kube::objects::{self, ObjectRef, error_text};
 
 pub const NODE_USERNAME: &str = "system:node:{{EC2PrivateDNSName}}";
 const GROUPS: [&str; 2] = ["system:bootstrappers", "system:nodes"];
 const ATTEMPTS: usize = 5;
-const MANAGED_BY: (&str, &str) = (
-    "app.kubernetes.io/managed-by",
-    "terraform-provider-karpenter",
-);
 
 pub enum Change<'a> {
     Add { arn: &'a str, username: &'a str },

@@ -6,10 +6,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PY := .venv/bin/python
 PYTEST := .venv/bin/pytest
-GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock
+GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock containerd registry helm
+# The real node runs containers with these; buildah builds the controller image.
+DEBIAN_PACKAGES := runc containernetworking-plugins iptables conntrack buildah
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test demo bench env-up env-down install deps venv go-components promtool build lint fmt clean-env
+.PHONY: test demo bench image env-up env-down install deps venv go-components debian-packages promtool build lint fmt clean-env
 
 ## test: every test — Rust unit/property/integration tests, then the end-to-end suite on the local environment
 test: deps build
@@ -24,6 +26,11 @@ demo: deps build
 bench: deps build
 	tests/bin/bench.sh
 
+## image: the controller image (release), built with buildah from controller/image/Dockerfile; pushed to
+## the local environment's registry when one is up (the last line of stdout is its reference)
+image: debian-packages
+	@controller/image/build.sh
+
 ## env-up / env-down: the local environment for working by hand — eval "$$(make -s env-up)"
 env-up: deps
 	@cd tests && ../$(PY) -m harness up
@@ -35,10 +42,13 @@ env-down:
 install:
 	tests/bin/install-provider.sh
 
-deps: venv go-components promtool
+deps: venv go-components debian-packages promtool
 
 venv:
 	@tests/bin/venv.sh
+
+debian-packages:
+	@tests/bin/apt-install.sh $(DEBIAN_PACKAGES)
 
 promtool:
 	@tests/bin/promtool.sh >/dev/null

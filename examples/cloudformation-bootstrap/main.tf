@@ -30,6 +30,7 @@ resource "karpenter_node_access" "node" {
 
 resource "karpenter_controller" "controller" {
   image              = var.controller_image
+  env                = var.controller_env
   cluster_endpoint   = var.cluster_endpoint
   interruption_queue = local.stack["InterruptionQueueName"]
 

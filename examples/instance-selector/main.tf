@@ -25,6 +25,7 @@ module "karpenter" {
   cluster_name        = var.cluster_name
   cluster_endpoint    = var.cluster_endpoint
   controller_image    = var.controller_image
+  controller_env      = var.controller_env
   provisioner_enabled = false
 }
 

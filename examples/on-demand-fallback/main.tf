@@ -23,6 +23,7 @@ module "karpenter" {
   cluster_name     = var.cluster_name
   cluster_endpoint = var.cluster_endpoint
   controller_image = var.controller_image
+  controller_env   = var.controller_env
 
   # The seed's Karpenter does not fall back when the account's spot quota is reached
   # (MaxSpotInstanceCountExceeded), only when the pools are out of capacity; here both fall back.

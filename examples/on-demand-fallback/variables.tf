@@ -17,9 +17,14 @@ variable "cluster_endpoint" {
 }
 
 variable "controller_image" {
-  description = "Image of the karpenter-rs controller."
+  description = "Image of the karpenter-rs controller, best by digest. There is no published image: build and push one with `make image`, which prints its reference (docs/guides/controller-image.md)."
   type        = string
-  default     = "ghcr.io/karpenter-rs/controller:0.1.0"
+}
+
+variable "controller_env" {
+  description = "Further environment variables of the controller, e.g. AWS_ENDPOINT_URL for a VPC endpoint or the local environment's AWS emulator."
+  type        = map(string)
+  default     = {}
 }
 
 variable "min_vcpus" {

@@ -35,10 +35,21 @@ resource "karpenter_controller_policy" "controller" {
   queue_arn     = karpenter_interruption_queue.events.arn
 }
 
+# With the cluster's OIDC provider, the controller's pods assume this role through IRSA.
+resource "karpenter_controller_role" "controller" {
+  count             = var.oidc_provider_arn != null ? 1 : 0
+  policy_arn        = karpenter_controller_policy.controller.arn
+  oidc_provider_arn = var.oidc_provider_arn
+}
+
 resource "karpenter_controller" "controller" {
   image              = var.controller_image
+  env                = var.controller_env
   cluster_endpoint   = var.cluster_endpoint
   interruption_queue = karpenter_interruption_queue.events.name
+
+  role_arn                   = var.oidc_provider_arn != null ? karpenter_controller_role.controller[0].arn : null
+  project_web_identity_token = var.oidc_provider_arn != null && var.project_web_identity_token
 }
 
 # The seed's Provisioner, field for field.

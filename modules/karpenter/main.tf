@@ -60,6 +60,9 @@ resource "karpenter_controller" "controller" {
   role_arn                    = var.oidc_provider_arn != null ? karpenter_controller_role.controller.arn : null
   service_account_annotations = var.controller_service_account_annotations
   imds_monitor                = var.imds_monitor
+  env                         = var.controller_env
+  # A token without a role to exchange it for is refused, so it follows the IRSA choice.
+  project_web_identity_token = var.oidc_provider_arn != null && var.controller_project_web_identity_token
 
   cluster_endpoint     = var.cluster_endpoint
   interruption_queue   = karpenter_interruption_queue.events.name

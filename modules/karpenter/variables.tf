@@ -59,9 +59,20 @@ variable "oidc_provider_arn" {
 }
 
 variable "controller_image" {
-  description = "Image of the karpenter-rs controller."
+  description = "Image of the karpenter-rs controller, best by digest. There is no published image: build and push one with `make image`, which prints its reference (docs/guides/controller-image.md)."
   type        = string
-  default     = "ghcr.io/karpenter-rs/controller:0.1.0"
+}
+
+variable "controller_env" {
+  description = "Further environment variables of the controller (e.g. AWS_ENDPOINT_URL for a VPC endpoint, HTTPS_PROXY); AWS_REGION is always the provider's region."
+  type        = map(string)
+  default     = null
+}
+
+variable "controller_project_web_identity_token" {
+  description = "With oidc_provider_arn: mount the service-account token for sts.amazonaws.com and set AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE in the controller, for clusters without the EKS pod identity webhook."
+  type        = bool
+  default     = false
 }
 
 variable "controller_namespace" {

@@ -1,5 +1,6 @@
 //! Binary edge: started by Terraform it serves the plugin protocol; `docs` writes the registry
-//! docs; anything else explains how the binary is meant to be used and exits non-zero.
+//! docs and `chart` the controller's Helm chart; anything else explains how the binary is meant
+//! to be used and exits non-zero.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
 use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
+use terraform_provider_karpenter::resources::controller_chart;
 use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
 
 #[derive(Parser)]
@@ -32,24 +34,37 @@ enum Command {
         #[arg(long, default_value = "docs")]
         out: PathBuf,
     },
+    /// Write the controller's Helm chart, generated from the objects karpenter_controller installs.
+    Chart {
+        #[arg(long, default_value = "controller/chart")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Docs { out }) => match write_docs(&out) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Some(Command::Docs { out }) => written(write_files(&out, docs::render(&KarpenterProvider::new()))),
+        Some(Command::Chart { out }) => written(write_files(&out, controller_chart::files())),
         None => run_plugin(),
     }
 }
 
-fn write_docs(out: &std::path::Path) -> anyhow::Result<()> {
-    for (rel, text) in docs::render(&KarpenterProvider::new()) {
+fn written(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_files(
+    out: &std::path::Path,
+    files: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    for (rel, text) in files {
         let path = out.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

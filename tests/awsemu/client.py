@@ -42,17 +42,19 @@ class Emulator:
     port: int
     log_path: Path
     region: str = DEFAULT_REGION
+    host: str = "127.0.0.1"
     started_in_s: float = 0.0
     _session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @classmethod
     def start(cls, log_path: Path | None = None, deadline_s: float = START_DEADLINE_S,
-              region: str = DEFAULT_REGION) -> "Emulator":
-        """Start `python -m awsemu serve` and return once its port file names a port that answers."""
+              region: str = DEFAULT_REGION, host: str = "127.0.0.1") -> "Emulator":
+        """Start `python -m awsemu serve` on `host` and return once its port file names a port that
+        answers. Pods of the real node reach it only on a non-loopback host (harness.hostnet)."""
         workdir = Path(tempfile.mkdtemp(prefix="awsemu-"))
         port_file = workdir / "port"
         log_path = log_path or workdir / "awsemu.log"
@@ -61,14 +63,14 @@ class Emulator:
         began = time.monotonic()
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "awsemu", "serve", "--port", "0",
+                [sys.executable, "-m", "awsemu", "serve", "--host", host, "--port", "0",
                  "--port-file", str(port_file), "--quiet", "--watch-pid", str(os.getpid())],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(TESTS_DIR),
             )
         atexit.register(_kill_quietly, process)
         try:
             port = _wait_for_port(process, port_file, log_path, began + deadline_s)
-            emulator = cls(process=process, port=port, log_path=log_path, region=region)
+            emulator = cls(process=process, port=port, log_path=log_path, region=region, host=host)
             emulator._wait_healthy(began + deadline_s)
         except BaseException:
             _kill_quietly(process)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness import hostnet
+
 from .client import Emulator
 
 # Real credentials or profiles on the machine must never reach a test client.
@@ -22,7 +24,7 @@ _SCRUB = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT
 @pytest.fixture(scope="session")
 def aws_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     log = tmp_path_factory.mktemp("awsemu") / "awsemu.log"
-    emulator = Emulator.start(log_path=log)
+    emulator = Emulator.start(log_path=log, host=hostnet.address())
     try:
         yield emulator
     finally:

@@ -23,3 +23,7 @@ cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller
 
 # Interruption queue processor: message-to-taint latency and throughput (tests/bench/interruption_e2e.py).
 (cd tests && ../.venv/bin/python bench/interruption_e2e.py "$target/release/karpenter-controller")
+
+# The controller image (size, build time) and the in-cluster installation (apply to Ready, RSS)
+# on the real node of the local environment (tests/bench/in_cluster.py).
+(cd tests && ../.venv/bin/python bench/in_cluster.py "$target/release")

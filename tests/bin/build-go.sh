@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one Go component of the local environment from the Go module proxy, once per version.
-#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock
+#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|registry|helm
 # Prints the directory holding the binaries. The wrapper modules live in tests/env/go/<component>;
 # their go.mod pins the version and go.sum the checksums, so a build is reproducible offline of git.
 set -euo pipefail
@@ -19,7 +19,7 @@ case "$component" in
   kubernetes)
     version=$(version_of k8s.io/kubernetes)
     minor=$(echo "$version" | cut -d. -f2)
-    pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
+    pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
     # component-base/version is what /version and `kubectl version` report; without these the
     # server says v0.0.0-master and clients warn about skew.
     v=k8s.io/component-base/version
@@ -46,17 +46,34 @@ case "$component" in
     pkgs="github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock"
     ldflags="-s -w"
     ;;
+  containerd)
+    version=$(version_of github.com/containerd/containerd/v2)
+    pkgs="github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
+    ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$version"
+    ;;
+  registry)
+    version=$(version_of github.com/distribution/distribution/v3)
+    pkgs="github.com/distribution/distribution/v3/cmd/registry"
+    ldflags="-s -w"
+    ;;
+  helm)
+    version=$(version_of helm.sh/helm/v3)
+    pkgs="helm.sh/helm/v3/cmd/helm"
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+    ;;
   *) echo "build-go: no recipe for '$component'" >&2; exit 2 ;;
 esac
 
 [ -n "$version" ] || { echo "build-go: cannot read the pinned version of $component from $src/go.mod" >&2; exit 2; }
 out="$cache/bin/$component-$version"
-if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+# The marker holds the package list, so a recipe that gains a command is built again.
+built() { [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "$pkgs" ]; }
+if built; then echo "$out"; exit 0; fi
 # Two callers (a test run and env-up, say) must not build into the same directory at once.
 mkdir -p "$cache/bin"
 exec 9>"$out.lock"
 flock 9
-if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+if built; then echo "$out"; exit 0; fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 echo "build-go: building $component $version (first time only; cached in $out)" >&2
@@ -70,6 +87,6 @@ start=$(date +%s)
 [ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"
 rm -rf "$out"
 mv "$out.tmp" "$out"
-touch "$out/.complete"
+printf '%s' "$pkgs" > "$out/.complete"
 echo "build-go: $component $version built in $(( $(date +%s) - start ))s" >&2
 echo "$out"

@@ -160,7 +160,7 @@ def pods(cluster, namespace: str) -> list[dict]:
 
 
 def nodes(cluster) -> list[dict]:
-    return cluster.get_json("nodes")["items"]
+    return cluster.instance_nodes()
 
 
 def events(cluster, namespace: str, reason: str) -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import requests
 
-from . import paths, procs
+from . import hostnet, paths, procs
 
 REGION = "ap-southeast-1"
 
@@ -41,7 +41,8 @@ def start(directory: Path) -> Aws:
     port_file.unlink(missing_ok=True)
     proc = procs.start(
         "awsemu",
-        [sys.executable, "-m", "awsemu", "serve", "--port", "0", "--port-file", str(port_file)],
+        [sys.executable, "-m", "awsemu", "serve", "--host", hostnet.address(), "--port", "0",
+         "--port-file", str(port_file)],
         directory,
         env={"PYTHONPATH": str(paths.REPO / "tests")},
     )
@@ -52,7 +53,7 @@ def start(directory: Path) -> Aws:
         text = port_file.read_text().strip() if port_file.exists() else ""
         return int(text) if text else None
 
-    endpoint = f"http://127.0.0.1:{procs.wait_for('the AWS emulator port', port, 60)}"
+    endpoint = f"http://{hostnet.address()}:{procs.wait_for('the AWS emulator port', port, 60)}"
     return Aws(endpoint, proc)
 
 

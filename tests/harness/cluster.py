@@ -1,5 +1,7 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, and KWOK playing the kubelet for every node that exists.
+"""A real Kubernetes control plane on this machine: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, and KWOK playing the kubelet for the nodes the controller launches. The API
+server listens on the environment's host address (harness.hostnet) so pods on the real node
+(harness.node) reach it through the `kubernetes` Service; everything else stays on loopback.
 
 Binaries come from tests/bin/build-go.sh (built from the Go module proxy once per version)."""
 
@@ -14,10 +16,12 @@ from pathlib import Path
 import requests
 import yaml
 
-from . import paths, procs
+from . import hostnet, paths, procs
 from .pki import Pair, Pki
 
 SERVICE_CIDR = "10.0.0.0/24"
+# The label of the real node (harness.node): KWOK leaves nodes carrying it to their kubelet.
+REAL_KUBELET_LABEL = "karpenter-rs.test/real-kubelet"
 
 
 def _kubeconfig(path: Path, server: str, ca: Path, client: Pair, user: str) -> Path:
@@ -42,6 +46,7 @@ class Cluster:
     server: str
     kubeconfig: Path
     bin_dir: Path
+    pki: Pki
     procs: list[procs.Proc] = field(default_factory=list)
 
     @property
@@ -59,6 +64,11 @@ class Cluster:
 
     def get_json(self, *args: str) -> dict:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+
+    def instance_nodes(self) -> list[dict]:
+        """Every node that stands for an EC2 instance: all but the real node (harness.node), which
+        runs the controller and is never the tests' or the controller's to remove."""
+        return self.get_json("nodes", "-l", f"!{REAL_KUBELET_LABEL}")["items"]
 
     def api(self) -> requests.Session:
         """An HTTP session to the API server as cluster admin, for calls kubectl does not expose
@@ -88,21 +98,24 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
     etcd_bin = paths.go_component("etcd")
     kwok_bin = paths.go_component("kwok") if kwok else None
 
+    host = hostnet.address()
     pki = Pki(directory / "pki")
-    serving = pki.issue("apiserver", "kube-apiserver", server=True)
+    serving = pki.issue("apiserver", "kube-apiserver", server=True, ips=(host,))
     admin = pki.issue("admin", "karpenter-rs-admin", "system:masters")
     cm_client = pki.issue("controller-manager", "system:kube-controller-manager")
     sched_client = pki.issue("scheduler", "system:kube-scheduler")
     front_proxy = pki.issue("front-proxy-client", "front-proxy-client")
+    # What the API server shows the real node's kubelet (logs, exec, stats), which authorises it.
+    kubelet_client = pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
     sa = pki.service_account_key()
 
     etcd_port, etcd_peer, api_port = procs.free_port(), procs.free_port(), procs.free_port()
-    server = f"https://127.0.0.1:{api_port}"
+    server = f"https://{host}:{api_port}"
     admin_kc = _kubeconfig(directory / "admin.kubeconfig", server, pki.ca, admin, "admin")
     cm_kc = _kubeconfig(directory / "controller-manager.kubeconfig", server, pki.ca, cm_client, "cm")
     sched_kc = _kubeconfig(directory / "scheduler.kubeconfig", server, pki.ca, sched_client, "scheduler")
 
-    cluster = Cluster(directory, server, admin_kc, k8s_bin)
+    cluster = Cluster(directory, server, admin_kc, k8s_bin, pki)
     try:
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         cluster.procs.append(
@@ -132,8 +145,8 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                 [
                     str(k8s_bin / "kube-apiserver"),
                     f"--etcd-servers={etcd_url}",
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
+                    f"--bind-address={host}",
+                    f"--advertise-address={host}",
                     f"--secure-port={api_port}",
                     f"--tls-cert-file={serving.cert}",
                     f"--tls-private-key-file={serving.key}",
@@ -152,6 +165,8 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                     "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                     f"--proxy-client-cert-file={front_proxy.cert}",
                     f"--proxy-client-key-file={front_proxy.key}",
+                    f"--kubelet-client-certificate={kubelet_client.cert}",
+                    f"--kubelet-client-key={kubelet_client.key}",
                     "--allow-privileged=true",
                     "--profiling=false",
                 ],
@@ -211,9 +226,9 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                     [
                         str(kwok_bin / "kwok"),
                         f"--kubeconfig={admin_kc}",
-                        # Every node in this environment is one our controller (or a test) created
-                        # to stand for an EC2 instance; KWOK plays the kubelet for all of them.
-                        "--manage-all-nodes=true",
+                        # Every node but the real one (harness.node) stands for an EC2 instance
+                        # the controller (or a test) created; KWOK plays the kubelet for those.
+                        f"--manage-nodes-with-label-selector=!{REAL_KUBELET_LABEL}",
                         "--node-lease-duration-seconds=40",
                         "--cidr=10.244.0.1/16",
                         "--node-ip=10.0.0.2",

@@ -1,10 +1,13 @@
 """`make demo`: the main job end to end on the local environment, with a readable timeline.
 
-1. Start the local environment (real control plane + KWOK, the extended AWS emulator) and a VPC
-   with one subnet per zone tagged for discovery, as an EKS cluster would have.
-2. `terraform apply` examples/spot-fleet: roles, profile, queue, EventBridge rules, controller
-   installation and the seed's spot-fleet Provisioner.
-3. Run the controller (as its pod would, but as a local process: KWOK nodes run no containers).
+1. Start the local environment: the real control plane, a real node (containerd + kubelet) for
+   the controller, KWOK for the nodes it launches, a local OCI registry, the extended AWS
+   emulator, and a VPC with one subnet per zone tagged for discovery, as an EKS cluster has.
+2. Build the controller image (controller/image/build.sh, what `make image` runs) and push it.
+3. `terraform apply` examples/spot-fleet: roles, profile, queue, EventBridge rules, the IRSA
+   controller role, the controller installation and the seed's spot-fleet Provisioner. Apply
+   returns once the controller's pods run on the real node; they pull the image by digest, read
+   their settings ConfigMap, take the leader Lease and get AWS credentials through IRSA.
 4. Scale a workload; nodes arrive on spot; the pods run.
 5. Put a spot interruption warning for one node on the event bus; the replacement arrives, the old
    node is drained and its instance terminated.
@@ -27,7 +30,7 @@ import requests
 
 from . import aws as aws_mod
 from . import cluster as cluster_mod
-from . import paths, procs, terraform
+from . import image, incluster, node, paths, procs, registry, terraform
 
 T = TypeVar("T")
 
@@ -137,18 +140,18 @@ def spot_interruption(instance_id: str) -> None:
         raise RuntimeError(f"PutEvents failed: {result}")
 
 
-def leftovers(cluster: cluster_mod.Cluster) -> list[str]:
-    """Everything of the demo's that a complete destroy removes, as readable lines."""
+def leftovers(cluster: cluster_mod.Cluster, name: str = CLUSTER) -> list[str]:
+    """Everything of cluster `name` that a complete destroy removes, as readable lines."""
     ec2, iam = boto3.client("ec2"), boto3.client("iam")
     left = []
-    for r in ec2.describe_instances(Filters=[{"Name": "tag:karpenter.sh/cluster", "Values": [CLUSTER]}])["Reservations"]:
+    for r in ec2.describe_instances(Filters=[{"Name": "tag:karpenter.sh/cluster", "Values": [name]}])["Reservations"]:
         left += [f"instance {i['InstanceId']} ({i['State']['Name']})" for i in r["Instances"]
                  if i["State"]["Name"] not in ("terminated",)]
-    templates = ec2.describe_launch_templates(Filters=[{"Name": "tag:karpenter.sh/cluster", "Values": [CLUSTER]}])
+    templates = ec2.describe_launch_templates(Filters=[{"Name": "tag:karpenter.sh/cluster", "Values": [name]}])
     left += [f"launch template {t['LaunchTemplateName']}" for t in templates["LaunchTemplates"]]
     left += [f"queue {u}" for u in boto3.client("sqs").list_queues().get("QueueUrls", [])]
     left += [f"rule {r['Name']}" for r in boto3.client("events").list_rules()["Rules"]]
-    left += [f"role {r['RoleName']}" for r in iam.list_roles()["Roles"] if CLUSTER in r["RoleName"]]
+    left += [f"role {r['RoleName']}" for r in iam.list_roles()["Roles"] if name in r["RoleName"]]
     left += [f"policy {p['PolicyName']}" for p in iam.list_policies(Scope="Local")["Policies"]]
     left += [f"instance profile {p['InstanceProfileName']}" for p in iam.list_instance_profiles()["InstanceProfiles"]]
     crd = cluster.kubectl("get", "crd", "provisioners.karpenter.sh", check=False)
@@ -164,33 +167,50 @@ def leftovers(cluster: cluster_mod.Cluster) -> list[str]:
 # --- the demo -------------------------------------------------------------------------------------
 
 
-def start_controller(cluster: cluster_mod.Cluster, state: Path) -> tuple[procs.Proc, int]:
-    port = procs.free_port()
-    proc = procs.start(
-        "karpenter-controller",
-        [str(target_dir() / "karpenter-controller"), "run", "--kubeconfig", str(cluster.kubeconfig),
-         "--namespace", NAMESPACE, "--listen", f"127.0.0.1:{port}"],
-        state,
-        env={"RUST_LOG": "info,kube=warn", "POD_NAME": "demo-local"},
-    )
+def show_controller(cluster: cluster_mod.Cluster) -> None:
+    for pod in incluster.pods(cluster):
+        status = pod["status"]
+        image_id = (status.get("containerStatuses") or [{}])[0].get("imageID", "?")
+        say(f"  pod {pod['metadata']['name']} on node {pod['spec'].get('nodeName')}: {status['phase']}, image {image_id}")
+    say(f"  leader (Lease {incluster.NAMESPACE}/{incluster.LEASE}): {incluster.leader(cluster)}")
 
-    def ready() -> bool:
-        if not proc.alive():
-            raise RuntimeError(f"the controller exited:\n{proc.tail()}")
-        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
 
-    procs.wait_for("controller /readyz", ready, 90, interval=0.3)
-    return proc, port
+def show_logs(cluster: cluster_mod.Cluster, since: int) -> int:
+    """The leader's log lines since record `since`, through `kubectl logs`; returns the new count."""
+    records = incluster.logs(cluster, incluster.leader_pod(cluster)["metadata"]["name"])
+    for record in records[since:]:
+        fields = {k: v for k, v in record.items() if k not in ("timestamp", "level", "target", "message")}
+        extra = " ".join(f"{k}={v}" for k, v in list(fields.items())[:6])
+        say(f"  log {record.get('level', ''):5} {incluster.message(record)} {extra}".rstrip())
+    return len(records)
 
 
 def run(state: Path) -> list[str]:
-    say("starting the local environment (first run builds Kubernetes, etcd and KWOK from the Go module proxy)")
+    say("starting the local environment (first run builds Kubernetes, etcd, KWOK, containerd and the registry)")
     cluster = cluster_mod.start(state / "cluster")
+    reg = registry.start(state / "registry")
+    say(f"kube-apiserver {cluster.server}, registry {reg.address}")
+    say("starting the real node (containerd + runc + CNI + kubelet + kube-proxy) ...")
+    the_node = node.start(cluster, reg, state / "node")
+    try:
+        return run_on(cluster, reg, the_node, state)
+    finally:
+        the_node.stop()
+
+
+def run_on(cluster: cluster_mod.Cluster, reg: registry.Registry, the_node: node.Node, state: Path) -> list[str]:
+    say(f"node {the_node.name} Ready at {the_node.ip} (tainted CriticalAddonsOnly: system pods only)")
     aws = aws_mod.start(state / "aws")
     os.environ.update(aws.env)
-    say(f"kube-apiserver {cluster.server}, AWS emulator {aws.endpoint}")
+    say(f"AWS emulator {aws.endpoint}")
     aws_mod.make_network(CLUSTER, ZONES)
     say(f"VPC with subnets in {', '.join(ZONES)} tagged karpenter.sh/discovery={CLUSTER}")
+    oidc = incluster.oidc_provider()
+    say(f"IAM OIDC provider for the cluster's service-account issuer: {oidc}")
+
+    say("building the controller image (controller/image/build.sh, as `make image`) ...")
+    ref = image.build(reg.address, profile="dev")
+    say(f"pushed {ref}")
 
     workdir = state / "spot-fleet"
     shutil.copytree(paths.REPO / "examples" / "spot-fleet", workdir)
@@ -199,20 +219,20 @@ def run(state: Path) -> list[str]:
         terraform.cli_config(state / "tf", target_dir()),
         {"KUBECONFIG": str(cluster.kubeconfig)},
     )
-    say("terraform apply examples/spot-fleet ...")
-    tf.apply(workdir, "-var", f"cluster_endpoint={cluster.server}")
+    tf_vars = ["-var", f"cluster_endpoint={cluster.server}", *incluster.terraform_vars(ref, aws.endpoint, oidc)]
+    say("terraform apply examples/spot-fleet ... (returns once the controller has rolled out)")
+    began = time.monotonic()
+    tf.apply(workdir, *tf_vars)
     state_list = tf.run(workdir, "state", "list").stdout.split()
-    say(f"applied {len(state_list)} resources: {', '.join(state_list)}")
-
-    controller, port = start_controller(cluster, state)
-    say(f"controller running (metrics on http://127.0.0.1:{port}/metrics), leader of Lease {NAMESPACE}/karpenter-leader-election")
-    try:
-        return scenario(cluster, tf, workdir, port)
-    finally:
-        procs.stop_pid(controller.pid)
+    say(f"applied {len(state_list)} resources in {time.monotonic() - began:.1f}s: {', '.join(state_list)}")
+    wait("a controller pod leading", lambda: incluster.leader(cluster), 60)
+    show_controller(cluster)
+    seen = show_logs(cluster, 0)
+    return scenario(cluster, tf, workdir, tf_vars, seen)
 
 
-def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, port: int) -> list[str]:
+def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, tf_vars: list[str],
+             seen: int) -> list[str]:
     for obj in workload():
         cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
     say(f"scaled deployment inflate to {REPLICAS} pods (1 vCPU, 1.5 GiB each); waiting for capacity")
@@ -223,7 +243,8 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
     say(f"{REPLICAS} pods Running after {time.monotonic() - began:.1f}s on {len(nodes)} nodes:")
     for node in nodes:
         say(f"  {describe(node)}")
-    cost = [line for line in requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines()
+    seen = show_logs(cluster, seen)
+    cost = [line for line in incluster.metrics(cluster).splitlines()
             if line.startswith("karpenter_") and "cost" in line and not line.startswith("#")]
     for line in cost:
         say(f"  {line}")
@@ -258,6 +279,8 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
     say(f"instance {instance} is {instance_state(instance)}; all {REPLICAS} pods Running")
     for node in karpenter_nodes(cluster):
         say(f"  {describe(node)}")
+    say("the controller's log of it (kubectl logs):")
+    show_logs(cluster, seen)
 
     # The workload goes first, as before any teardown: its PodDisruptionBudget would otherwise
     # (rightly) stop the drain of the last nodes once nowhere is left to run its pods.
@@ -265,7 +288,7 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
     wait("the workload gone", lambda: not kubectl_json(cluster, "pods", "-n", APP_NAMESPACE), 120)
     say("workload deleted; terraform destroy ...")
     began = time.monotonic()
-    tf.destroy(workdir)
+    tf.destroy(workdir, *tf_vars)
     say(f"destroyed in {time.monotonic() - began:.1f}s; checking for leftovers")
     return leftovers(cluster)
 
@@ -273,6 +296,7 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
 def main() -> int:
     state = DEMO_DIR
     if state.exists():
+        node.cleanup(state / "node")
         procs_left = list(state.glob("**/*.pid"))
         for directory in {p.parent for p in procs_left}:
             procs.stop_all(directory)
@@ -284,7 +308,8 @@ def main() -> int:
     except KeyboardInterrupt:
         say("interrupted: stopping everything the demo started")
     finally:
-        for directory in (state, state / "aws", state / "cluster"):
+        node.cleanup(state / "node")
+        for directory in (state, state / "aws", state / "registry", state / "cluster"):
             if directory.exists():
                 procs.stop_all(directory)
     if left is None:

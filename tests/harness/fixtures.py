@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from . import cluster as cluster_mod
-from . import paths, terraform
+from . import image, node, paths, procs, registry, terraform
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +41,31 @@ def tf(request, run_dir: Path, provider_dir: Path) -> terraform.Runner:
     binary = terraform.terraform_binary() if request.param == "terraform" else terraform.tofu_binary()
     config = terraform.cli_config(run_dir / "tf", provider_dir)
     return terraform.Runner(binary, config, {})
+
+
+@pytest.fixture(scope="session")
+def registry_server(run_dir: Path):
+    """The local OCI registry (distribution v3) on loopback."""
+    started = registry.start(run_dir / "registry")
+    try:
+        yield started
+    finally:
+        procs.stop_pid(started.proc.pid)
+
+
+@pytest.fixture(scope="session")
+def controller_image(registry_server) -> str:
+    """The controller image built from the debug binary by controller/image/build.sh (the path
+    `make image` takes) and pushed to the local registry; its reference by digest."""
+    return image.build(registry_server.address, profile="dev")
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster, registry_server, run_dir: Path):
+    """The real node (containerd + runc + CNI + kubelet + kube-proxy) joined to the session's
+    cluster; the controller's pods run on it."""
+    started = node.start(cluster, registry_server, run_dir / "node")
+    try:
+        yield started
+    finally:
+        started.stop()

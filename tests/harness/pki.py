@@ -66,7 +66,10 @@ class Pki:
         self.ca.write_bytes(self._ca_cert.public_bytes(serialization.Encoding.PEM))
         _write_key(self.dir / "ca.key", self._ca_key)
 
-    def issue(self, name: str, common_name: str, org: str | None = None, *, server: bool = False) -> Pair:
+    def issue(self, name: str, common_name: str, org: str | None = None, *, server: bool = False,
+              ips: tuple[str, ...] = (), dns: tuple[str, ...] = ()) -> Pair:
+        """A key and certificate signed by the CA. Serving certificates name the API server's
+        addresses, and `ips`/`dns` besides (a kubelet's serving certificate names its node)."""
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
             x509.CertificateBuilder()
@@ -95,6 +98,8 @@ class Pki:
                         x509.DNSName("kubernetes.default.svc.cluster.local"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                         x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
+                        *(x509.DNSName(name) for name in dns),
                     ]
                 ),
                 critical=False,

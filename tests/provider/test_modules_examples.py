@@ -1,8 +1,10 @@
 """modules/ and examples/ through real terraform and tofu: every directory is `fmt`-clean and
 validates; each module's README documents exactly its variables and outputs; and the examples (and
 modules/karpenter with its defaults) apply against the real kube-apiserver and the extended moto,
-create what they promise, and leave nothing behind on destroy. The on-demand-fallback example is
-proven with the controller running: with every spot pool out of capacity, its node is on-demand."""
+create what they promise, and leave nothing behind on destroy. Every apply installs the controller
+from the image built here, and apply returns once its pods run on the real node (harness.node);
+the on-demand-fallback example is proven with that controller working: with every spot pool out of
+capacity, its node is on-demand."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from urllib.parse import urlparse
 
 import boto3
 import pytest
-import requests
 import yaml
 
 from harness import aws as aws_harness
@@ -232,6 +233,16 @@ def client(service: str):
 
 
 @pytest.fixture
+def controller_vars(controller_image, real_node, aws_emulator) -> dict:
+    """What every root here gets as terraform.tfvars.json: the controller image and, for its pods,
+    the emulator's endpoint and the emulator's test keys (these roots set up no IRSA token; static
+    keys are the documented fallback)."""
+    return {"controller_image": controller_image,
+            "controller_env": {"AWS_ENDPOINT_URL": aws_emulator.endpoint,
+                               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}}
+
+
+@pytest.fixture
 def applied(local_aws, cluster):
     """Where each test applied; whatever a failing test left is destroyed, so that the next test
     finds the shared cluster clean. Set up after local_aws, so torn down while its variables hold."""
@@ -249,9 +260,10 @@ def applied(local_aws, cluster):
 EXPECTED_WARNINGS = {"Provider development overrides are in effect", "EKS cluster not found; using aws-auth"}
 
 
-def apply(cli, provider_dir, tmp_path, cluster, applied, directory: Path) -> tuple[terraform.Runner, Path]:
+def apply(cli, provider_dir, tmp_path, cluster, applied, directory: Path, tfvars: dict) -> tuple[terraform.Runner, Path]:
     tf = runner(cli, provider_dir, tmp_path, {"KUBECONFIG": str(cluster.kubeconfig)})
     workdir = stage(tmp_path, directory)
+    (workdir / "terraform.tfvars.json").write_text(json.dumps(tfvars))
     applied.append((tf, workdir))
     tf.run(workdir, "get", "-no-color")
     done = tf.apply(workdir, "-var", f"cluster_endpoint={cluster.server}")
@@ -357,7 +369,7 @@ def leftovers(cluster) -> list[str]:
     for kind, name in [("crd", "provisioners.karpenter.sh"), ("clusterrole", "karpenter"), ("namespace", "karpenter")]:
         if cluster.kubectl("get", kind, name, check=False).returncode == 0:
             left.append(f"{kind} {name}")
-    left += [f"node {n['metadata']['name']}" for n in cluster.get_json("nodes")["items"]
+    left += [f"node {n['metadata']['name']}" for n in cluster.instance_nodes()
              if "karpenter.sh/provisioner-name" in n["metadata"].get("labels", {})]
     left += [f"aws-auth entry {arn}" for arn in mapped_roles(cluster) if CLUSTER in arn]
     # The emulated cluster had no aws-auth before the module created it, so none is left after.
@@ -393,11 +405,21 @@ variable "oidc_provider_arn" {
   default = null
 }
 
+variable "controller_image" {
+  type = string
+}
+
+variable "controller_env" {
+  type = map(string)
+}
+
 module "karpenter" {
   source = "../modules/karpenter"
 
   cluster_name         = "%(cluster)s"
   cluster_endpoint     = var.cluster_endpoint
+  controller_image     = var.controller_image
+  controller_env       = var.controller_env
   oidc_provider_arn    = var.oidc_provider_arn
   controller_replicas  = 3
   controller_log_level = "debug"
@@ -413,11 +435,11 @@ output "karpenter" {
 
 
 def test_the_karpenter_module_with_its_defaults_creates_the_whole_stack_and_destroy_removes_it(
-        cli, provider_dir, tmp_path, cluster, applied):
+        cli, provider_dir, tmp_path, cluster, applied, controller_vars):
     root = tmp_path / "root"
     root.mkdir()
     (root / "main.tf").write_text(MODULE_ROOT % {"region": REGION, "cluster": CLUSTER})
-    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, root)
+    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, root, controller_vars)
     out = outputs(tf, workdir)["karpenter"]
     iam, sqs, events = client("iam"), client("sqs"), client("events")
 
@@ -492,30 +514,6 @@ SEED_SELECTION = ["c5.large", "c5a.large", "c5ad.large", "c5d.large", "c6i.large
 WORKLOAD = "fallback-workload"
 
 
-def start_controller(cluster, build: Path, state: Path) -> procs.Proc:
-    """The controller as its pod would run it (settings from the ConfigMap the example wrote), as a
-    local process: KWOK nodes run no containers."""
-    binary = build / "karpenter-controller"
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: run `cargo build -p karpenter-controller` first")
-    port = procs.free_port()
-    proc = procs.start(
-        "karpenter-controller",
-        [str(binary), "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", "karpenter",
-         "--listen", f"127.0.0.1:{port}"],
-        state,
-        env={"RUST_LOG": "info,kube=warn", "POD_NAME": "examples-test"},
-    )
-
-    def ready() -> bool:
-        if not proc.alive():
-            raise AssertionError(f"the controller exited:\n{proc.tail()}")
-        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
-
-    procs.wait_for("controller /readyz", ready, 90, interval=0.3)
-    return proc
-
-
 def workload() -> list[dict]:
     labels = {"app": "inflate"}
     return [
@@ -538,9 +536,9 @@ def namespace_gone(cluster, name: str) -> bool:
 
 
 def test_on_demand_fallback_launches_on_demand_when_no_spot_pool_has_capacity(
-        cli, provider_dir, tmp_path, cluster, local_aws, applied):
+        cli, provider_dir, tmp_path, cluster, local_aws, applied, controller_vars):
     aws_harness.make_network(CLUSTER, ZONES, REGION)
-    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "on-demand-fallback")
+    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "on-demand-fallback", controller_vars)
     out = outputs(tf, workdir)
 
     spec = provisioner_spec(cluster, "spot-with-fallback")
@@ -555,15 +553,15 @@ def test_on_demand_fallback_launches_on_demand_when_no_spot_pool_has_capacity(
     assert out["interruption_queue_url"].endswith("/Karpenter-demo")
     converged(tf, workdir, cluster)
 
-    # No spot capacity anywhere: the controller must launch on-demand for pods that did not ask.
+    # No spot capacity anywhere: the in-cluster controller must launch on-demand for pods that did
+    # not ask.
     local_aws.add_fault("InsufficientInstanceCapacity", capacity_type="spot")
-    controller = start_controller(cluster, provider_dir, tmp_path / "controller")
     try:
         for obj in workload():
             cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
         running = procs.wait_for("2 pods Running", lambda: len(running_pods(cluster)) == 2 and running_pods(cluster),
                                  240, interval=1)
-        nodes = {n["metadata"]["name"]: n for n in cluster.get_json("nodes")["items"]}
+        nodes = {n["metadata"]["name"]: n for n in cluster.instance_nodes()}
         instances = {i["InstanceId"]: i for r in client("ec2").describe_instances()["Reservations"] for i in r["Instances"]}
         for pod in running:
             node = nodes[pod["spec"]["nodeName"]]
@@ -580,13 +578,12 @@ def test_on_demand_fallback_launches_on_demand_when_no_spot_pool_has_capacity(
         procs.wait_for(f"namespace {WORKLOAD} gone", lambda: namespace_gone(cluster, WORKLOAD), 120, interval=0.5)
         destroyed(tf, workdir, cluster)
     finally:
-        procs.stop_pid(controller.pid)
         cluster.kubectl("delete", "namespace", WORKLOAD, "--ignore-not-found", "--wait=false")
 
 
 def test_cloudformation_bootstrap_puts_the_aws_side_in_one_stack_that_the_cluster_side_reads(
-        cli, provider_dir, tmp_path, cluster, applied):
-    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "cloudformation-bootstrap")
+        cli, provider_dir, tmp_path, cluster, applied, controller_vars):
+    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "cloudformation-bootstrap", controller_vars)
     out = outputs(tf, workdir)
     cfn, iam = client("cloudformation"), client("iam")
 
@@ -622,8 +619,8 @@ def test_cloudformation_bootstrap_puts_the_aws_side_in_one_stack_that_the_cluste
 
 
 def test_instance_selector_turns_the_seeds_query_into_a_fixed_and_a_burstable_provisioner(
-        cli, provider_dir, tmp_path, cluster, applied):
-    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "instance-selector")
+        cli, provider_dir, tmp_path, cluster, applied, controller_vars):
+    tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "instance-selector", controller_vars)
     out = outputs(tf, workdir)
 
     # The query's answer, worked out from EC2 directly.

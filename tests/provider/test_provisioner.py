@@ -17,7 +17,9 @@ SEED_YAML = (Path(__file__).resolve().parents[1] / "data" / "seed-spot-fleet.yam
 
 CONTROLLER = """
 resource "karpenter_controller" "ctl" {
-  image              = "ghcr.io/karpenter-rs/controller:test"
+  image              = "registry.invalid/karpenter-rs/controller:test"
+  # These tests are about the objects; the controller itself runs in tests/e2e.
+  wait_for_rollout   = false
   interruption_queue = "Karpenter-demo"
   interruption_actions = { rebalance_recommendation = "replace-and-cordon" }
   timeouts { delete = "2m" }
@@ -249,7 +251,7 @@ def test_the_imds_monitor_daemonset_comes_and_goes_with_its_attribute(ws, emu, c
     ds = cluster.get_json("daemonset", "karpenter-imds-monitor", "-n", "karpenter")
     pod = ds["spec"]["template"]["spec"]
     assert pod["containers"][0]["args"] == ["imds-monitor"]
-    assert pod["containers"][0]["image"] == "ghcr.io/karpenter-rs/controller:test"
+    assert pod["containers"][0]["image"] == "registry.invalid/karpenter-rs/controller:test"
     assert pod["hostNetwork"] is True
     assert exists(cluster, "clusterrole", "karpenter-imds-monitor")
     assert ws.run("plan", "-detailed-exitcode", check=False).returncode == 0

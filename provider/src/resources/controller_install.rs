@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use karpenter_core::interruption::{Action, EventKind};
 
 use super::common::{Waited, aws, parse_duration, wait_until};
-use super::controller_objects::{IRSA_ANNOTATION, Install, LEASE_NAME, objects};
+use super::controller_objects::{APP, IRSA_ANNOTATION, Install, LEASE_NAME, RESERVED_ENV, objects};
+use super::controller_rollout as rollout;
 use super::controller_teardown::{controller_alive, remove_capacity};
 use crate::kube::objects::{self as kobj, ObjectRef, error_text};
 use crate::plugin::validate::IntBetween;
@@ -20,7 +21,7 @@ use crate::plugin::{
 
 pub struct ControllerInstall;
 
-const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// ConfigMap keys (controller/src/settings.rs) of the plain string settings, by attribute name.
@@ -66,18 +67,23 @@ fn settings_of(v: &Value, cluster_name: &str) -> BTreeMap<String, String> {
     s
 }
 
-fn install_of(v: &Value, cluster_name: &str) -> Install {
+fn install_of(v: &Value, a: &crate::provider::AwsContext) -> Install {
     let str_or = |k: &str, d: &str| v.get(k).as_str().unwrap_or(d).to_string();
     let mut annotations = v.get("service_account_annotations").as_string_map();
-    if let Some(arn) = v.get("role_arn").as_str() {
-        annotations.insert(IRSA_ANNOTATION.into(), arn.into());
+    let role_arn = v.get("role_arn").as_str().map(str::to_string);
+    if let Some(arn) = &role_arn {
+        annotations.insert(IRSA_ANNOTATION.into(), arn.clone());
     }
+    let project_token = v.get("project_web_identity_token").as_bool() == Some(true);
     Install {
         namespace: str_or("namespace", "karpenter"),
         image: str_or("image", ""),
         replicas: v.get("replicas").as_i64().unwrap_or(2),
         service_account_annotations: annotations,
-        settings: settings_of(v, cluster_name),
+        region: a.region.clone(),
+        web_identity_role_arn: role_arn.filter(|_| project_token),
+        env: v.get("env").as_string_map(),
+        settings: settings_of(v, &a.cluster_name),
         cpu_request: str_or("cpu_request", "250m"),
         memory_request: str_or("memory_request", "256Mi"),
         memory_limit: str_or("memory_limit", "512Mi"),
@@ -87,12 +93,7 @@ fn install_of(v: &Value, cluster_name: &str) -> Install {
 }
 
 fn deployment_ref(ns: &str) -> ObjectRef {
-    ObjectRef::new(
-        "apps/v1",
-        "Deployment",
-        Some(ns),
-        super::controller_objects::APP,
-    )
+    ObjectRef::new("apps/v1", "Deployment", Some(ns), APP)
 }
 
 fn timeout(v: &Value, which: &str, default: Duration) -> Duration {
@@ -126,7 +127,12 @@ impl Resource for ControllerInstall {
                  leftovers rather than orphan anything.",
             )
             .attribute(Attribute::string("namespace").default_value(Value::string("karpenter")).requires_replace().description("Namespace of the controller."))
-            .attribute(Attribute::string("image").required().description("Controller image, e.g. `ghcr.io/karpenter-rs/controller:0.1.0`."))
+            .attribute(Attribute::string("image").required().description(
+                "Controller image, best by digest (`<registry>/karpenter-controller@sha256:...`). There is no published image: \
+                 `make image` builds one and prints its reference after pushing it (see the controller image guide). Apply \
+                 waits until the Deployment has rolled out and fails naming the image and the pods' waiting reason \
+                 (`ImagePullBackOff`, `CrashLoopBackOff`, ...) when it does not within `timeouts.create`.",
+            ))
             .attribute(
                 Attribute::number("replicas")
                     .default_value(Value::int(2))
@@ -134,7 +140,22 @@ impl Resource for ControllerInstall {
                     .description("Replicas; one leads, the others stand by (leader election)."),
             )
             .attribute(opt("role_arn", "IAM role for the controller (IRSA): sets the ServiceAccount's `eks.amazonaws.com/role-arn`."))
-            .attribute(Attribute::string_map("service_account_annotations").optional().description("Further ServiceAccount annotations (e.g. for pod identity)."));
+            .attribute(Attribute::string_map("service_account_annotations").optional().description("Further ServiceAccount annotations (e.g. for pod identity)."))
+            .attribute(Attribute::bool("project_web_identity_token").default_value(Value::Bool(false)).description(
+                "Mount a service-account token for `sts.amazonaws.com` into the controller and set `AWS_ROLE_ARN` and \
+                 `AWS_WEB_IDENTITY_TOKEN_FILE` (IRSA without the EKS pod identity webhook: self-managed clusters, the local \
+                 environment). Needs `role_arn`. Leave it off on EKS, where the webhook does this.",
+            ))
+            .attribute(Attribute::bool("wait_for_rollout").default_value(Value::Bool(true)).description(
+                "Wait, on create and update, until the controller Deployment has rolled out (every replica available), \
+                 within `timeouts.create`. Turn off only where the controller is meant not to run, such as a cluster \
+                 with no node for it yet.",
+            ))
+            .attribute(Attribute::string_map("env").optional().description(
+                "Further environment variables of the controller container, e.g. `AWS_ENDPOINT_URL` (a VPC endpoint or a \
+                 local emulator) or `HTTPS_PROXY`. `AWS_REGION` is always the provider's region; the variables the \
+                 installation sets itself cannot be given here.",
+            ));
         for (attr, key) in STRING_SETTINGS {
             b = b.attribute(opt(
                 attr,
@@ -165,13 +186,37 @@ impl Resource for ControllerInstall {
                 BlockNesting::Single,
                 Block::new()
                     .description("How long operations may take.")
-                    .attribute(opt("create", "Wait for the API server to accept the CRD, e.g. `2m` (the default)."))
+                    .attribute(opt("create", "Wait for the CRD to be established and the controller Deployment to roll out (every replica available), e.g. `5m` (the default). Also bounds updates."))
                     .attribute(opt("delete", "Wait for provisioners' capacity to be removed, e.g. `15m` (the default).")),
             ));
         Schema::new(b)
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        for name in config.get("env").as_string_map().keys() {
+            if RESERVED_ENV.contains(&name.as_str()) {
+                diags.error_at(
+                    AttributePath::attr("env").push_key(name),
+                    "Environment variable set by the installation",
+                    format!(
+                        "{name} is set by karpenter_controller itself ({}); remove it from `env`. The region is the \
+                         provider's `region`; the web identity variables come from `role_arn` with `project_web_identity_token`; \
+                         the log filter is `log_level`.",
+                        RESERVED_ENV.join(", ")
+                    ),
+                );
+            }
+        }
+        if config.get("project_web_identity_token").as_bool() == Some(true)
+            && config.get("role_arn").is_null()
+        {
+            diags.error_at(
+                AttributePath::attr("project_web_identity_token"),
+                "Web identity token without a role",
+                "`project_web_identity_token` needs `role_arn`: the role the token is exchanged for (e.g. \
+                 `karpenter_controller_role.<name>.arn`). Set it, or turn the token off.",
+            );
+        }
         for (kind, action) in config.get("interruption_actions").as_string_map() {
             let at = AttributePath::attr("interruption_actions").push_key(&kind);
             if !EventKind::ALL.iter().any(|k| k.name() == kind) {
@@ -221,7 +266,7 @@ impl Resource for ControllerInstall {
             return;
         }
         if let Some(a) = ctx.provider_data::<crate::provider::AwsContext>() {
-            let names = objects(&install_of(&plan.planned, &a.cluster_name))
+            let names = objects(&install_of(&plan.planned, &a))
                 .iter()
                 .filter_map(ObjectRef::of)
                 .map(|r| Value::string(r.to_string()))
@@ -279,11 +324,11 @@ impl Resource for ControllerInstall {
         // Objects the new configuration no longer has (the IMDS monitor turned off) are removed.
         let a = aws(ctx, diags)?;
         let client = a.kube.client(diags)?;
-        let keep: Vec<ObjectRef> = objects(&install_of(planned, &a.cluster_name))
+        let keep: Vec<ObjectRef> = objects(&install_of(planned, &a))
             .iter()
             .filter_map(ObjectRef::of)
             .collect();
-        for r in objects(&install_of(prior, &a.cluster_name))
+        for r in objects(&install_of(prior, &a))
             .iter()
             .rev()
             .filter_map(ObjectRef::of)
@@ -301,7 +346,7 @@ impl Resource for ControllerInstall {
         let Some(client) = a.kube.client(diags) else {
             return;
         };
-        let install = install_of(prior, &a.cluster_name);
+        let install = install_of(prior, &a);
         let running = controller_alive(ctx, &client, &install.namespace, LEASE_NAME).await;
         tracing::info!(
             running,
@@ -373,7 +418,8 @@ impl ControllerInstall {
     ) -> Option<Value> {
         let a = aws(ctx, diags)?;
         let client = a.kube.client(diags)?;
-        let all = objects(&install_of(planned, &a.cluster_name));
+        let install = install_of(planned, &a);
+        let all = objects(&install);
         let mut state = planned.clone();
         state.set(
             "objects",
@@ -398,6 +444,21 @@ impl ControllerInstall {
             {
                 return Some(state);
             }
+        }
+        let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
+        let wait = planned.get("wait_for_rollout").as_bool() != Some(false);
+        if !wait {
+            return Some(state);
+        }
+        if let Err(problem) = rollout::wait(ctx, &client, &install, t).await {
+            diags.error(
+                format!("The controller did not start: {}", install.image),
+                format!(
+                    "{problem}\n\nThe objects are installed (and in the state), so the next apply continues from here and \
+                     destroy removes them. Check that `image` names an image the nodes can pull (`make image` prints one), \
+                     then apply again."
+                ),
+            );
         }
         Some(state)
     }

@@ -19,6 +19,26 @@ pub const METRICS_PORT: u16 = 8080;
 /// The annotation EKS reads to give a ServiceAccount's pods an IAM role (IRSA).
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 pub const IMDS_MONITOR: &str = "karpenter-imds-monitor";
+/// Where the web identity token is mounted, and for whom it is issued: the same path and audience
+/// the EKS pod identity webhook uses, so the AWS SDK's web identity provider reads it unchanged.
+pub const WEB_IDENTITY_TOKEN_DIR: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount";
+pub const WEB_IDENTITY_AUDIENCE: &str = "sts.amazonaws.com";
+/// The taint of system nodes (EKS's convention for nodes kept for cluster add-ons), which the
+/// controller tolerates so it can run there while workloads cannot.
+pub const SYSTEM_NODE_TAINT_KEY: &str = "CriticalAddonsOnly";
+/// Environment variables the installation sets itself; `env` may not name them.
+pub const RESERVED_ENV: [&str; 10] = [
+    "KARPENTER_NAMESPACE",
+    "POD_NAME",
+    "KARPENTER_SETTINGS_CONFIGMAP",
+    "KARPENTER_LEADER_ELECT",
+    "KARPENTER_LEASE_NAME",
+    "KARPENTER_LISTEN",
+    "RUST_LOG",
+    "AWS_REGION",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+];
 
 /// Everything the installation is parameterised by.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +47,13 @@ pub struct Install {
     pub image: String,
     pub replicas: i64,
     pub service_account_annotations: BTreeMap<String, String>,
+    /// The AWS region the controller works in (the provider's).
+    pub region: String,
+    /// Mount a web identity token and name this role in the environment, as the EKS pod
+    /// identity webhook would, for clusters that have no such webhook.
+    pub web_identity_role_arn: Option<String>,
+    /// Further environment variables of the controller container.
+    pub env: BTreeMap<String, String>,
     /// ConfigMap data, keyed as the controller's settings module reads them.
     pub settings: BTreeMap<String, String>,
     pub cpu_request: String,
@@ -74,9 +101,28 @@ fn role_rules() -> Json {
     ])
 }
 
+fn container_env(i: &Install) -> Vec<Json> {
+    let mut env = vec![
+        json!({"name": "KARPENTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        json!({"name": "KARPENTER_SETTINGS_CONFIGMAP", "value": SETTINGS_CONFIGMAP}),
+        json!({"name": "KARPENTER_LEADER_ELECT", "value": "true"}),
+        json!({"name": "KARPENTER_LEASE_NAME", "value": LEASE_NAME}),
+        json!({"name": "KARPENTER_LISTEN", "value": format!("0.0.0.0:{METRICS_PORT}")}),
+        json!({"name": "RUST_LOG", "value": i.log_level}),
+        json!({"name": "AWS_REGION", "value": i.region}),
+    ];
+    if let Some(arn) = &i.web_identity_role_arn {
+        env.push(json!({"name": "AWS_ROLE_ARN", "value": arn}));
+        env.push(json!({"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": format!("{WEB_IDENTITY_TOKEN_DIR}/token")}));
+    }
+    env.extend(i.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    env
+}
+
 fn deployment(i: &Install) -> Json {
     let probe = |path: &str| json!({"httpGet": {"path": path, "port": "http-metrics"}, "periodSeconds": 10, "timeoutSeconds": 5});
-    json!({
+    let mut d = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta(APP, Some(&i.namespace)),
@@ -91,6 +137,8 @@ fn deployment(i: &Install) -> Json {
                     "priorityClassName": "system-cluster-critical",
                     "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                    // System nodes keep workloads off with this taint; the controller belongs there.
+                    "tolerations": [{"key": SYSTEM_NODE_TAINT_KEY, "operator": "Exists"}],
                     // Replicas on different nodes, and never on nodes this controller launched.
                     "affinity": {
                         "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -106,15 +154,7 @@ fn deployment(i: &Install) -> Json {
                         "name": "controller",
                         "image": i.image,
                         "args": ["run"],
-                        "env": [
-                            {"name": "KARPENTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                            {"name": "KARPENTER_SETTINGS_CONFIGMAP", "value": SETTINGS_CONFIGMAP},
-                            {"name": "KARPENTER_LEADER_ELECT", "value": "true"},
-                            {"name": "KARPENTER_LEASE_NAME", "value": LEASE_NAME},
-                            {"name": "KARPENTER_LISTEN", "value": format!("0.0.0.0:{METRICS_PORT}")},
-                            {"name": "RUST_LOG", "value": i.log_level}
-                        ],
+                        "env": container_env(i),
                         "ports": [{"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
                         "livenessProbe": probe("/healthz"),
                         "readinessProbe": probe("/readyz"),
@@ -132,7 +172,15 @@ fn deployment(i: &Install) -> Json {
                 }
             }
         }
-    })
+    });
+    if i.web_identity_role_arn.is_some() {
+        let pod = &mut d["spec"]["template"]["spec"];
+        pod["volumes"] = json!([{"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {
+            "audience": WEB_IDENTITY_AUDIENCE, "expirationSeconds": 86400, "path": "token"}}]}}]);
+        pod["containers"][0]["volumeMounts"] =
+            json!([{"name": "aws-iam-token", "mountPath": WEB_IDENTITY_TOKEN_DIR, "readOnly": true}]);
+    }
+    d
 }
 
 /// The node-local IMDS monitor: it only cordons and drains the node it runs on, so its role has
@@ -242,6 +290,9 @@ mod tests {
                 IRSA_ANNOTATION.into(),
                 "arn:aws:iam::1:role/r".into(),
             )]),
+            region: "ap-southeast-1".into(),
+            web_identity_role_arn: None,
+            env: BTreeMap::new(),
             settings: BTreeMap::from([("clusterName".into(), "demo".into())]),
             cpu_request: "250m".into(),
             memory_request: "256Mi".into(),
@@ -267,6 +318,74 @@ mod tests {
         );
         assert_eq!(d["spec"]["replicas"], 2);
         assert!(c["livenessProbe"].is_object() && c["readinessProbe"].is_object());
+    }
+
+    fn container(objs: &[Json]) -> Json {
+        objs.iter()
+            .find(|o| o["kind"] == "Deployment")
+            .map(|d| d["spec"]["template"]["spec"]["containers"][0].clone())
+            .unwrap_or_default()
+    }
+
+    fn env_value(container: &Json, name: &str) -> Option<String> {
+        container["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str().map(str::to_string))
+    }
+
+    #[test]
+    fn the_controller_gets_its_region_and_the_users_environment() {
+        let c = container(&objects(&Install {
+            env: BTreeMap::from([("AWS_ENDPOINT_URL".into(), "http://10.99.0.1:1".into())]),
+            ..install()
+        }));
+        assert_eq!(env_value(&c, "AWS_REGION").as_deref(), Some("ap-southeast-1"));
+        assert_eq!(
+            env_value(&c, "AWS_ENDPOINT_URL").as_deref(),
+            Some("http://10.99.0.1:1")
+        );
+        assert_eq!(env_value(&c, "AWS_ROLE_ARN"), None);
+        assert!(c["volumeMounts"].is_null());
+    }
+
+    #[test]
+    fn a_web_identity_role_mounts_a_token_for_sts_and_names_it() {
+        let objs = objects(&Install {
+            web_identity_role_arn: Some("arn:aws:iam::1:role/r".into()),
+            ..install()
+        });
+        let c = container(&objs);
+        assert_eq!(
+            env_value(&c, "AWS_ROLE_ARN").as_deref(),
+            Some("arn:aws:iam::1:role/r")
+        );
+        let file = env_value(&c, "AWS_WEB_IDENTITY_TOKEN_FILE").unwrap_or_default();
+        assert_eq!(c["volumeMounts"][0]["mountPath"], WEB_IDENTITY_TOKEN_DIR);
+        assert!(file.starts_with(WEB_IDENTITY_TOKEN_DIR));
+        let d = objs
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .cloned()
+            .unwrap_or_default();
+        let token = &d["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"][0]
+            ["serviceAccountToken"];
+        assert_eq!(token["audience"], WEB_IDENTITY_AUDIENCE);
+        assert_eq!(format!("{WEB_IDENTITY_TOKEN_DIR}/{}", token["path"].as_str().unwrap_or_default()), file);
+    }
+
+    #[test]
+    fn every_variable_the_installation_sets_is_reserved() {
+        let c = container(&objects(&Install {
+            web_identity_role_arn: Some("arn:aws:iam::1:role/r".into()),
+            ..install()
+        }));
+        let set: Vec<&str> = c["env"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|v| v["name"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(set, RESERVED_ENV);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 mod bootstrap_stack;
 mod bootstrap_template;
 mod common;
+pub mod controller_chart;
 mod controller_crd;
 pub mod controller_install;
 mod controller_objects;
+mod controller_rollout;
 mod controller_policy;
 mod controller_policy_doc;
 mod controller_role;

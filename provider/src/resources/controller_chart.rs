@@ -183,7 +183,7 @@ pub fn files() -> Vec<(String, String)> {
         .collect();
     let imds: Vec<&Json> = all.iter().filter(is_imds).collect();
     let chart = format!(
-        "apiVersion: v2\nname: karpenter-rs\ndescription: The karpenter-rs controller: spot-first node autoscaling for Kubernetes on AWS.\ntype: application\nversion: {VERSION}\nappVersion: \"{VERSION}\"\n"
+        "apiVersion: v2\nname: karpenter-rs\ndescription: \"The karpenter-rs controller, spot-first node autoscaling for Kubernetes on AWS\"\ntype: application\nversion: {VERSION}\nappVersion: \"{VERSION}\"\n"
     );
     let header = "# Generated from provider/src/resources/controller_objects.rs by\n# `terraform-provider-karpenter chart --out controller/chart`; do not edit.\n";
     vec![

@@ -152,9 +152,9 @@ impl Resource for ControllerInstall {
                  with no node for it yet.",
             ))
             .attribute(Attribute::string_map("env").optional().description(
-                "Further environment variables of the controller container, e.g. `AWS_ENDPOINT_URL` (a VPC endpoint or a \
-                 local emulator) or `HTTPS_PROXY`. `AWS_REGION` is always the provider's region; the variables the \
-                 installation sets itself cannot be given here.",
+                "Further environment variables of the controller (and of the IMDS monitor, when on), e.g. \
+                 `AWS_ENDPOINT_URL` (a VPC endpoint or a local emulator), `HTTPS_PROXY`, or the monitor's `IMDS_ENDPOINT`. \
+                 `AWS_REGION` is always the provider's region; the variables the installation sets itself cannot be given here.",
             ));
         for (attr, key) in STRING_SETTINGS {
             b = b.attribute(opt(

@@ -26,10 +26,12 @@ pub const WEB_IDENTITY_AUDIENCE: &str = "sts.amazonaws.com";
 /// The taint of system nodes (EKS's convention for nodes kept for cluster add-ons), which the
 /// controller tolerates so it can run there while workloads cannot.
 pub const SYSTEM_NODE_TAINT_KEY: &str = "CriticalAddonsOnly";
-/// Environment variables the installation sets itself; `env` may not name them.
-pub const RESERVED_ENV: [&str; 10] = [
+/// Environment variables the installation sets itself (in the controller or the IMDS monitor);
+/// `env` may not name them.
+pub const RESERVED_ENV: [&str; 11] = [
     "KARPENTER_NAMESPACE",
     "POD_NAME",
+    "NODE_NAME",
     "KARPENTER_SETTINGS_CONFIGMAP",
     "KARPENTER_LEADER_ELECT",
     "KARPENTER_LEASE_NAME",
@@ -52,7 +54,7 @@ pub struct Install {
     /// Mount a web identity token and name this role in the environment, as the EKS pod
     /// identity webhook would, for clusters that have no such webhook.
     pub web_identity_role_arn: Option<String>,
-    /// Further environment variables of the controller container.
+    /// Further environment variables of the controller and IMDS monitor containers.
     pub env: BTreeMap<String, String>,
     /// ConfigMap data, keyed as the controller's settings module reads them.
     pub settings: BTreeMap<String, String>,
@@ -183,6 +185,16 @@ fn deployment(i: &Install) -> Json {
     d
 }
 
+fn imds_monitor_env(i: &Install) -> Vec<Json> {
+    let mut env = vec![
+        json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
+        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        json!({"name": "RUST_LOG", "value": i.log_level}),
+    ];
+    env.extend(i.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    env
+}
+
 /// The node-local IMDS monitor: it only cordons and drains the node it runs on, so its role has
 /// no create/delete on nodes and no AWS access at all.
 fn imds_monitor_objects(i: &Install) -> Vec<Json> {
@@ -212,11 +224,7 @@ fn imds_monitor_objects(i: &Install) -> Vec<Json> {
                         "name": "imds-monitor",
                         "image": i.image,
                         "args": ["imds-monitor"],
-                        "env": [
-                            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                            {"name": "RUST_LOG", "value": i.log_level}
-                        ],
+                        "env": imds_monitor_env(i),
                         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
                         "securityContext": {
                             "allowPrivilegeEscalation": false,
@@ -381,11 +389,15 @@ mod tests {
             web_identity_role_arn: Some("arn:aws:iam::1:role/r".into()),
             ..install()
         }));
-        let set: Vec<&str> = c["env"]
+        let mut set: Vec<&str> = c["env"]
             .as_array()
             .map(|e| e.iter().filter_map(|v| v["name"].as_str()).collect())
             .unwrap_or_default();
-        assert_eq!(set, RESERVED_ENV);
+        set.push("NODE_NAME"); // the IMDS monitor's
+        set.sort_unstable();
+        let mut reserved = RESERVED_ENV.to_vec();
+        reserved.sort_unstable();
+        assert_eq!(set, reserved);
     }
 
     #[test]

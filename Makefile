@@ -6,9 +6,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PY := .venv/bin/python
 PYTEST := .venv/bin/pytest
-GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock containerd registry helm
-# The real node runs containers with these; buildah builds the controller image.
-DEBIAN_PACKAGES := runc containernetworking-plugins iptables conntrack buildah
+GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock containerd runc registry helm
+# The real node's CNI plugins, kube-proxy's iptables and conntrack, libseccomp for runc, and
+# buildah, which builds the controller image.
+DEBIAN_PACKAGES := libseccomp-dev containernetworking-plugins iptables conntrack buildah
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: test demo bench image env-up env-down install deps venv go-components debian-packages promtool build lint fmt clean-env

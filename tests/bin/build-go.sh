@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one Go component of the local environment from the Go module proxy, once per version.
-#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|registry|helm
+#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|runc|registry|helm
 # Prints the directory holding the binaries. The wrapper modules live in tests/env/go/<component>;
 # their go.mod pins the version and go.sum the checksums, so a build is reproducible offline of git.
 set -euo pipefail
@@ -15,6 +15,8 @@ version_of() {
   awk -v m="$1" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$src/go.mod"
 }
 
+cgo=0
+tags=""
 case "$component" in
   kubernetes)
     version=$(version_of k8s.io/kubernetes)
@@ -51,6 +53,14 @@ case "$component" in
     pkgs="github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
     ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$version"
     ;;
+  runc)
+    version=$(version_of github.com/opencontainers/runc)
+    pkgs="github.com/opencontainers/runc"
+    ldflags="-s -w -X main.version=${version#v}"
+    # runc's nsenter is C; seccomp needs libseccomp (Debian's libseccomp-dev).
+    cgo=1
+    tags=seccomp
+    ;;
   registry)
     version=$(version_of github.com/distribution/distribution/v3)
     pkgs="github.com/distribution/distribution/v3/cmd/registry"
@@ -80,8 +90,8 @@ echo "build-go: building $component $version (first time only; cached in $out)" 
 start=$(date +%s)
 (
   cd "$src"
-  export CGO_ENABLED=0 GOFLAGS=-mod=mod
-  go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" $pkgs
+  export CGO_ENABLED=$cgo GOFLAGS=-mod=mod
+  go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out.tmp/" $pkgs
 )
 # etcd's main package is the module root: name the binary as people know it.
 [ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"

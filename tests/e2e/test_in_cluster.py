@@ -153,3 +153,68 @@ def test_an_image_that_cannot_be_pulled_fails_apply_naming_it_and_why_and_destro
     tfr.destroy(workdir)
     assert cluster.kubectl("get", "namespace", "karpenter", check=False).returncode != 0
     assert not tfr.run(workdir, "state", "list").stdout.split()
+
+
+IMDS_MONITOR = """
+terraform {
+  required_providers {
+    karpenter = { source = "karpenter-rs/karpenter" }
+  }
+}
+
+provider "karpenter" {
+  region       = "ap-southeast-1"
+  cluster_name = "imds"
+}
+
+resource "karpenter_controller" "controller" {
+  image        = "%(image)s"
+  imds_monitor = true
+  env          = %(env)s
+}
+"""
+
+
+def test_the_imds_monitor_daemonset_cordons_and_drains_the_real_node_on_a_spot_notice(
+        cluster, aws, real_node, controller_image, tfr, tmp_path, run_dir):
+    """The DaemonSet's pod runs on the real node (host network) and reads the metadata service the
+    way it would on EC2, here amazon-ec2-metadata-mock on the host address."""
+    port = procs.free_port()
+    endpoint = f"http://{real_node.ip}:{port}"
+    env = {"IMDS_ENDPOINT": endpoint, "IMDS_POLL_INTERVAL": "500ms", "AWS_ENDPOINT_URL": aws.endpoint,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    workdir = tmp_path / "imds"
+    workdir.mkdir()
+    (workdir / "main.tf").write_text(IMDS_MONITOR % {"image": controller_image, "env": json.dumps(env)})
+    state = run_dir / "imds-in-cluster"
+    mock = None
+    try:
+        # The notice is served only once the installation has rolled out, or the monitor would drain
+        # the controller's pods before apply sees them Ready.
+        tfr.apply(workdir)
+        monitor = cluster.get_json("pods", "-n", "karpenter", "-l", "app.kubernetes.io/name=karpenter-imds-monitor")["items"]
+        assert [p["spec"]["nodeName"] for p in monitor] == [real_node.name]
+        mock_bin = paths.go_component("ec2-metadata-mock") / "ec2-metadata-mock"
+        mock = procs.start("aemm", [str(mock_bin), "spot", "--action", "terminate", "-d", "0",
+                                    "--rebalance-delay-sec", "3600", "--imdsv2", "-n", real_node.ip, "-p", str(port)], state)
+
+        def cordoned() -> bool:
+            spec = cluster.get_json("node", real_node.name)["spec"]
+            return bool(spec.get("unschedulable")) and any(t["key"] == "karpenter.sh/disruption" for t in spec.get("taints", []))
+
+        procs.wait_for("the real node cordoned", cordoned, 120)
+        # Drained within the controller's PodDisruptionBudget: its pods are evicted one at a time
+        # and their replacements cannot schedule on the cordoned node.
+        procs.wait_for("a controller pod evicted and pending", lambda: any(
+            p["status"].get("phase") == "Pending" for p in incluster.pods(cluster)), 120)
+        name = monitor[0]["metadata"]["name"]
+        said = [r for r in incluster.logs(cluster, name) if incluster.message(r) == "imds-monitor: notice"]
+        assert said and said[0]["kind"] == "spot_interruption" and said[0]["action"] == "cordon-and-drain", said
+    finally:
+        if mock:
+            procs.stop_pid(mock.pid)
+        tfr.run(workdir, "destroy", "-auto-approve", "-no-color", check=False)
+        spec = cluster.get_json("node", real_node.name)["spec"]
+        taints = [t for t in spec.get("taints", []) if t["key"] != "karpenter.sh/disruption"]
+        cluster.kubectl("patch", "node", real_node.name, "--type=merge",
+                        "-p", json.dumps({"spec": {"unschedulable": False, "taints": taints}}))

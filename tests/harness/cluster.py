@@ -167,6 +167,8 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                     f"--proxy-client-key-file={front_proxy.key}",
                     f"--kubelet-client-certificate={kubelet_client.cert}",
                     f"--kubelet-client-key={kubelet_client.key}",
+                    # The real node's name resolves nowhere; its InternalIP is the host address.
+                    "--kubelet-preferred-address-types=InternalIP,Hostname",
                     "--allow-privileged=true",
                     "--profiling=false",
                 ],

@@ -2,10 +2,12 @@
 kubelet listen on, so that pods on the real node can reach them.
 
 Pods live in network namespaces of their own, where 127.0.0.1 is the pod itself, and the kubelet
-refuses a loopback node IP. So the harness gives the machine one private address on a dummy
-interface it creates (`krs0`, 10.99.0.1/32). Traffic to it never leaves the machine: the kernel
-delivers it locally, exactly like loopback. Creating the interface needs root (CAP_NET_ADMIN);
-without it the environment stays on 127.0.0.1 and the real node cannot start."""
+refuses a loopback node IP. So the harness gives the machine one private address, 10.99.0.1/32, on
+an interface it creates: `krs0`, one end of a veth pair whose other end (`krs0p`) stays beside it
+(these kernels have no dummy interface type; a veth pair serves the same here). Traffic to it never
+leaves the machine: the kernel delivers it locally, exactly like loopback. Creating the interface
+needs root (CAP_NET_ADMIN); without it the environment stays on 127.0.0.1 and the real node cannot
+start."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import os
 import subprocess
 
 INTERFACE = "krs0"
+PEER = "krs0p"
 HOST_IP = "10.99.0.1"
 LOOPBACK = "127.0.0.1"
 
@@ -27,14 +30,15 @@ def _ip(*args: str) -> subprocess.CompletedProcess:
 
 
 def ensure() -> str:
-    """Creates the dummy interface with HOST_IP when missing (idempotent); returns HOST_IP."""
+    """Creates the interface with HOST_IP when missing (idempotent); returns HOST_IP."""
     if HOST_IP in _ip("-4", "-o", "addr", "show", "dev", INTERFACE).stdout:
         return HOST_IP
     if os.geteuid() != 0:
         raise Unavailable(f"creating interface {INTERFACE} with {HOST_IP} needs root")
     steps = [
-        ("link", "add", INTERFACE, "type", "dummy"),
+        ("link", "add", INTERFACE, "type", "veth", "peer", "name", PEER),
         ("addr", "add", f"{HOST_IP}/32", "dev", INTERFACE),
+        ("link", "set", PEER, "up"),
         ("link", "set", INTERFACE, "up"),
     ]
     for step in steps:

@@ -1,5 +1,5 @@
-"""One real node for the local environment: containerd (built from the Go module proxy) with runc
-and the CNI plugins (Debian packages), the kubelet and kube-proxy from the same Kubernetes build as
+"""One real node for the local environment: containerd and runc (built from the Go module proxy),
+the CNI plugins (Debian package), the kubelet and kube-proxy from the same Kubernetes build as
 the control plane, and the pause image built here from the Kubernetes source.
 
 It registers as a system node: labelled `karpenter-rs.test/real-kubelet=true` (KWOK leaves it to
@@ -35,7 +35,10 @@ POD_CIDR = "10.88.0.0/24"
 BRIDGE = "krs-cni0"
 TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
 LABELS = {cluster_mod.REAL_KUBELET_LABEL: "true", "node.kubernetes.io/role": "system"}
-DEBIAN_PACKAGES = ("runc", "containernetworking-plugins", "iptables", "conntrack")
+# runc comes from the Go module proxy (tests/env/go/runc): Debian's runc 1.1.5 fails to start any
+# container under containerd 2.4 here ("can't get final child's PID from pipe: EOF") and Debian's
+# crun 1.8 refuses the runtime-spec version containerd 2.4 writes. libseccomp is runc's.
+DEBIAN_PACKAGES = ("libseccomp-dev", "containernetworking-plugins", "iptables", "conntrack")
 CNI_BIN = Path("/usr/lib/cni")
 PAUSE_TAG = "3.10.1"
 LOCK = Path("/run/karpenter-rs-node.lock")
@@ -103,7 +106,7 @@ def push_pause_image(registry: Registry, directory: Path) -> str:
     return ref
 
 
-def _containerd_config(directory: Path, registry: Registry, sandbox: str) -> Path:
+def _containerd_config(directory: Path, registry: Registry, sandbox: str, runc: Path) -> Path:
     hosts = directory / "containerd" / "certs.d" / registry.address
     hosts.mkdir(parents=True, exist_ok=True)
     # Plain HTTP on loopback, as a registry mirror inside a VPC would be TLS: pulls only.
@@ -128,12 +131,15 @@ state = "{directory / 'containerd' / 'state'}"
 
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # These machines withhold CAP_SYS_RESOURCE even from root, so no process may lower its
+  # oom_score_adj: containers get no lower score than containerd's own instead of failing.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-        BinaryName = "{shutil.which('runc') or '/usr/sbin/runc'}"
+        BinaryName = "{runc}"
         SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["{CNI_BIN}"]
@@ -244,9 +250,10 @@ def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> 
         directory.mkdir(parents=True, exist_ok=True)
         k8s_bin = paths.go_component("kubernetes")
         containerd_bin = paths.go_component("containerd")
+        runc = paths.go_component("runc") / "runc"
         sandbox = push_pause_image(registry, directory)
         _cni_config(directory)
-        config = _containerd_config(directory, registry, sandbox)
+        config = _containerd_config(directory, registry, sandbox, runc)
         node.procs.append(procs.start(
             "containerd", [str(containerd_bin / "containerd"), "--config", str(config), "--log-level", "warn"],
             directory,

@@ -44,7 +44,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Docs { out }) => written(write_files(&out, docs::render(&KarpenterProvider::new()))),
+        Some(Command::Docs { out }) => {
+            written(write_files(&out, docs::render(&KarpenterProvider::new())))
+        }
         Some(Command::Chart { out }) => written(write_files(&out, controller_chart::files())),
         None => run_plugin(),
     }

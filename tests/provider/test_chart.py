@@ -35,9 +35,13 @@ def test_helm_install_runs_the_controller_on_the_real_node_and_uninstall_removes
         helm(cluster, "install", "karpenter", str(CHART), "--namespace", NAMESPACE, "--create-namespace",
              "--set", f"image={controller_image}", "--set", "clusterName=helm", "--set", "region=ap-southeast-1",
              "--set", "replicas=1", "--set-json", f"env={json.dumps(env)}", "--wait", "--timeout", "3m")
-        pods = cluster.get_json("pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=karpenter")["items"]
+        # helm's --wait counts a Deployment ready at replicas - maxUnavailable, here 0: wait for the pod.
+        def ready_pods() -> list[dict]:
+            pods = cluster.get_json("pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=karpenter")["items"]
+            return [p for p in pods if all(c["ready"] for c in p["status"].get("containerStatuses") or [{"ready": False}])]
+
+        pods = procs.wait_for("the controller pod Ready", ready_pods, 120)
         assert [p["spec"]["nodeName"] for p in pods] == [real_node.name]
-        assert pods[0]["status"]["containerStatuses"][0]["ready"]
         settings = cluster.get_json("configmap", "karpenter-settings", "-n", NAMESPACE)["data"]
         assert settings == {"clusterName": "helm"}
         lease = procs.wait_for("the leader Lease", lambda: cluster.get_json(
@@ -45,8 +49,17 @@ def test_helm_install_runs_the_controller_on_the_real_node_and_uninstall_removes
         assert lease == pods[0]["metadata"]["name"]
     finally:
         helm(cluster, "uninstall", "karpenter", "--namespace", NAMESPACE, "--wait", "--timeout", "2m", check=False)
-        left = cluster.kubectl("get", "all,configmap,serviceaccount,role,rolebinding,pdb", "-n", NAMESPACE,
-                               "-l", "app.kubernetes.io/name=karpenter", "-o", "name").stdout.split()
+
+        def remaining() -> list[str]:
+            return cluster.kubectl("get", "all,configmap,serviceaccount,role,rolebinding,pdb", "-n", NAMESPACE,
+                                   "-l", "app.kubernetes.io/name=karpenter", "-o", "name").stdout.split()
+
+        # The pods go with their ReplicaSet, in the background, after their grace period.
+        try:
+            procs.wait_for("the release's objects gone", lambda: not remaining(), 90)
+            left = []
+        except procs.Timeout:
+            left = remaining()
         cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
         # helm keeps CRDs on uninstall; the provider tests install their own.
         cluster.kubectl("delete", "crd", "provisioners.karpenter.sh", "--wait=true", check=False)

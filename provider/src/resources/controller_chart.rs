@@ -85,7 +85,9 @@ fn wrap_key(text: &str, key: &str, condition: &str) -> String {
         out.push(line.to_string());
         while let Some(next) = lines.peek() {
             let next_indent = next.len() - next.trim_start().len();
-            if next_indent > indent || (next_indent == indent && next.trim_start().starts_with("- ")) {
+            if next_indent > indent
+                || (next_indent == indent && next.trim_start().starts_with("- "))
+            {
                 out.push(next.to_string());
                 lines.next();
             } else {
@@ -107,31 +109,58 @@ fn templated(text: &str) -> String {
     });
     let mut t = re(r"(?m)^ *- name: AWS_ROLE_ARN\n.*\n *- name: AWS_WEB_IDENTITY_TOKEN_FILE\n.*\n")
         .replace_all(&t, |c: &Captures| {
-            format!("{{{{- if .Values.webIdentity.roleArn }}}}\n{}{{{{- end }}}}\n", &c[0])
+            format!(
+                "{{{{- if .Values.webIdentity.roleArn }}}}\n{}{{{{- end }}}}\n",
+                &c[0]
+            )
         })
         .into_owned();
     for key in ["volumes", "volumeMounts"] {
         t = wrap_key(&t, key, ".Values.webIdentity.roleArn");
     }
     // Maps of the user's: the placeholder entry becomes the whole map, at its indentation.
-    for (placeholder, value) in [(ANNOTATIONS, ".Values.serviceAccount.annotations"), (SETTINGS, ".Values.settings")] {
+    for (placeholder, value) in [
+        (ANNOTATIONS, ".Values.serviceAccount.annotations"),
+        (SETTINGS, ".Values.settings"),
+    ] {
         t = re(&format!("(?m)^( *){placeholder}: {placeholder}\n"))
             .replace_all(&t, |c: &Captures| {
-                format!("{{{{- with {value} }}}}\n{{{{- toYaml . | nindent {} }}}}\n{{{{- end }}}}\n", c[1].len())
+                format!(
+                    "{{{{- with {value} }}}}\n{{{{- toYaml . | nindent {} }}}}\n{{{{- end }}}}\n",
+                    c[1].len()
+                )
             })
             .into_owned();
     }
     for (placeholder, expr) in [
         (NS, "{{ .Release.Namespace }}".to_string()),
-        (IMAGE, r#"{{ required "image: build and push one with `make image`" .Values.image | quote }}"#.into()),
+        (
+            IMAGE,
+            r#"{{ required "image: build and push one with `make image`" .Values.image | quote }}"#
+                .into(),
+        ),
         (&REPLICAS.to_string(), "{{ .Values.replicas }}".into()),
-        (REGION, r#"{{ required "region: the AWS region of the cluster" .Values.region | quote }}"#.into()),
+        (
+            REGION,
+            r#"{{ required "region: the AWS region of the cluster" .Values.region | quote }}"#
+                .into(),
+        ),
         (ROLE, "{{ .Values.webIdentity.roleArn | quote }}".into()),
-        (CLUSTER, r#"{{ required "clusterName: the cluster's name" .Values.clusterName | quote }}"#.into()),
+        (
+            CLUSTER,
+            r#"{{ required "clusterName: the cluster's name" .Values.clusterName | quote }}"#
+                .into(),
+        ),
         (LOG, "{{ .Values.logLevel | quote }}".into()),
         (CPU, "{{ .Values.resources.cpuRequest | quote }}".into()),
-        (MEM_REQUEST, "{{ .Values.resources.memoryRequest | quote }}".into()),
-        (MEM_LIMIT, "{{ .Values.resources.memoryLimit | quote }}".into()),
+        (
+            MEM_REQUEST,
+            "{{ .Values.resources.memoryRequest | quote }}".into(),
+        ),
+        (
+            MEM_LIMIT,
+            "{{ .Values.resources.memoryLimit | quote }}".into(),
+        ),
         (MANAGED_BY.1, "{{ .Release.Service }}".into()),
     ] {
         t = t.replace(placeholder, &expr);
@@ -215,7 +244,10 @@ mod tests {
     fn no_placeholder_survives_the_templating() {
         for (path, text) in files() {
             assert!(!text.contains("__"), "{path} keeps a placeholder:\n{text}");
-            assert!(!text.contains("424242"), "{path} keeps the replicas placeholder");
+            assert!(
+                !text.contains("424242"),
+                "{path} keeps the replicas placeholder"
+            );
         }
     }
 
@@ -225,7 +257,9 @@ mod tests {
         let controller = &files["templates/controller.yaml"];
         assert!(controller.contains("{{- range $name, $value := .Values.env }}"));
         assert_eq!(
-            controller.matches("{{- if .Values.webIdentity.roleArn }}").count(),
+            controller
+                .matches("{{- if .Values.webIdentity.roleArn }}")
+                .count(),
             3,
             "env, volumes and volumeMounts"
         );
@@ -256,7 +290,11 @@ mod tests {
                 m.iter()
                     .filter(|(_, v)| !(v.is_null() || v.as_object().is_some_and(|o| o.is_empty())))
                     .map(|(k, v)| {
-                        let v = if k == MANAGED_BY.0 { Json::from("Helm") } else { normalised(v) };
+                        let v = if k == MANAGED_BY.0 {
+                            Json::from("Helm")
+                        } else {
+                            normalised(v)
+                        };
                         (k.clone(), v)
                     })
                     .collect(),
@@ -267,7 +305,8 @@ mod tests {
     }
 
     fn helm() -> std::path::PathBuf {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bin/build-go.sh");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bin/build-go.sh");
         let out = std::process::Command::new(script).arg("helm").output();
         let dir = out
             .ok()
@@ -303,9 +342,15 @@ mod tests {
         let full = Install {
             namespace: "platform".into(),
             replicas: 3,
-            service_account_annotations: BTreeMap::from([("eks.amazonaws.com/role-arn".into(), "arn:aws:iam::1:role/r".into())]),
+            service_account_annotations: BTreeMap::from([(
+                "eks.amazonaws.com/role-arn".into(),
+                "arn:aws:iam::1:role/r".into(),
+            )]),
             web_identity_role_arn: Some("arn:aws:iam::1:role/r".into()),
-            env: BTreeMap::from([("AWS_ENDPOINT_URL".into(), "http://10.99.0.1:5000".into()), ("HTTPS_PROXY".into(), "http://proxy:3128".into())]),
+            env: BTreeMap::from([
+                ("AWS_ENDPOINT_URL".into(), "http://10.99.0.1:5000".into()),
+                ("HTTPS_PROXY".into(), "http://proxy:3128".into()),
+            ]),
             settings: BTreeMap::from([
                 ("clusterName".into(), "demo".into()),
                 ("interruptionQueue".into(), "Karpenter-demo".into()),
@@ -326,7 +371,11 @@ mod tests {
                 .args(["--namespace", &install.namespace, "--include-crds", "-f"])
                 .arg(&values)
                 .output()?;
-            assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "helm template: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let text = String::from_utf8(out.stdout)?;
             let mut rendered = Vec::new();
             for doc in serde_yaml_ng::Deserializer::from_str(&text) {
@@ -340,7 +389,12 @@ mod tests {
                 .filter(|o| o["kind"] != "Namespace")
                 .map(normalised)
                 .collect();
-            let key = |o: &Json| format!("{}/{}/{}", o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]);
+            let key = |o: &Json| {
+                format!(
+                    "{}/{}/{}",
+                    o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]
+                )
+            };
             let mut a: Vec<_> = rendered.iter().map(|o| (key(o), o.clone())).collect();
             let mut b: Vec<_> = expected.iter().map(|o| (key(o), o.clone())).collect();
             a.sort_by(|x, y| x.0.cmp(&y.0));

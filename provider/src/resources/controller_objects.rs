@@ -179,8 +179,7 @@ fn deployment(i: &Install) -> Json {
         let pod = &mut d["spec"]["template"]["spec"];
         pod["volumes"] = json!([{"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {
             "audience": WEB_IDENTITY_AUDIENCE, "expirationSeconds": 86400, "path": "token"}}]}}]);
-        pod["containers"][0]["volumeMounts"] =
-            json!([{"name": "aws-iam-token", "mountPath": WEB_IDENTITY_TOKEN_DIR, "readOnly": true}]);
+        pod["containers"][0]["volumeMounts"] = json!([{"name": "aws-iam-token", "mountPath": WEB_IDENTITY_TOKEN_DIR, "readOnly": true}]);
     }
     d
 }
@@ -349,7 +348,10 @@ mod tests {
             env: BTreeMap::from([("AWS_ENDPOINT_URL".into(), "http://10.99.0.1:1".into())]),
             ..install()
         }));
-        assert_eq!(env_value(&c, "AWS_REGION").as_deref(), Some("ap-southeast-1"));
+        assert_eq!(
+            env_value(&c, "AWS_REGION").as_deref(),
+            Some("ap-southeast-1")
+        );
         assert_eq!(
             env_value(&c, "AWS_ENDPOINT_URL").as_deref(),
             Some("http://10.99.0.1:1")
@@ -377,10 +379,15 @@ mod tests {
             .find(|o| o["kind"] == "Deployment")
             .cloned()
             .unwrap_or_default();
-        let token = &d["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"][0]
-            ["serviceAccountToken"];
+        let token = &d["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"];
         assert_eq!(token["audience"], WEB_IDENTITY_AUDIENCE);
-        assert_eq!(format!("{WEB_IDENTITY_TOKEN_DIR}/{}", token["path"].as_str().unwrap_or_default()), file);
+        assert_eq!(
+            format!(
+                "{WEB_IDENTITY_TOKEN_DIR}/{}",
+                token["path"].as_str().unwrap_or_default()
+            ),
+            file
+        );
     }
 
     #[test]

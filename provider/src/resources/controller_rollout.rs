@@ -31,7 +31,9 @@ async fn probe(client: &kube::Client, install: &Install) -> Probe {
     let selector = format!("app.kubernetes.io/name={APP}");
     let pods = match kobj::list(client, "v1", "Pod", Some(selector.as_str())).await {
         Ok(pods) => pods,
-        Err(e) => return Probe::Waiting(format!("listing the controller's pods: {}", error_text(&e))),
+        Err(e) => {
+            return Probe::Waiting(format!("listing the controller's pods: {}", error_text(&e)));
+        }
     };
     let pods: Vec<&Json> = pods
         .iter()
@@ -40,11 +42,21 @@ async fn probe(client: &kube::Client, install: &Install) -> Probe {
     if pods.is_empty() {
         return Probe::Waiting("no controller pod exists yet".into());
     }
-    let text = pods.iter().map(|p| describe(p)).collect::<Vec<_>>().join("\n");
-    let stuck = pods
+    let text = pods
         .iter()
-        .any(|p| waiting_reasons(p).iter().any(|r| PERMANENT.contains(&r.as_str())));
-    if stuck { Probe::Stuck(text) } else { Probe::Waiting(text) }
+        .map(|p| describe(p))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let stuck = pods.iter().any(|p| {
+        waiting_reasons(p)
+            .iter()
+            .any(|r| PERMANENT.contains(&r.as_str()))
+    });
+    if stuck {
+        Probe::Stuck(text)
+    } else {
+        Probe::Waiting(text)
+    }
 }
 
 /// Ok once every replica of the Deployment is updated and available; otherwise what the pods say.
@@ -76,7 +88,9 @@ pub async fn wait(
     match waited {
         Waited::Done(Ok(())) => Ok(()),
         Waited::Done(Err(why)) => Err(format!("The pods cannot start:\n{why}")),
-        Waited::Cancelled => Err(format!("Cancelled while waiting for {ns}/{APP} to roll out:\n{last}")),
+        Waited::Cancelled => Err(format!(
+            "Cancelled while waiting for {ns}/{APP} to roll out:\n{last}"
+        )),
         Waited::TimedOut => Err(format!(
             "The Deployment {ns}/{APP} did not roll out within {timeout:?}:\n{last}"
         )),
@@ -110,11 +124,19 @@ pub fn describe(pod: &Json) -> String {
     let name = pod["metadata"]["name"].as_str().unwrap_or("?");
     let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
     let mut parts = Vec::new();
-    for c in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+    for c in pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let container = c["name"].as_str().unwrap_or("?");
         if let Some(reason) = c["state"]["waiting"]["reason"].as_str() {
             let message = c["state"]["waiting"]["message"].as_str().unwrap_or("");
-            parts.push(format!("container {container} waiting: {reason} {message}").trim_end().to_string());
+            parts.push(
+                format!("container {container} waiting: {reason} {message}")
+                    .trim_end()
+                    .to_string(),
+            );
         }
         let last = &c["lastState"]["terminated"];
         if last.is_object() {
@@ -182,7 +204,10 @@ mod tests {
              "state": {"waiting": {"reason": "CrashLoopBackOff"}},
              "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}
         ]}});
-        assert!(describe(&crashing).contains("CrashLoopBackOff; last exit 1 (Error) after 3 restart(s)"));
+        assert!(
+            describe(&crashing)
+                .contains("CrashLoopBackOff; last exit 1 (Error) after 3 restart(s)")
+        );
         let pending = json!({"metadata": {"name": "k"}, "status": {"phase": "Pending", "conditions": [
             {"type": "PodScheduled", "status": "False", "message": "0/1 nodes are available"}
         ]}});

@@ -9,7 +9,7 @@
 # - Reproducible: every file of the root filesystem has a fixed mode, owner and timestamp
 #   (buildah --timestamp 0), so two builds of one commit give one digest.
 # - The registry is --registry, else $KARPENTER_RS_REGISTRY (exported by `make env-up`), else the
-#   registry of a running local environment (tests/.work/env/registry). With one, the image is
+#   registry of a running local environment (tests/.work/env/registry/address). With one, the image is
 #   pushed as REGISTRY/karpenter-controller:<version> and the last line of stdout is the pushed
 #   reference by digest, ready for the `image` attribute of karpenter_controller. Without one, it
 #   is written as an OCI layout to target/image/oci and the last line is its digest.
@@ -34,8 +34,8 @@ case "$profile" in
   dev) cargo_args=(--workspace); out_dir=debug ;;
   *) echo "build.sh: --profile must be release or dev, not $profile" >&2; exit 2 ;;
 esac
-if [ -z "$registry" ] && [ -f "$root/tests/.work/env/registry" ]; then
-  registry=$(cat "$root/tests/.work/env/registry")
+if [ -z "$registry" ] && [ -f "$root/tests/.work/env/registry/address" ]; then
+  registry=$(cat "$root/tests/.work/env/registry/address")
 fi
 
 say() { echo "image: $*" >&2; }

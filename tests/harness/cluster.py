@@ -24,7 +24,8 @@ SERVICE_CIDR = "10.0.0.0/24"
 REAL_KUBELET_LABEL = "karpenter-rs.test/real-kubelet"
 
 
-def _kubeconfig(path: Path, server: str, ca: Path, client: Pair, user: str) -> Path:
+def kubeconfig_file(path: Path, server: str, ca: Path, client: Pair, user: str) -> Path:
+    """A kubeconfig for `server` that authenticates with `client`'s certificate."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -111,9 +112,9 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
 
     etcd_port, etcd_peer, api_port = procs.free_port(), procs.free_port(), procs.free_port()
     server = f"https://{host}:{api_port}"
-    admin_kc = _kubeconfig(directory / "admin.kubeconfig", server, pki.ca, admin, "admin")
-    cm_kc = _kubeconfig(directory / "controller-manager.kubeconfig", server, pki.ca, cm_client, "cm")
-    sched_kc = _kubeconfig(directory / "scheduler.kubeconfig", server, pki.ca, sched_client, "scheduler")
+    admin_kc = kubeconfig_file(directory / "admin.kubeconfig", server, pki.ca, admin, "admin")
+    cm_kc = kubeconfig_file(directory / "controller-manager.kubeconfig", server, pki.ca, cm_client, "cm")
+    sched_kc = kubeconfig_file(directory / "scheduler.kubeconfig", server, pki.ca, sched_client, "scheduler")
 
     cluster = Cluster(directory, server, admin_kc, k8s_bin, pki)
     try:

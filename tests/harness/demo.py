@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 import boto3
-import requests
 
 from . import aws as aws_mod
 from . import cluster as cluster_mod
@@ -241,8 +240,8 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
          lambda: f"{len(running_pods(cluster))}/{REPLICAS} pods Running, {len(karpenter_nodes(cluster))} nodes")
     nodes = karpenter_nodes(cluster)
     say(f"{REPLICAS} pods Running after {time.monotonic() - began:.1f}s on {len(nodes)} nodes:")
-    for node in nodes:
-        say(f"  {describe(node)}")
+    for each in nodes:
+        say(f"  {describe(each)}")
     seen = show_logs(cluster, seen)
     cost = [line for line in incluster.metrics(cluster).splitlines()
             if line.startswith("karpenter_") and "cost" in line and not line.startswith("#")]
@@ -277,8 +276,8 @@ def scenario(cluster: cluster_mod.Cluster, tf: terraform.Runner, workdir: Path, 
          lambda: f"{len(running_pods(cluster))}/{REPLICAS} pods Running")
     wait(f"instance {instance} terminated", lambda: instance_state(instance) in ("shutting-down", "terminated"), 120)
     say(f"instance {instance} is {instance_state(instance)}; all {REPLICAS} pods Running")
-    for node in karpenter_nodes(cluster):
-        say(f"  {describe(node)}")
+    for each in karpenter_nodes(cluster):
+        say(f"  {describe(each)}")
     say("the controller's log of it (kubectl logs):")
     show_logs(cluster, seen)
 

@@ -9,7 +9,7 @@ import argparse
 import shlex
 import sys
 
-from . import aws, cluster, paths, procs
+from . import aws, cluster, node, paths, procs, registry
 
 ENV_DIR = paths.WORK / "env"
 
@@ -22,6 +22,12 @@ def up() -> int:
     try:
         started = cluster.start(ENV_DIR / "cluster")
         print(f"env-up: kube-apiserver {started.server}", file=sys.stderr)
+        reg = registry.start(ENV_DIR / "registry")
+        (ENV_DIR / "registry" / "address").write_text(reg.address)
+        print(f"env-up: registry {reg.address} (`make image` pushes here)", file=sys.stderr)
+        the_node = node.start(started, reg, ENV_DIR / "node")
+        print(f"env-up: node {the_node.name} Ready at {the_node.ip} (containerd + kubelet, for the controller)",
+              file=sys.stderr)
         emulator = aws.start(ENV_DIR / "aws")
         print(f"env-up: AWS emulator {emulator.endpoint}", file=sys.stderr)
     except BaseException:
@@ -30,6 +36,7 @@ def up() -> int:
     exports = {
         "KUBECONFIG": str(started.kubeconfig),
         "PATH": f"{started.bin_dir}:$PATH",
+        "KARPENTER_RS_REGISTRY": reg.address,
         **emulator.env,
     }
     for key, value in exports.items():
@@ -42,7 +49,10 @@ def up() -> int:
 
 def down(quiet: bool = False) -> int:
     stopped = []
-    for directory in (ENV_DIR / "aws", ENV_DIR / "cluster"):
+    if (ENV_DIR / "node").exists():
+        node.cleanup(ENV_DIR / "node")
+        stopped.append("node")
+    for directory in (ENV_DIR / "aws", ENV_DIR / "registry", ENV_DIR / "cluster"):
         if directory.exists():
             stopped += procs.stop_all(directory)
     if not quiet:

@@ -177,17 +177,7 @@ def _cni_config(directory: Path) -> None:
 
 def _kubeconfig(cluster: cluster_mod.Cluster, path: Path, cn: str, org: str | None) -> Path:
     pair = cluster.pki.issue(path.stem, cn, org)
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": cluster.server, "certificate-authority": str(cluster.pki.ca)}}],
-        "users": [{"name": cn, "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": cn}}],
-        "current-context": "local",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return cluster_mod.kubeconfig_file(path, cluster.server, cluster.pki.ca, pair, cn)
 
 
 def _kubelet_config(cluster: cluster_mod.Cluster, directory: Path, ip: str) -> Path:
@@ -231,9 +221,19 @@ def _kubelet_config(cluster: cluster_mod.Cluster, directory: Path, ip: str) -> P
     return path
 
 
-def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> Node:
-    """Starts the node and returns once it is Ready."""
-    ip = hostnet.ensure()
+def _still_running(directory: Path) -> bool:
+    pid_file = directory / "kubelet.pid"
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _take_machine(directory: Path) -> int:
+    """The machine-wide lock: held by the process that started the node, and, once that process
+    has gone (`make env-up` returns while its node runs), the previous owner's kubelet still
+    counts as holding the machine."""
     lock = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -241,8 +241,19 @@ def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> 
         os.close(lock)
         owner = LOCK.read_text().strip() or "another process"
         raise NodeError(f"another local environment's node runs on this machine ({owner}); stop it first") from None
+    previous = LOCK.read_text().strip().split("\t")[-1]
+    if previous and Path(previous) != directory and _still_running(Path(previous)):
+        os.close(lock)
+        raise NodeError(f"the node of {previous} still runs on this machine; stop it first (`make env-down`)")
     os.ftruncate(lock, 0)
-    os.write(lock, f"pid {os.getpid()}, {directory}".encode())
+    os.write(lock, f"pid {os.getpid()}\t{directory}".encode())
+    return lock
+
+
+def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> Node:
+    """Starts the node and returns once it is Ready."""
+    ip = hostnet.ensure()
+    lock = _take_machine(directory)
     node = Node(NAME, directory, ip, lock)
     try:
         cleanup(directory)

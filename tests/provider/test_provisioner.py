@@ -244,6 +244,19 @@ def test_an_unknown_interruption_kind_is_rejected_with_its_path(ws, emu, cluster
     assert "Unknown interruption kind" in out and kind in out, out
 
 
+@pytest.mark.parametrize("extra, summary, where", [
+    ('  env = { AWS_REGION = "us-east-1" }', "Environment variable set by the installation", 'AWS_REGION = "us-east-1"'),
+    ("  project_web_identity_token = true", "Web identity token without a role", "project_web_identity_token = true"),
+])
+def test_controller_settings_that_cannot_work_are_refused_at_plan_naming_the_attribute(ws, emu, cluster, extra,
+                                                                                       summary, where):
+    write(ws, emu, cluster, CONTROLLER.replace('  timeouts { delete = "2m" }', f'{extra}\n  timeouts {{ delete = "2m" }}'))
+    plan = ws.run("plan", check=False)
+    out = plan.stdout + plan.stderr
+    assert plan.returncode == 1
+    assert summary in out and where in out, out
+
+
 def test_the_imds_monitor_daemonset_comes_and_goes_with_its_attribute(ws, emu, cluster):
     with_monitor = CONTROLLER.replace('  timeouts { delete = "2m" }', '  imds_monitor = true\n  timeouts { delete = "2m" }')
     write(ws, emu, cluster, with_monitor)

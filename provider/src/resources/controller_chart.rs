@@ -325,19 +325,8 @@ mod tests {
     fn helm_renders_what_the_provider_installs() -> Result<(), Box<dyn std::error::Error>> {
         let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../controller/chart");
         let plain = Install {
-            namespace: "karpenter".into(),
-            image: "registry.example/karpenter-controller@sha256:abc".into(),
-            replicas: 2,
             service_account_annotations: BTreeMap::new(),
-            region: "ap-southeast-1".into(),
-            web_identity_role_arn: None,
-            env: BTreeMap::new(),
-            settings: BTreeMap::from([("clusterName".into(), "demo".into())]),
-            cpu_request: "250m".into(),
-            memory_request: "256Mi".into(),
-            memory_limit: "512Mi".into(),
-            log_level: "info".into(),
-            imds_monitor: false,
+            ..Install::example()
         };
         let full = Install {
             namespace: "platform".into(),

@@ -66,6 +66,31 @@ pub struct Install {
     pub imds_monitor: bool,
 }
 
+#[cfg(test)]
+impl Install {
+    /// A plausible installation for tests: IRSA annotation, two replicas, no extras.
+    pub fn example() -> Self {
+        Install {
+            namespace: "karpenter".into(),
+            image: "registry.example/karpenter-controller@sha256:abc".into(),
+            replicas: 2,
+            service_account_annotations: BTreeMap::from([(
+                IRSA_ANNOTATION.into(),
+                "arn:aws:iam::1:role/r".into(),
+            )]),
+            region: "ap-southeast-1".into(),
+            web_identity_role_arn: None,
+            env: BTreeMap::new(),
+            settings: BTreeMap::from([("clusterName".into(), "demo".into())]),
+            cpu_request: "250m".into(),
+            memory_request: "256Mi".into(),
+            memory_limit: "512Mi".into(),
+            log_level: "info".into(),
+            imds_monitor: false,
+        }
+    }
+}
+
 fn labels() -> Json {
     json!({"app.kubernetes.io/name": APP, MANAGED_BY.0: MANAGED_BY.1})
 }
@@ -289,24 +314,7 @@ mod tests {
     use super::*;
 
     fn install() -> Install {
-        Install {
-            namespace: "karpenter".into(),
-            image: "ghcr.io/karpenter-rs/controller:0.1.0".into(),
-            replicas: 2,
-            service_account_annotations: BTreeMap::from([(
-                IRSA_ANNOTATION.into(),
-                "arn:aws:iam::1:role/r".into(),
-            )]),
-            region: "ap-southeast-1".into(),
-            web_identity_role_arn: None,
-            env: BTreeMap::new(),
-            settings: BTreeMap::from([("clusterName".into(), "demo".into())]),
-            cpu_request: "250m".into(),
-            memory_request: "256Mi".into(),
-            memory_limit: "512Mi".into(),
-            log_level: "info".into(),
-            imds_monitor: false,
-        }
+        Install::example()
     }
 
     #[test]

@@ -178,7 +178,7 @@ def show_logs(cluster: cluster_mod.Cluster, since: int) -> int:
     """The leader's log lines since record `since`, through `kubectl logs`; returns the new count."""
     records = incluster.logs(cluster, incluster.leader_pod(cluster)["metadata"]["name"])
     for record in records[since:]:
-        fields = {k: v for k, v in record.items() if k not in ("timestamp", "level", "target", "message")}
+        fields = {k: v for k, v in record.items() if k not in ("timestamp", "level", "target", "message", "spans")}
         extra = " ".join(f"{k}={v}" for k, v in list(fields.items())[:6])
         say(f"  log {record.get('level', ''):5} {incluster.message(record)} {extra}".rstrip())
     return len(records)

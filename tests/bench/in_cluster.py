@@ -45,7 +45,7 @@ def image_figures(reg: registry.Registry) -> str:
     manifest = requests.get(f"http://{reg.address}/v2/karpenter-controller/manifests/{digest}",
                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=10).json()
     layers = sum(layer["size"] for layer in manifest["layers"]) / 2**20
-    rootfs = paths.REPO / "target" / "image" / "release" / "rootfs"
+    rootfs = Path(os.environ.get("CARGO_TARGET_DIR", paths.REPO / "target")) / "image" / "release" / "rootfs"
     size = sum(f.stat().st_size for f in rootfs.rglob("*") if f.is_file()) / 2**20
     print(f"bench image size_mib={size:.1f} layers_mib={layers:.1f} build_s={build_s:.1f} platform=linux/amd64",
           flush=True)

@@ -9,8 +9,8 @@ layers_mib what a node downloads (compressed layers), build_s the script's wall 
 in_cluster: `terraform apply` of examples/spot-fleet on a fresh local environment with the real
 node; apply returns once the controller Deployment has rolled out, so apply_to_ready_s is the
 apply's wall time from its start to every controller replica Ready. rss_mib is the leading
-controller container's memory as the kubelet reports it (stats/summary, rssBytes), after the
-catalog is loaded and the controller has led for 10 s.
+controller container's memory as the kubelet reports it (stats/summary, rssBytes) after it has led
+for 10 s with no work yet (the instance catalog loads with the first batch of pending pods).
 
 usage: python bench/in_cluster.py PATH/TO/target/release
 """

@@ -445,11 +445,10 @@ impl ControllerInstall {
                 return Some(state);
             }
         }
-        let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
-        let wait = planned.get("wait_for_rollout").as_bool() != Some(false);
-        if !wait {
+        if planned.get("wait_for_rollout").as_bool() == Some(false) {
             return Some(state);
         }
+        let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
         if let Err(problem) = rollout::wait(ctx, &client, &install, t).await {
             diags.error(
                 format!("The controller did not start: {}", install.image),

@@ -143,8 +143,13 @@ fn container_env(i: &Install) -> Vec<Json> {
         env.push(json!({"name": "AWS_ROLE_ARN", "value": arn}));
         env.push(json!({"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": format!("{WEB_IDENTITY_TOKEN_DIR}/token")}));
     }
-    env.extend(i.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    env.extend(user_env(i));
     env
+}
+
+/// The user's `env`, as container environment entries (controller and IMDS monitor alike).
+fn user_env(i: &Install) -> impl Iterator<Item = Json> + '_ {
+    i.env.iter().map(|(k, v)| json!({"name": k, "value": v}))
 }
 
 fn deployment(i: &Install) -> Json {
@@ -215,7 +220,7 @@ fn imds_monitor_env(i: &Install) -> Vec<Json> {
         json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
         json!({"name": "RUST_LOG", "value": i.log_level}),
     ];
-    env.extend(i.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    env.extend(user_env(i));
     env
 }
 

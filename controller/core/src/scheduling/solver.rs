@@ -737,10 +737,30 @@ impl Solver<'_> {
         }
     }
 
+    /// While pods were still arriving, the best-value bound kept the claim from growing past
+    /// one size, which can drop a cheaper type with more of one resource (m5.large next to a
+    /// c5.xlarge bound). The pods are final now: every type that holds them and stays within
+    /// the claim's reservation (so limits still hold) is a valid choice, and the cheapest wins.
+    fn final_types(&self, c: &Claim) -> Vec<u32> {
+        let prov = &self.p.provs[c.prov];
+        let mut types = self.filter_types(
+            &prov.types,
+            Some(&c.reqs),
+            c.zones,
+            c.ct,
+            &c.used,
+            Some(&c.reserve),
+        );
+        types.extend(c.types.iter().copied());
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
     fn new_node(&self, c: &Claim) -> NewNode {
         let prov = &self.p.provs[c.prov];
-        let mut options: Vec<InstanceTypeOption> = c
-            .types
+        let mut options: Vec<InstanceTypeOption> = self
+            .final_types(c)
             .iter()
             .map(|&t| {
                 let info = &self.p.types[t as usize];

@@ -531,3 +531,45 @@ fn a_pod_too_big_for_the_provisioners_only_type_hears_both_reasons() {
          1 instance type (m5.large) too small for cpu=4000m memory=1024Mi (pod cpu=4000m memory=1024Mi + daemonsets cpu=0m memory=0Mi)"
     );
 }
+
+#[test]
+fn a_claim_left_alone_gets_the_cheapest_type_that_holds_it_even_past_the_best_value_bound() {
+    // Two pods spread over two zones. While both wait, c5.xlarge is the best value per packed
+    // pod and bounds the first claim, which excludes m5.large (it reserves less memory for pods
+    // than c5.xlarge, so it has more allocatable than the bound); once
+    // the second pod leaves for the other zone, m5.large is the cheapest for the first.
+    let zones = ["zone-a", "zone-b"];
+    let offer =
+        |t: InstanceType, price: f64| zones.iter().fold(t, |t, z| t.offer(z, "spot", price));
+    let types = vec![
+        offer(
+            InstanceType::named("m5.large", 2, 8192).max_pods(29),
+            0.025817,
+        ),
+        offer(
+            InstanceType::named("c5.large", 2, 4096).max_pods(29),
+            0.030954,
+        ),
+        offer(
+            InstanceType::named("c5.xlarge", 4, 8192).max_pods(58),
+            0.047423,
+        ),
+    ];
+    let pods = vec![
+        Pod::named("a")
+            .requesting("1500m", "1Gi")
+            .label("app", "web")
+            .zone_spread(1, "app", "web"),
+        Pod::named("b")
+            .requesting("500m", "1Gi")
+            .label("app", "web")
+            .zone_spread(1, "app", "web"),
+    ];
+    let mut i = input(pods);
+    i.instance_types = types;
+    let plan = solved(&i);
+    assert_eq!(plan.new_nodes.len(), 2);
+    for node in &plan.new_nodes {
+        assert_eq!(&*node.instance_types[0].name, "m5.large", "{node:?}");
+    }
+}

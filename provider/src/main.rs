@@ -1,6 +1,7 @@
 //! Binary edge: started by Terraform it serves the plugin protocol; `docs` writes the registry
-//! docs and `chart` the controller's Helm chart; anything else explains how the binary is meant
-//! to be used and exits non-zero.
+//! docs, `chart` the controller's Helm chart and `controller-policy` the controller's IAM policy
+//! (for installs without Terraform); anything else explains how the binary is meant to be used
+//! and exits non-zero.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
 use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
-use terraform_provider_karpenter::resources::controller_chart;
+use terraform_provider_karpenter::resources::{controller_chart, controller_policy_doc};
 use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
 
 #[derive(Parser)]
@@ -39,6 +40,22 @@ enum Command {
         #[arg(long, default_value = "controller/chart")]
         out: PathBuf,
     },
+    /// Print the controller's least-privilege IAM policy (the document karpenter_controller_policy
+    /// installs) for a cluster, to attach to its role when installing with Helm.
+    ControllerPolicy {
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        node_role_arn: String,
+        #[arg(long)]
+        queue_arn: String,
+        #[arg(long, default_value = "aws")]
+        partition: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +65,24 @@ fn main() -> ExitCode {
             written(write_files(&out, docs::render(&KarpenterProvider::new())))
         }
         Some(Command::Chart { out }) => written(write_files(&out, controller_chart::files())),
+        Some(Command::ControllerPolicy {
+            cluster,
+            region,
+            account,
+            node_role_arn,
+            queue_arn,
+            partition,
+        }) => {
+            let doc = controller_policy_doc::document(&controller_policy_doc::Scope {
+                partition: &partition,
+                region: &region,
+                cluster: &cluster,
+                account: serde_json::Value::String(account),
+                node_role_arn: serde_json::Value::String(node_role_arn),
+                queue_arn: serde_json::Value::String(queue_arn),
+            });
+            written(print(&format!("{doc:#}")))
+        }
         None => run_plugin(),
     }
 }
@@ -60,6 +95,11 @@ fn written(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    writeln!(std::io::stdout().lock(), "{text}").context("writing to stdout")
 }
 
 fn write_files(

@@ -26,6 +26,11 @@ pub struct NodeConfig {
     pub tags: BTreeMap<String, String>,
 }
 
+/// What the adapter writes into a template beyond the configuration; mixed into the hash so that a
+/// release that writes templates differently (2: network interfaces tagged for the cluster, which
+/// the least-privilege policy requires) launches from new templates instead of old ones.
+const TEMPLATE_FORMAT: u32 = 2;
+
 /// Name prefix of every launch template we create; the cluster follows, so two clusters in one
 /// account never share or delete each other's templates.
 pub const NAME_PREFIX: &str = "karpenter-rs";
@@ -41,7 +46,10 @@ impl NodeConfig {
         // rather than panic, since any stable text serves as hash input.
         let bytes = serde_json::to_vec(&canonical)
             .unwrap_or_else(|_| format!("{canonical:?}").into_bytes());
-        let digest = Sha256::digest(&bytes);
+        let mut hasher = Sha256::new();
+        hasher.update(TEMPLATE_FORMAT.to_be_bytes());
+        hasher.update(&bytes);
+        let digest = hasher.finalize();
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 

@@ -8,7 +8,7 @@ mod controller_crd;
 pub mod controller_install;
 mod controller_objects;
 mod controller_policy;
-mod controller_policy_doc;
+pub mod controller_policy_doc;
 mod controller_role;
 mod controller_rollout;
 mod controller_teardown;

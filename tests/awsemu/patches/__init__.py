@@ -11,6 +11,7 @@ from . import (
     cfn_sqs_update,
     eks_access_entries,
     fleet,
+    iam_enforce,
     iam_policies,
     iam_profile_tags,
     reset,
@@ -35,4 +36,5 @@ def install_all() -> None:
     cfn_rollback.install()
     cfn_sqs_update.install()
     eks_access_entries.install()
+    iam_enforce.install()
     _installed = True

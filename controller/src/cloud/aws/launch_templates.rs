@@ -11,8 +11,8 @@ use aws_sdk_ec2::types::{
     LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
     LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    LaunchTemplateInstanceMetadataProtocolIpv6, RequestLaunchTemplateData, ResourceType, Tag,
-    TagSpecification, VolumeType,
+    LaunchTemplateInstanceMetadataProtocolIpv6, LaunchTemplateTagSpecificationRequest,
+    RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, VolumeType,
 };
 use karpenter_core::api::{BlockDeviceMapping, MetadataOptions};
 use std::collections::{BTreeMap, HashMap};
@@ -141,7 +141,12 @@ fn block_devices(
         .collect()
 }
 
-pub(super) fn template_data(config: &NodeConfig) -> Result<RequestLaunchTemplateData, CloudError> {
+/// `tags` also go on the network interfaces the instances get: CreateFleet cannot tag those itself,
+/// and the controller's policy allows creating only resources tagged for the cluster.
+pub(super) fn template_data(
+    config: &NodeConfig,
+    tags: &BTreeMap<String, String>,
+) -> Result<RequestLaunchTemplateData, CloudError> {
     Ok(RequestLaunchTemplateData::builder()
         .image_id(&config.image_id)
         .set_security_group_ids(Some(config.security_group_ids.clone()))
@@ -158,6 +163,12 @@ pub(super) fn template_data(config: &NodeConfig) -> Result<RequestLaunchTemplate
         )
         .metadata_options(metadata_options(config.metadata_options.as_ref()))
         .set_block_device_mappings(Some(block_devices(&config.block_device_mappings)?))
+        .tag_specifications(
+            LaunchTemplateTagSpecificationRequest::builder()
+                .resource_type(ResourceType::NetworkInterface)
+                .set_tags(Some(ec2_tags(tags)))
+                .build(),
+        )
         .build())
 }
 
@@ -210,7 +221,7 @@ impl AwsCloud {
             .ec2
             .create_launch_template()
             .launch_template_name(&name)
-            .launch_template_data(template_data(config)?)
+            .launch_template_data(template_data(config, &template_tags)?)
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::LaunchTemplate)
@@ -302,11 +313,15 @@ mod tests {
 
     #[test]
     fn defaults_are_imdsv2_and_an_encrypted_gp3_root_volume() -> Result<(), CloudError> {
-        let data = template_data(&NodeConfig {
-            image_id: "ami-1".into(),
-            user_data: Some("hi".into()),
-            ..NodeConfig::default()
-        })?;
+        let tags = BTreeMap::from([("karpenter.sh/cluster".to_string(), "demo".to_string())]);
+        let data = template_data(
+            &NodeConfig {
+                image_id: "ami-1".into(),
+                user_data: Some("hi".into()),
+                ..NodeConfig::default()
+            },
+            &tags,
+        )?;
         let md = data.metadata_options();
         assert_eq!(
             md.and_then(|m| m.http_tokens()).map(|t| t.as_str()),
@@ -317,6 +332,9 @@ mod tests {
         assert_eq!(root.device_name(), Some("/dev/xvda"));
         assert_eq!(root.ebs().and_then(|e| e.volume_size()), Some(20));
         assert_eq!(data.user_data(), Some("aGk="));
+        let nic = &data.tag_specifications()[0];
+        assert_eq!(nic.resource_type(), Some(&ResourceType::NetworkInterface));
+        assert_eq!(nic.tags()[0].key(), Some("karpenter.sh/cluster"));
         Ok(())
     }
 
@@ -329,10 +347,13 @@ mod tests {
                 ..BlockDevice::default()
             }),
         };
-        let data = template_data(&NodeConfig {
-            block_device_mappings: vec![mapping],
-            ..NodeConfig::default()
-        })?;
+        let data = template_data(
+            &NodeConfig {
+                block_device_mappings: vec![mapping],
+                ..NodeConfig::default()
+            },
+            &BTreeMap::new(),
+        )?;
         // 100 GB = 93.13 GiB -> 94.
         assert_eq!(
             data.block_device_mappings()[0]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 
 from harness import aws as aws_harness
@@ -40,6 +42,38 @@ def workload(cluster) -> None:
         if obj["kind"] == "Deployment":
             obj["spec"]["replicas"] = REPLICAS
         cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+
+@contextmanager
+def policy_without(role_name: str, action: str):
+    """The role's managed policy with `action` taken out of every statement, as a new default
+    version (signed by the harness's root keys); the original version is the default again after."""
+    iam = boto3.client("iam")
+    arn = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"][0]["PolicyArn"]
+    original = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=original)["PolicyVersion"]["Document"]
+    document = json.loads(document) if isinstance(document, str) else document
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [a for a in actions if a != action] or ["ec2:DescribeTags"]
+    reduced = iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(document),
+                                        SetAsDefault=True)["PolicyVersion"]["VersionId"]
+    try:
+        yield
+    finally:
+        iam.set_default_policy_version(PolicyArn=arn, VersionId=original)
+        iam.delete_policy_version(PolicyArn=arn, VersionId=reduced)
+
+
+def big_pod(name: str) -> dict:
+    """A pod that may not share a node with the workload, so the controller must launch one."""
+    away = {"labelSelector": {"matchLabels": {"app": "inflate"}}, "topologyKey": "kubernetes.io/hostname"}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": APP},
+            "spec": {"terminationGracePeriodSeconds": 0,
+                     "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [away]}},
+                     "containers": [{
+                "name": "app", "image": "registry.k8s.io/pause:3.10",
+                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}
 
 
 def test_terraform_apply_runs_the_controller_on_the_real_node_which_provisions_replaces_and_leaves_nothing(
@@ -101,6 +135,23 @@ def test_terraform_apply_runs_the_controller_on_the_real_node_which_provisions_r
         procs.wait_for(f"{instance} terminated", lambda: demo.instance_state(instance) in ("shutting-down", "terminated"), 120)
         cordoned = [r for r in incluster.logs(cluster, leader) if incluster.message(r) == "interruption: node cordoned"]
         assert [r["instance"] for r in cordoned] == [instance], cordoned
+
+        # Every call above was authorised by the emulator against the policy the provider installed
+        # (the controller signs as its role session). A permission it lacks fails where it is
+        # needed, with AWS's refusal in the pod's events and the log, and nothing is launched.
+        with policy_without(f"KarpenterControllerRole-{CLUSTER}", "ec2:CreateFleet"):
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(big_pod("big")))
+
+            def refused() -> list[dict]:
+                return [e for e in cluster.get_json("events", "-n", APP)["items"]
+                        if e["involvedObject"]["name"] == "big" and "UnauthorizedOperation" in (e.get("message") or "")]
+
+            events = procs.wait_for("a launch refused for lack of ec2:CreateFleet", refused, 120)
+            assert "ec2:CreateFleet" in events[0]["message"], events[0]
+            assert any("UnauthorizedOperation" in incluster.message(r) for r in incluster.logs(cluster, leader))
+            assert cluster.get_json("pod", "big", "-n", APP)["status"]["phase"] == "Pending"
+        # The permission back, the same pod gets its node.
+        procs.wait_for("the big pod Running", lambda: cluster.get_json("pod", "big", "-n", APP)["status"].get("phase") == "Running", 240)
 
         cluster.kubectl("delete", "namespace", APP, "--wait=false")
         procs.wait_for("the workload gone", lambda: not cluster.get_json("pods", "-n", APP)["items"], 120)

@@ -11,9 +11,8 @@ use std::borrow::Cow;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use karpenter_core::api::provisioner::{API_GROUP, API_VERSION, KIND};
-use karpenter_core::api::{
-    AwsNodeTemplate, BlockDevice, ProvisionerSpec, ProvisionerStatus, Taint,
-};
+use karpenter_core::api::{BlockDevice, ProvisionerSpec, ProvisionerStatus, Taint};
+use karpenter_core::bootstrap::AmiFamily;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -169,6 +168,24 @@ fn requirements() -> Value {
     })
 }
 
+/// CEL rules instead of an enum, so that a refused family is refused with the reason.
+fn ami_family() -> Value {
+    let refusal = |name: &str| AmiFamily::parse(Some(name)).err().unwrap_or_default();
+    let supported: Vec<String> = AmiFamily::SUPPORTED
+        .iter()
+        .map(|f| format!("'{f}'"))
+        .collect();
+    json!({
+        "type": "string",
+        "description": "AL2023 (default), Bottlerocket or Custom (with an amiSelector).",
+        "x-kubernetes-validations": [
+            {"rule": "self != 'AL2'", "message": refusal("AL2")},
+            {"rule": "!(self in ['Ubuntu', 'Windows2019', 'Windows2022'])", "message": refusal("Ubuntu").replacen("Ubuntu", "this family", 1)},
+            {"rule": format!("self in [{}]", supported.join(", ")), "message": format!("unknown AMI family; use one of {}", AmiFamily::SUPPORTED.join(", "))}
+        ]
+    })
+}
+
 fn aws_provider() -> Value {
     json!({
         "type": "object",
@@ -177,7 +194,7 @@ fn aws_provider() -> Value {
             "subnetSelector": string_map(),
             "securityGroupSelector": string_map(),
             "instanceProfile": {"type": "string", "maxLength": 128},
-            "amiFamily": {"type": "string", "enum": AwsNodeTemplate::AMI_FAMILIES},
+            "amiFamily": ami_family(),
             "tags": string_map(),
             "metadataOptions": {
                 "type": "object",

@@ -65,6 +65,10 @@ pub struct RunArgs {
     pub cluster_name: Option<String>,
     #[arg(long, env = "CLUSTER_ENDPOINT")]
     pub cluster_endpoint: Option<String>,
+    #[arg(long = "cluster-ca-bundle", env = "CLUSTER_CA_BUNDLE")]
+    pub cluster_ca_bundle: Option<String>,
+    #[arg(long = "service-cidr", env = "SERVICE_CIDR")]
+    pub service_cidr: Option<String>,
     #[arg(long, env = "INTERRUPTION_QUEUE")]
     pub interruption_queue: Option<String>,
     #[arg(long, env = "BATCH_IDLE_DURATION")]
@@ -102,6 +106,8 @@ impl Default for RunArgs {
             identity: None,
             cluster_name: None,
             cluster_endpoint: None,
+            cluster_ca_bundle: None,
+            service_cidr: None,
             interruption_queue: None,
             batch_idle_duration: None,
             batch_max_duration: None,
@@ -121,7 +127,10 @@ impl Default for RunArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub cluster_name: String,
+    /// With the two below, what nodes bootstrap with; any unset one comes from EKS DescribeCluster.
     pub cluster_endpoint: Option<String>,
+    pub cluster_ca_bundle: Option<String>,
+    pub service_cidr: Option<String>,
     pub interruption_queue: Option<String>,
     pub batch_idle_duration: Duration,
     pub batch_max_duration: Duration,
@@ -133,6 +142,8 @@ pub struct Settings {
 
 pub const CLUSTER_NAME: &str = "clusterName";
 pub const CLUSTER_ENDPOINT: &str = "clusterEndpoint";
+pub const CLUSTER_CA_BUNDLE: &str = "clusterCABundle";
+pub const SERVICE_CIDR: &str = "serviceCIDR";
 pub const INTERRUPTION_QUEUE: &str = "interruptionQueue";
 pub const BATCH_IDLE_DURATION: &str = "batchIdleDuration";
 pub const BATCH_MAX_DURATION: &str = "batchMaxDuration";
@@ -167,6 +178,8 @@ pub fn known_keys() -> Vec<String> {
     let mut keys: Vec<String> = [
         CLUSTER_NAME,
         CLUSTER_ENDPOINT,
+        CLUSTER_CA_BUNDLE,
+        SERVICE_CIDR,
         INTERRUPTION_QUEUE,
         BATCH_IDLE_DURATION,
         BATCH_MAX_DURATION,
@@ -267,6 +280,8 @@ impl Settings {
         Ok(Settings {
             cluster_name,
             cluster_endpoint: pick(&args.cluster_endpoint, CLUSTER_ENDPOINT),
+            cluster_ca_bundle: pick(&args.cluster_ca_bundle, CLUSTER_CA_BUNDLE),
+            service_cidr: pick(&args.service_cidr, SERVICE_CIDR),
             interruption_queue: pick(&args.interruption_queue, INTERRUPTION_QUEUE),
             batch_idle_duration,
             batch_max_duration,

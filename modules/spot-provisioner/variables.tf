@@ -151,7 +151,7 @@ variable "security_group_selector" {
 }
 
 variable "ami_family" {
-  description = "AMI family of the nodes (AL2, Bottlerocket, Ubuntu, ...); null for the controller's default."
+  description = "AMI family of the nodes: AL2023 (the default when null), Bottlerocket or Custom."
   type        = string
   default     = null
 }

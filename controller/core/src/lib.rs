@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bootstrap;
 pub mod imds;
 pub mod interruption;
 pub mod scheduling;

@@ -6,9 +6,10 @@ use super::catalog::Catalog;
 use super::error::CloudError;
 use super::fleet::{FleetError, FleetRequest, FleetResult, LaunchedInstance};
 use super::launch_template::{LaunchTemplate, NodeConfig};
-use super::provider::{CloudProvider, Selector};
+use super::provider::{CloudProvider, EksCluster, Selector};
 use super::types::{Arch, Instance, InstanceState, Pool, SecurityGroup, Subnet};
 use async_trait::async_trait;
+use karpenter_core::bootstrap::AmiFamily;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -17,7 +18,8 @@ pub enum Call {
     Catalog,
     Subnets(Selector),
     SecurityGroups(Selector),
-    Ami(String, Arch),
+    Ami(AmiFamily, String, Arch),
+    Cluster,
     EnsureLaunchTemplate(NodeConfig),
     LaunchTemplates,
     DeleteLaunchTemplate(String),
@@ -143,13 +145,29 @@ impl CloudProvider for RecordingCloud {
             .collect())
     }
 
-    async fn ami(&self, kubernetes_version: &str, arch: Arch) -> Result<String, CloudError> {
-        self.record(Call::Ami(kubernetes_version.to_string(), arch));
+    async fn ami(
+        &self,
+        family: AmiFamily,
+        kubernetes_version: &str,
+        arch: Arch,
+    ) -> Result<String, CloudError> {
+        self.record(Call::Ami(family, kubernetes_version.to_string(), arch));
         Ok(format!(
-            "ami-{}-{}",
+            "ami-{}-{}-{}",
+            family.as_str().to_ascii_lowercase(),
             kubernetes_version.replace('.', ""),
             arch.aws_name()
         ))
+    }
+
+    /// A cluster as EKS describes one that is active.
+    async fn cluster(&self) -> Result<EksCluster, CloudError> {
+        self.record(Call::Cluster);
+        Ok(EksCluster {
+            endpoint: Some("https://CLUSTER.gr7.ap-southeast-1.eks.amazonaws.com".into()),
+            ca_bundle: Some("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==".into()),
+            service_cidr: Some("10.100.0.0/16".into()),
+        })
     }
 
     async fn ensure_launch_template(

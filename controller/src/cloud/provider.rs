@@ -10,6 +10,7 @@ use super::fleet::{FleetRequest, FleetResult};
 use super::launch_template::{LaunchTemplate, NodeConfig};
 use super::types::{Arch, Instance, SecurityGroup, Subnet};
 use async_trait::async_trait;
+use karpenter_core::bootstrap::AmiFamily;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,6 +18,16 @@ use std::sync::Arc;
 /// every entry must match; a value of `*` matches any value of that key; a comma-separated value
 /// matches any of its parts; the special key `aws-ids` selects by id (comma-separated).
 pub type Selector = BTreeMap<String, String>;
+
+/// What EKS DescribeCluster says of the cluster; each field may be absent (a cluster still
+/// creating has no endpoint yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EksCluster {
+    pub endpoint: Option<String>,
+    /// Base64 of the CA's PEM bundle.
+    pub ca_bundle: Option<String>,
+    pub service_cidr: Option<String>,
+}
 
 pub const SELECTOR_IDS_KEY: &str = "aws-ids";
 pub const SELECTOR_ANY_VALUE: &str = "*";
@@ -36,11 +47,20 @@ pub trait CloudProvider: Send + Sync {
     /// Security groups matching every selector entry, sorted by id. Same rules as `subnets`.
     async fn security_groups(&self, selector: &Selector) -> Result<Vec<SecurityGroup>, CloudError>;
 
-    /// The AMI id AWS recommends for EKS nodes of `kubernetes_version` ("1.35") and `arch`:
+    /// The AMI id AWS recommends for `family` nodes of `kubernetes_version` ("1.35") and `arch`:
     /// the SSM parameter
-    /// `/aws/service/eks/optimized-ami/<ver>/amazon-linux-2023/<arch>/standard/recommended/image_id`.
-    /// A missing parameter (unknown version) is `NotFound`.
-    async fn ami(&self, kubernetes_version: &str, arch: Arch) -> Result<String, CloudError>;
+    /// `/aws/service/eks/optimized-ami/<ver>/amazon-linux-2023/<arch>/standard/recommended/image_id`
+    /// (AL2023) or `/aws/service/bottlerocket/aws-k8s-<ver>/<arch>/latest/image_id`. A missing
+    /// parameter (unknown version) is `NotFound`; Custom (no public parameter) `InvalidRequest`.
+    async fn ami(
+        &self,
+        family: AmiFamily,
+        kubernetes_version: &str,
+        arch: Arch,
+    ) -> Result<String, CloudError>;
+
+    /// The cluster's coordinates as EKS reports them (DescribeCluster of the cluster name).
+    async fn cluster(&self) -> Result<EksCluster, CloudError>;
 
     /// The launch template for `config`, created (tagged for the cluster) when it does not exist.
     /// Idempotent and safe to race: the name is derived from the configuration, so a concurrent

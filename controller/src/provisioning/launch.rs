@@ -1,13 +1,16 @@
 //! From a planned new node to a CreateFleet launch: subnets and security groups by the
-//! provisioner's selectors, the EKS AMI per architecture, one launch template per distinct node
-//! configuration, then the cloud layer's [`Launcher`] (ICE cache, retry, spot -> on-demand).
+//! provisioner's selectors, the AMI family's image per architecture, the bootstrap user data that
+//! joins the node to the cluster, one launch template per distinct node configuration, then the
+//! cloud layer's [`Launcher`] (ICE cache, retry, spot -> on-demand).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use karpenter_core::api::labels;
+use karpenter_core::bootstrap::{self, AmiFamily, NodeSetup};
 use karpenter_core::scheduling::NewNode;
 
+use super::cluster_facts::ClusterFactsSource;
 use crate::cloud::launch_template::NodeConfig;
 use crate::cloud::{
     Arch, CapacityType, Catalog, CloudError, CloudProvider, LaunchReport, LaunchRequest, Launcher,
@@ -28,6 +31,9 @@ pub enum LaunchError {
     },
     #[error("provisioner {provisioner}: none of the planned instance types is in the catalog")]
     NoInstanceTypes { provisioner: String },
+    /// Nothing is launched that could not join the cluster.
+    #[error("provisioner {provisioner}: cannot write the node bootstrap: {message}")]
+    Bootstrap { provisioner: String, message: String },
     #[error("{step}: {source}")]
     Cloud {
         step: &'static str,
@@ -44,6 +50,7 @@ impl LaunchError {
             LaunchError::NoProvider { .. } => "NoProviderBlock".into(),
             LaunchError::NoSubnets { .. } => "NoMatchingSubnet".into(),
             LaunchError::NoInstanceTypes { .. } => "NoInstanceType".into(),
+            LaunchError::Bootstrap { .. } => "NodeBootstrap".into(),
             LaunchError::Cloud { source, .. } => source
                 .code()
                 .map_or_else(|| source.metric_label().to_string(), str::to_string),
@@ -58,6 +65,7 @@ fn cloud(step: &'static str) -> impl FnOnce(CloudError) -> LaunchError {
 pub struct NodeLauncher {
     cloud: Arc<dyn CloudProvider>,
     launcher: Launcher,
+    cluster_facts: ClusterFactsSource,
     cluster: String,
     kubernetes_version: String,
     spot_quota_fallback: bool,
@@ -67,6 +75,7 @@ impl NodeLauncher {
     pub fn new(
         cloud: Arc<dyn CloudProvider>,
         launcher: Launcher,
+        cluster_facts: ClusterFactsSource,
         cluster: &str,
         kubernetes_version: &str,
         spot_quota_fallback: bool,
@@ -74,6 +83,7 @@ impl NodeLauncher {
         NodeLauncher {
             cloud,
             launcher,
+            cluster_facts,
             cluster: cluster.to_string(),
             kubernetes_version: kubernetes_version.to_string(),
             spot_quota_fallback,
@@ -95,6 +105,25 @@ impl NodeLauncher {
                 .ok_or_else(|| LaunchError::NoProvider {
                     provisioner: name.clone(),
                 })?;
+        let bootstrap_error = |message: String| LaunchError::Bootstrap {
+            provisioner: name.clone(),
+            message,
+        };
+        let family = AmiFamily::parse(provider.ami_family.as_deref())
+            .map_err(|e| bootstrap_error(format!("spec.provider.amiFamily: {e}")))?;
+        let user_data = match family {
+            AmiFamily::Custom => provider.user_data.clone(),
+            _ => {
+                let facts = self.cluster_facts.facts().await.map_err(bootstrap_error)?;
+                let setup = NodeSetup {
+                    labels: node.labels.clone(),
+                    taints: node.taints.iter().chain(&node.startup_taints).cloned().collect(),
+                    max_pods: None,
+                };
+                bootstrap::user_data(family, &facts, &setup, provider.user_data.as_deref())
+                    .map_err(|e| bootstrap_error(format!("spec.provider.{e}")))?
+            }
+        };
         let subnets = self
             .cloud
             .subnets(&provider.subnet_selector)
@@ -132,14 +161,14 @@ impl NodeLauncher {
         for arch in archs {
             let image_id = self
                 .cloud
-                .ami(&self.kubernetes_version, arch)
+                .ami(family, &self.kubernetes_version, arch)
                 .await
-                .map_err(cloud("resolving the EKS AMI"))?;
+                .map_err(cloud("resolving the AMI"))?;
             let config = NodeConfig {
                 image_id,
                 security_group_ids: security_groups.iter().map(|g| g.id.clone()).collect(),
                 instance_profile: provider.instance_profile.clone(),
-                user_data: provider.user_data.clone(),
+                user_data: user_data.clone(),
                 metadata_options: provider.metadata_options.clone(),
                 block_device_mappings: provider.block_device_mappings.clone(),
                 tags: instance_tags.clone(),

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod batcher;
+pub mod cluster_facts;
 pub mod convert;
 pub mod cost;
 pub mod events;
@@ -42,6 +43,7 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use batcher::Batcher;
 use events::PodEvents;
+use cluster_facts::{ClusterFactsSource, ClusterOverrides};
 use launch::NodeLauncher;
 use pending::PodKey;
 
@@ -154,9 +156,19 @@ impl Provisioning {
             .take_while(char::is_ascii_digit)
             .collect();
         let kubernetes_version = format!("{}.{minor}", info.major);
+        let cluster_facts = ClusterFactsSource::new(
+            cloud.clone(),
+            &settings.cluster_name,
+            ClusterOverrides {
+                endpoint: settings.cluster_endpoint.clone(),
+                ca_bundle: settings.cluster_ca_bundle.clone(),
+                service_cidr: settings.service_cidr.clone(),
+            },
+        );
         let launcher = NodeLauncher::new(
             cloud.clone(),
             Launcher::new(cloud.clone(), ice.clone()),
+            cluster_facts,
             &settings.cluster_name,
             &kubernetes_version,
             settings.spot_quota_fallback,

@@ -25,8 +25,10 @@ const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// ConfigMap keys (controller/src/settings.rs) of the plain string settings, by attribute name.
-const STRING_SETTINGS: [(&str, &str); 6] = [
+const STRING_SETTINGS: [(&str, &str); 8] = [
     ("cluster_endpoint", "clusterEndpoint"),
+    ("cluster_ca_bundle", "clusterCABundle"),
+    ("service_cidr", "serviceCIDR"),
     ("interruption_queue", "interruptionQueue"),
     ("batch_idle_duration", "batchIdleDuration"),
     ("batch_max_duration", "batchMaxDuration"),

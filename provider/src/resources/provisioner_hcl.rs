@@ -116,7 +116,7 @@ fn aws_block() -> Block {
         ))
         .attribute(opt_str(
             "ami_family",
-            "`AL2`, `Bottlerocket`, `Ubuntu`, `Windows2019`, `Windows2022` or `Custom`.",
+            "`AL2023` (default), `Bottlerocket` or `Custom`: how nodes bootstrap (nodeadm NodeConfig, Bottlerocket TOML settings, or `user_data` verbatim). `AL2` is refused (end of support), as are `Ubuntu` and `Windows*`.",
         ))
         .attribute(
             Attribute::string_map("tags")
@@ -125,7 +125,7 @@ fn aws_block() -> Block {
         )
         .attribute(opt_str(
             "user_data",
-            "User data merged into the node's bootstrap.",
+            "Your user data, merged with the bootstrap the controller writes: for AL2023 a script, cloud-config, NodeConfig or MIME multi-part document whose parts go before the controller's NodeConfig; for Bottlerocket TOML settings the controller's `settings.kubernetes` keys are merged over; for Custom the whole user data, verbatim.",
         ))
         .block(
             list_block(

@@ -235,17 +235,6 @@ pub struct AwsNodeTemplate {
     pub user_data: Option<String>,
 }
 
-impl AwsNodeTemplate {
-    pub const AMI_FAMILIES: [&'static str; 6] = [
-        "AL2",
-        "Bottlerocket",
-        "Ubuntu",
-        "Windows2019",
-        "Windows2022",
-        "Custom",
-    ];
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetadataOptions {

@@ -8,6 +8,7 @@ use super::provisioner::{
     AwsNodeTemplate, BlockDevice, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec,
     Taint,
 };
+use crate::bootstrap::{self, AmiFamily};
 use crate::scheduling::requirements::Requirements;
 use std::fmt;
 
@@ -241,16 +242,18 @@ fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
             "must select subnets by at least one tag, e.g. karpenter.sh/discovery: <cluster>",
         );
     }
-    if let Some(f) = &p.ami_family
-        && !AwsNodeTemplate::AMI_FAMILIES.contains(&f.as_str())
-    {
-        c.push(
-            format!("{at}.amiFamily"),
-            format!(
-                "AMI family {f:?} is not one of {}",
-                AwsNodeTemplate::AMI_FAMILIES.join(", ")
-            ),
-        );
+    match AmiFamily::parse(p.ami_family.as_deref()) {
+        Ok(family) => {
+            if let Some(user) = &p.user_data
+                && let Err(e) = bootstrap::check_user_data(family, user)
+            {
+                c.push(
+                    format!("{at}.userData"),
+                    format!("{e} (amiFamily {family})"),
+                );
+            }
+        }
+        Err(e) => c.push(format!("{at}.amiFamily"), e),
     }
     if let Some(m) = &p.metadata_options {
         let one_of = |c: &mut Collector, field: &str, v: &Option<String>, allowed: &[&str]| {
@@ -548,6 +551,30 @@ mod tests {
                 "spec.provider.metadataOptions.httpPutResponseHopLimit",
             ]
         );
+    }
+
+    #[test]
+    fn al2_is_refused_saying_why_and_user_data_must_fit_the_family() {
+        let mut p = spot_fleet();
+        if let Some(t) = p.spec.provider.as_mut() {
+            t.ami_family = Some("AL2".into());
+        }
+        let e = p.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("spec.provider.amiFamily: AL2 is not supported"),
+            "{e}"
+        );
+        assert!(e.contains("end of support"), "{e}");
+        if let Some(t) = p.spec.provider.as_mut() {
+            t.ami_family = Some("Bottlerocket".into());
+            t.user_data = Some("[settings\n".into());
+        }
+        let e = p.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("spec.provider.userData: not valid TOML"),
+            "{e}"
+        );
+        assert!(e.contains("(amiFamily Bottlerocket)"), "{e}");
     }
 
     #[test]

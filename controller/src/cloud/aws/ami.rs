@@ -1,26 +1,36 @@
-//! The EKS-optimised AMI for a Kubernetes version and architecture, from AWS's public SSM
-//! parameter, remembered for a while (it changes on AMI releases, a few times a month).
+//! The AMI AWS recommends for an AMI family, Kubernetes version and architecture, from AWS's
+//! public SSM parameter, remembered for a while (it changes on AMI releases, a few times a month).
 
 use super::AwsCloud;
 use super::sdk_error::from_sdk;
 use crate::cloud::clock::Clock;
 use crate::cloud::error::CloudError;
 use crate::cloud::types::Arch;
+use karpenter_core::bootstrap::AmiFamily;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-pub fn parameter_name(kubernetes_version: &str, arch: Arch) -> String {
-    format!(
-        "/aws/service/eks/optimized-ami/{kubernetes_version}/amazon-linux-2023/{}/standard/recommended/image_id",
-        arch.aws_name()
-    )
+/// The family's public parameter; None for Custom, whose image an amiSelector names.
+pub fn parameter_name(family: AmiFamily, kubernetes_version: &str, arch: Arch) -> Option<String> {
+    let arch = arch.aws_name();
+    match family {
+        AmiFamily::Al2023 => Some(format!(
+            "/aws/service/eks/optimized-ami/{kubernetes_version}/amazon-linux-2023/{arch}/standard/recommended/image_id"
+        )),
+        AmiFamily::Bottlerocket => Some(format!(
+            "/aws/service/bottlerocket/aws-k8s-{kubernetes_version}/{arch}/latest/image_id"
+        )),
+        AmiFamily::Custom => None,
+    }
 }
+
+type AmiKey = (AmiFamily, String, Arch);
 
 pub(super) struct AmiCache {
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<(String, Arch), (String, Instant)>>,
+    entries: Mutex<HashMap<AmiKey, (String, Instant)>>,
 }
 
 impl AmiCache {
@@ -32,32 +42,38 @@ impl AmiCache {
         }
     }
 
-    fn get(&self, version: &str, arch: Arch) -> Option<String> {
+    fn get(&self, key: &AmiKey) -> Option<String> {
         let now = self.clock.now();
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
-            .get(&(version.to_string(), arch))
+            .get(key)
             .filter(|(_, until)| *until > now)
             .map(|(id, _)| id.clone())
     }
 
-    fn put(&self, version: &str, arch: Arch, id: String) {
+    fn put(&self, key: AmiKey, id: String) {
         let until = self.clock.now() + self.ttl;
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.insert((version.to_string(), arch), (id, until));
+        entries.insert(key, (id, until));
     }
 }
 
 impl AwsCloud {
     pub(super) async fn resolve_ami(
         &self,
+        family: AmiFamily,
         kubernetes_version: &str,
         arch: Arch,
     ) -> Result<String, CloudError> {
-        if let Some(id) = self.amis.get(kubernetes_version, arch) {
+        let key = (family, kubernetes_version.to_string(), arch);
+        if let Some(id) = self.amis.get(&key) {
             return Ok(id);
         }
-        let name = parameter_name(kubernetes_version, arch);
+        let Some(name) = parameter_name(family, kubernetes_version, arch) else {
+            return Err(CloudError::invalid_request(
+                "amiFamily Custom needs an amiSelector naming the image, which this release does not support yet; use AL2023 or Bottlerocket",
+            ));
+        };
         let out = self
             .ssm
             .get_parameter()
@@ -67,7 +83,7 @@ impl AwsCloud {
             .map_err(|e| match from_sdk("GetParameter", e) {
                 CloudError::NotFound { .. } => CloudError::not_found(
                     "SSM parameter",
-                    format!("{name}: no EKS AMI is published for Kubernetes {kubernetes_version} ({arch})"),
+                    format!("{name}: no {family} AMI is published for Kubernetes {kubernetes_version} ({arch})"),
                 ),
                 other => other,
             })?;
@@ -79,7 +95,7 @@ impl AwsCloud {
                 CloudError::aws("GetParameter", None, format!("{name} holds no AMI id"))
             })?
             .to_string();
-        self.amis.put(kubernetes_version, arch, id.clone());
+        self.amis.put(key, id.clone());
         Ok(id)
     }
 }
@@ -90,22 +106,28 @@ mod tests {
     use crate::cloud::clock::ManualClock;
 
     #[test]
-    fn the_parameter_is_the_al2023_standard_one_for_the_arch() {
+    fn the_parameter_is_the_familys_own_for_the_arch() {
         assert_eq!(
-            parameter_name("1.35", Arch::Arm64),
-            "/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/recommended/image_id"
+            parameter_name(AmiFamily::Al2023, "1.35", Arch::Arm64).as_deref(),
+            Some("/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/recommended/image_id")
         );
-        assert!(parameter_name("1.35", Arch::Amd64).contains("/x86_64/"));
+        assert_eq!(
+            parameter_name(AmiFamily::Bottlerocket, "1.35", Arch::Amd64).as_deref(),
+            Some("/aws/service/bottlerocket/aws-k8s-1.35/x86_64/latest/image_id")
+        );
+        assert_eq!(parameter_name(AmiFamily::Custom, "1.35", Arch::Amd64), None);
     }
 
     #[test]
     fn a_resolved_ami_is_reused_until_its_ttl_passes() {
         let clock = ManualClock::new();
         let cache = AmiCache::new(Duration::from_secs(300), Arc::new(clock.clone()));
-        cache.put("1.35", Arch::Amd64, "ami-1".into());
-        assert_eq!(cache.get("1.35", Arch::Amd64).as_deref(), Some("ami-1"));
-        assert_eq!(cache.get("1.35", Arch::Arm64), None);
+        let key = |arch| (AmiFamily::Al2023, "1.35".to_string(), arch);
+        cache.put(key(Arch::Amd64), "ami-1".into());
+        assert_eq!(cache.get(&key(Arch::Amd64)).as_deref(), Some("ami-1"));
+        assert_eq!(cache.get(&key(Arch::Arm64)), None);
+        assert_eq!(cache.get(&(AmiFamily::Bottlerocket, "1.35".into(), Arch::Amd64)), None);
         clock.advance(Duration::from_secs(300));
-        assert_eq!(cache.get("1.35", Arch::Amd64), None);
+        assert_eq!(cache.get(&key(Arch::Amd64)), None);
     }
 }

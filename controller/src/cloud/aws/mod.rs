@@ -7,11 +7,13 @@
 //! - [`catalog`]: DescribeInstanceTypes + offerings + prices -> [`Catalog`], cached and refreshed;
 //! - [`prices`]: on-demand prices (Pricing GetProducts) and spot prices (DescribeSpotPriceHistory);
 //! - [`network`]: subnets and security groups by selector;
-//! - [`ami`]: the EKS AMI SSM parameter;
+//! - [`ami`]: the AMI family's SSM parameter;
+//! - [`cluster`]: the cluster's endpoint, CA and Service CIDR (EKS DescribeCluster);
 //! - [`launch_templates`], [`fleet`], [`instances`]: what we create, launch and terminate.
 
 mod ami;
 mod catalog;
+mod cluster;
 mod fleet;
 mod instances;
 mod launch_templates;
@@ -24,10 +26,11 @@ use super::clock::{Clock, SystemClock};
 use super::error::CloudError;
 use super::fleet::{FleetRequest, FleetResult};
 use super::launch_template::{LaunchTemplate, NodeConfig};
-use super::provider::{CloudProvider, Selector};
+use super::provider::{CloudProvider, EksCluster, Selector};
 use super::types::{Arch, Instance, SecurityGroup, Subnet};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use karpenter_core::bootstrap::AmiFamily;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +61,7 @@ pub struct AwsCloud {
     region: String,
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    eks: aws_sdk_eks::Client,
     pricing: aws_sdk_pricing::Client,
     catalog: CatalogCache,
     amis: ami::AmiCache,
@@ -121,6 +125,9 @@ impl AwsCloud {
         let ssm_config = aws_sdk_ssm::config::Builder::from(sdk)
             .region(Region::new(region.clone()))
             .build();
+        let eks_config = aws_sdk_eks::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .build();
         let pricing_config = aws_sdk_pricing::config::Builder::from(sdk)
             .region(Region::new(pricing_region(&region)))
             .build();
@@ -130,6 +137,7 @@ impl AwsCloud {
             region,
             ec2: aws_sdk_ec2::Client::from_conf(ec2_config),
             ssm: aws_sdk_ssm::Client::from_conf(ssm_config),
+            eks: aws_sdk_eks::Client::from_conf(eks_config),
             pricing: aws_sdk_pricing::Client::from_conf(pricing_config),
             catalog: CatalogCache::default(),
             templates: launch_templates::KnownTemplates::default(),
@@ -197,8 +205,17 @@ impl CloudProvider for AwsCloud {
         self.describe_security_groups(selector).await
     }
 
-    async fn ami(&self, kubernetes_version: &str, arch: Arch) -> Result<String, CloudError> {
-        self.resolve_ami(kubernetes_version, arch).await
+    async fn ami(
+        &self,
+        family: AmiFamily,
+        kubernetes_version: &str,
+        arch: Arch,
+    ) -> Result<String, CloudError> {
+        self.resolve_ami(family, kubernetes_version, arch).await
+    }
+
+    async fn cluster(&self) -> Result<EksCluster, CloudError> {
+        self.describe_cluster().await
     }
 
     async fn ensure_launch_template(

@@ -9,13 +9,13 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use emulator::Emulator;
-use karpenter_core::bootstrap::AmiFamily;
 use karpenter_controller::cloud::launch::Fallback;
 use karpenter_controller::cloud::{
     Arch, AwsCloud, AwsSettings, CapacityType, Catalog, CloudError, CloudProvider,
     InstanceTypeInfo, LaunchRequest, Launcher, NodeConfig, Pool, PriceSource, Selector, Subnet,
     UnavailableOfferings, tags,
 };
+use karpenter_core::bootstrap::AmiFamily;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,7 +128,11 @@ async fn world() -> Result<World, String> {
 
 impl World {
     async fn launch_template(&self) -> Result<String, String> {
-        let ami = self.cloud.ami(AmiFamily::Al2023, K8S, Arch::Amd64).await.map_err(e("ami"))?;
+        let ami = self
+            .cloud
+            .ami(AmiFamily::Al2023, K8S, Arch::Amd64)
+            .await
+            .map_err(e("ami"))?;
         let config = NodeConfig {
             image_id: ami,
             security_group_ids: vec![self.security_group.clone()],
@@ -315,8 +319,16 @@ async fn subnets_security_groups_and_the_ami_are_found_by_selector_and_version()
         [w.security_group.as_str()]
     );
 
-    let amd = w.cloud.ami(AmiFamily::Al2023, K8S, Arch::Amd64).await.map_err(e("ami"))?;
-    let arm = w.cloud.ami(AmiFamily::Al2023, K8S, Arch::Arm64).await.map_err(e("ami"))?;
+    let amd = w
+        .cloud
+        .ami(AmiFamily::Al2023, K8S, Arch::Amd64)
+        .await
+        .map_err(e("ami"))?;
+    let arm = w
+        .cloud
+        .ami(AmiFamily::Al2023, K8S, Arch::Arm64)
+        .await
+        .map_err(e("ami"))?;
     assert!(
         amd.starts_with("ami-") && arm.starts_with("ami-") && amd != arm,
         "{amd} {arm}"
@@ -326,7 +338,10 @@ async fn subnets_security_groups_and_the_ami_are_found_by_selector_and_version()
         .ami(AmiFamily::Bottlerocket, K8S, Arch::Amd64)
         .await
         .map_err(e("ami"))?;
-    assert!(bottlerocket.starts_with("ami-") && bottlerocket != amd, "{bottlerocket}");
+    assert!(
+        bottlerocket.starts_with("ami-") && bottlerocket != amd,
+        "{bottlerocket}"
+    );
     let missing = w.cloud.ami(AmiFamily::Al2023, "1.9", Arch::Amd64).await;
     assert!(
         missing.as_ref().is_err_and(CloudError::is_not_found),
@@ -544,7 +559,11 @@ async fn terminating_twice_or_an_unknown_instance_is_fine() -> TestResult {
 #[tokio::test]
 async fn launch_templates_are_created_once_per_configuration_and_deletable() -> TestResult {
     let w = world().await?;
-    let ami = w.cloud.ami(AmiFamily::Al2023, K8S, Arch::Amd64).await.map_err(e("ami"))?;
+    let ami = w
+        .cloud
+        .ami(AmiFamily::Al2023, K8S, Arch::Amd64)
+        .await
+        .map_err(e("ami"))?;
     let config = NodeConfig {
         image_id: ami.clone(),
         security_group_ids: vec![w.security_group.clone()],
@@ -641,7 +660,10 @@ async fn child_from_env() -> TestResult {
         .await
         .map_err(e("from_env"))?;
     assert_eq!(cloud.region(), REGION);
-    let ami = cloud.ami(AmiFamily::Al2023, K8S, Arch::Arm64).await.map_err(e("ami"))?;
+    let ami = cloud
+        .ami(AmiFamily::Al2023, K8S, Arch::Arm64)
+        .await
+        .map_err(e("ami"))?;
     assert!(ami.starts_with("ami-"));
     Ok(())
 }

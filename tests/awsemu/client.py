@@ -135,6 +135,14 @@ class Emulator:
     def clear_faults(self) -> None:
         self._call("DELETE", "/_awsemu/faults")
 
+    def put_eks_cluster(self, name: str, endpoint: str, certificate_authority: str, service_cidr: str,
+                        region: str | None = None) -> str:
+        """An ACTIVE EKS cluster with these coordinates (see control.py); returns its ARN."""
+        return self._call("PUT", f"/_awsemu/eks-clusters/{name}", json={
+            "region": region or self.region, "endpoint": endpoint,
+            "certificateAuthority": certificate_authority, "serviceIpv4Cidr": service_cidr,
+        }).json()["arn"]
+
     def prices(self, instance_type: str, region: str | None = None) -> dict[str, Any]:
         return self._call(
             "GET", "/_awsemu/prices",

@@ -7,6 +7,10 @@
   DELETE /_awsemu/faults/<id>            -> 204, or 404
   GET    /_awsemu/prices?region=R&instance_type=T[&zone=Z]
                                          -> the formula's prices, for tests that want to know the order
+  PUT    /_awsemu/eks-clusters/<name>  {"region", "endpoint", "certificateAuthority", "serviceIpv4Cidr"[, "version"]}
+                                         -> 200 {"arn": ...}: an ACTIVE EKS cluster whose DescribeCluster answers
+                                            with these coordinates (moto would invent an endpoint and CA), so
+                                            controllers discover the local cluster the way they discover EKS
 Faults are described in faults.py; POST /moto-api/reset clears them too.
 """
 
@@ -76,6 +80,39 @@ def _prices(request: Request) -> Response:
     })
 
 
+_CLUSTER_FIELDS = ("region", "endpoint", "certificateAuthority", "serviceIpv4Cidr")
+
+
+def _eks_cluster(request: Request, name: str) -> Response:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.eks.models import eks_backends
+
+    if request.method != "PUT":
+        return _error(f"method {request.method} not allowed", 405)
+    try:
+        body = json.loads(request.get_data() or b"null")
+    except json.JSONDecodeError as err:
+        return _error(f"body is not JSON: {err}")
+    missing = [f for f in _CLUSTER_FIELDS if not isinstance(body, dict) or not body.get(f)]
+    if not name or missing:
+        return _error(f"a cluster needs a name and {', '.join(missing) or 'nothing more'}")
+    backend = eks_backends[DEFAULT_ACCOUNT_ID][body["region"]]
+    cluster = backend.clusters.get(name)
+    if cluster is None:
+        cluster = backend.create_cluster(
+            name=name,
+            role_arn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/eks-cluster-{name}",
+            resources_vpc_config={},
+            version=body.get("version"),
+            kubernetes_network_config={"serviceIpv4Cidr": body["serviceIpv4Cidr"]},
+        )
+    cluster.endpoint = body["endpoint"]
+    cluster.certificate_authority = {"data": body["certificateAuthority"]}
+    cluster.kubernetes_network_config = {"serviceIpv4Cidr": body["serviceIpv4Cidr"], "ipFamily": "ipv4"}
+    cluster.status = "ACTIVE"
+    return _json({"arn": cluster.arn})
+
+
 def handle(request: Request) -> Response:
     path = request.path[len(PREFIX):]
     if path == "/health":
@@ -84,4 +121,6 @@ def handle(request: Request) -> Response:
         return _faults(request, path[len("/faults"):])
     if path == "/prices" and request.method == "GET":
         return _prices(request)
+    if path.startswith("/eks-clusters/"):
+        return _eks_cluster(request, path[len("/eks-clusters/"):])
     return _error(f"unknown path {request.path}", 404)

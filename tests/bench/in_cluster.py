@@ -78,6 +78,7 @@ def main() -> int:
         aws = aws_mod.start(state / "aws")
         os.environ.update(aws.env)
         aws_mod.make_network(CLUSTER, demo.ZONES)
+        aws_mod.register_eks_cluster(CLUSTER, cluster)
         oidc = incluster.oidc_provider()
         ref = image_figures(reg)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one Go component of the local environment from the Go module proxy, once per version.
-#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|runc|registry|helm
+#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|runc|registry|helm|nodeadm-check
 # Prints the directory holding the binaries. The wrapper modules live in tests/env/go/<component>;
 # their go.mod pins the version and go.sum the checksums, so a build is reproducible offline of git.
 set -euo pipefail
@@ -71,6 +71,12 @@ case "$component" in
     pkgs="helm.sh/helm/v3/cmd/helm"
     ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
     ;;
+  nodeadm-check)
+    # Built inside a copy of nodeadm's module: the checker calls packages internal to it.
+    version=$(version_of github.com/awslabs/amazon-eks-ami/nodeadm)
+    pkgs="./cmd/krs-nodeadm-check"
+    ldflags="-s -w"
+    ;;
   *) echo "build-go: no recipe for '$component'" >&2; exit 2 ;;
 esac
 
@@ -91,8 +97,18 @@ start=$(date +%s)
 (
   cd "$src"
   export CGO_ENABLED=$cgo GOFLAGS=-mod=mod
+  if [ "$component" = nodeadm-check ]; then
+    module=$(go mod download -json github.com/awslabs/amazon-eks-ami/nodeadm@"$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    cp -r "$module" "$out.tmp/src"
+    chmod -R u+w "$out.tmp/src"
+    rm -rf "$out.tmp/src/vendor"
+    mkdir -p "$out.tmp/src/cmd/krs-nodeadm-check"
+    cp "$src/main.go" "$out.tmp/src/cmd/krs-nodeadm-check/"
+    cd "$out.tmp/src"
+  fi
   go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out.tmp/" $pkgs
 )
+rm -rf "$out.tmp/src"
 # etcd's main package is the module root: name the binary as people know it.
 [ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"
 rm -rf "$out"

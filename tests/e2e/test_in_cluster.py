@@ -79,6 +79,7 @@ def big_pod(name: str) -> dict:
 def test_terraform_apply_runs_the_controller_on_the_real_node_which_provisions_replaces_and_leaves_nothing(
         cluster, aws, real_node, controller_image, tfr, tmp_path):
     aws_harness.make_network(CLUSTER, ZONES)
+    aws_harness.register_eks_cluster(CLUSTER, cluster)
     oidc = incluster.oidc_provider()
     workdir = tmp_path / "spot-fleet"
     shutil.copytree(paths.REPO / "examples" / "spot-fleet", workdir)

@@ -210,6 +210,7 @@ def env(cluster, aws, run_dir, request):
     namespace = request.node.name.replace("_", "-")[:50].strip("-")
     cluster.kubectl("create", "namespace", namespace)
     subnets = aws_harness.make_network(CLUSTER, ZONES, REGION)
+    aws_harness.register_eks_cluster(CLUSTER, cluster, REGION)
     state = run_dir / "controllers" / namespace
     controllers: list[Controller] = []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import boto3
 import requests
 
+from . import cluster as cluster_mod
 from . import hostnet, paths, procs
 
 REGION = "ap-southeast-1"
@@ -70,3 +73,17 @@ def make_network(cluster: str, zones: tuple[str, ...], region: str | None = None
     sg = ec2.create_security_group(GroupName=f"{cluster}-nodes", Description="nodes", VpcId=vpc)["GroupId"]
     ec2.create_tags(Resources=[sg], Tags=tags)
     return subnets
+
+
+def register_eks_cluster(name: str, kube, region: str | None = None) -> None:
+    """Make EKS DescribeCluster of `name` answer with the local control plane's coordinates (its
+    API server URL, CA bundle and Service CIDR), so the controller discovers them as on EKS."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    body = {
+        "region": region or os.environ.get("AWS_REGION") or boto3.session.Session().region_name,
+        "endpoint": kube.server,
+        "certificateAuthority": base64.b64encode(kube.pki.ca.read_bytes()).decode(),
+        "serviceIpv4Cidr": cluster_mod.SERVICE_CIDR,
+    }
+    response = requests.put(f"{endpoint}/_awsemu/eks-clusters/{name}", json=body, timeout=30)
+    response.raise_for_status()

@@ -204,6 +204,8 @@ def run_on(cluster: cluster_mod.Cluster, reg: registry.Registry, the_node: node.
     say(f"AWS emulator {aws.endpoint}")
     aws_mod.make_network(CLUSTER, ZONES)
     say(f"VPC with subnets in {', '.join(ZONES)} tagged karpenter.sh/discovery={CLUSTER}")
+    aws_mod.register_eks_cluster(CLUSTER, cluster)
+    say(f"EKS DescribeCluster {CLUSTER} answers with the local API server, CA and Service CIDR")
     oidc = incluster.oidc_provider()
     say(f"IAM OIDC provider for the cluster's service-account issuer: {oidc}")
 

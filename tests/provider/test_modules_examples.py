@@ -538,6 +538,7 @@ def namespace_gone(cluster, name: str) -> bool:
 def test_on_demand_fallback_launches_on_demand_when_no_spot_pool_has_capacity(
         cli, provider_dir, tmp_path, cluster, local_aws, applied, controller_vars):
     aws_harness.make_network(CLUSTER, ZONES, REGION)
+    aws_harness.register_eks_cluster(CLUSTER, cluster, REGION)
     tf, workdir = apply(cli, provider_dir, tmp_path, cluster, applied, EXAMPLE / "on-demand-fallback", controller_vars)
     out = outputs(tf, workdir)
 

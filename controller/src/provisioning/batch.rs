@@ -14,7 +14,8 @@ use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 
 use super::events::{
-    REASON_LAUNCH_FAILED, REASON_NOMINATED, REASON_SPOT_QUOTA, REASON_UNPLACEABLE,
+    REASON_INVALID_PROVISIONER, REASON_LAUNCH_FAILED, REASON_NOMINATED, REASON_SPOT_QUOTA,
+    REASON_UNPLACEABLE,
 };
 use super::launch::LaunchError;
 use super::node::{LaunchedNode, node_object};
@@ -26,6 +27,7 @@ use crate::cloud::launch::Fallback;
 use crate::cloud::{Catalog, LaunchReport, LaunchedInstance, to_core};
 use crate::crd::Provisioner;
 use crate::metrics::{FailureLabels, NodeLabels, ReasonLabels, Timer};
+use kube::Resource as _;
 
 /// Root volume size nodes get when the provisioner does not set one (the EKS AMI default).
 const DEFAULT_EPHEMERAL_GIB: u32 = 20;
@@ -37,6 +39,9 @@ fn pod_name(p: &Pod) -> String {
         p.metadata.name.as_deref().unwrap_or_default()
     )
 }
+
+/// A provisioner left out, with what is wrong with it.
+type Invalid = (Arc<Provisioner>, String);
 
 impl Provisioning {
     /// The shared record of which nodes pods were recently nominated to.
@@ -88,22 +93,28 @@ impl Provisioning {
 
     /// Valid provisioners not being deleted; invalid ones are logged and left out.
     pub(crate) fn provisioners(&self, stores: &Stores) -> Vec<Arc<Provisioner>> {
-        let mut out = Vec::new();
+        self.checked_provisioners(stores).0
+    }
+
+    /// (valid, invalid with their problems) among the provisioners not being deleted.
+    fn checked_provisioners(&self, stores: &Stores) -> (Vec<Arc<Provisioner>>, Vec<Invalid>) {
+        let mut valid = Vec::new();
+        let mut invalid = Vec::new();
         for p in stores.provisioners.state() {
             if p.metadata.deletion_timestamp.is_some() {
                 continue;
             }
             match p.to_core().validate() {
-                Ok(()) => out.push(p),
-                Err(errors) => tracing::warn!(
-                    provisioner = p.name(),
-                    errors = %errors.0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("; "),
-                    "skipping an invalid provisioner"
-                ),
+                Ok(()) => valid.push(p),
+                Err(errors) => {
+                    let errors = errors.to_string();
+                    tracing::warn!(provisioner = p.name(), %errors, "skipping an invalid provisioner");
+                    invalid.push((p, errors));
+                }
             }
         }
-        out.sort_by(|a, b| a.name().cmp(b.name()));
-        out
+        valid.sort_by(|a, b| a.name().cmp(b.name()));
+        (valid, invalid)
     }
 
     fn input(
@@ -209,7 +220,18 @@ impl Provisioning {
                 return;
             }
         };
-        let provisioners = self.provisioners(stores);
+        let (provisioners, invalid) = self.checked_provisioners(stores);
+        // Said where the user looks while pods wait: on the Provisioner itself.
+        for (p, errors) in &invalid {
+            self.events
+                .warn_on(
+                    &p.object_ref(&()),
+                    REASON_INVALID_PROVISIONER,
+                    "Provision",
+                    format!("left out of provisioning until fixed: {errors}"),
+                )
+                .await;
+        }
         let input = self.input(stores, &pending, &provisioners, &catalog);
         let plan = {
             let _timer = Timer::start(&self.metrics.scheduling_duration);

@@ -41,7 +41,8 @@ impl ClusterFactsSource {
             return Ok(facts.clone());
         }
         let o = &self.overrides;
-        let described = if o.endpoint.is_none() || o.ca_bundle.is_none() || o.service_cidr.is_none() {
+        let described = if o.endpoint.is_none() || o.ca_bundle.is_none() || o.service_cidr.is_none()
+        {
             Some(self.cloud.cluster().await.map_err(|e| {
                 format!(
                     "EKS DescribeCluster {} failed ({e}); set clusterEndpoint, clusterCABundle and serviceCIDR, or allow eks:DescribeCluster",
@@ -64,8 +65,16 @@ impl ClusterFactsSource {
         };
         let facts = ClusterFacts {
             name: self.name.clone(),
-            endpoint: pick(&o.endpoint, described.as_ref().map(|d| &d.endpoint), "clusterEndpoint")?,
-            ca_bundle: pick(&o.ca_bundle, described.as_ref().map(|d| &d.ca_bundle), "clusterCABundle")?,
+            endpoint: pick(
+                &o.endpoint,
+                described.as_ref().map(|d| &d.endpoint),
+                "clusterEndpoint",
+            )?,
+            ca_bundle: pick(
+                &o.ca_bundle,
+                described.as_ref().map(|d| &d.ca_bundle),
+                "clusterCABundle",
+            )?,
             service_cidr: pick(
                 &o.service_cidr,
                 described.as_ref().map(|d| &d.service_cidr),

@@ -1,6 +1,6 @@
 //! Events on pods: why a pod cannot be placed, which node was launched for it, and launch
-//! failures (the spot-quota one above all). Publishing is best effort: a failed event is logged,
-//! never a reason to stop provisioning.
+//! failures (the spot-quota one above all); and on Provisioners the controller cannot honour.
+//! Publishing is best effort: a failed event is logged, never a reason to stop provisioning.
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::Resource;
@@ -10,6 +10,7 @@ pub const REASON_UNPLACEABLE: &str = "NoCompatibleInstanceType";
 pub const REASON_NOMINATED: &str = "Nominated";
 pub const REASON_SPOT_QUOTA: &str = "SpotQuotaExceeded";
 pub const REASON_LAUNCH_FAILED: &str = "LaunchFailed";
+pub const REASON_INVALID_PROVISIONER: &str = "InvalidProvisioner";
 
 #[derive(Clone)]
 pub struct PodEvents {
@@ -78,11 +79,34 @@ impl PodEvents {
             action: action.to_string(),
             secondary: related,
         };
-        if let Err(error) = self.recorder.publish(&event, &pod.object_ref(&())).await {
+        self.publish_event(&event, &pod.object_ref(&())).await;
+    }
+
+    /// A Warning on any object (a Provisioner the controller leaves out).
+    pub async fn warn_on(
+        &self,
+        regarding: &ObjectReference,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reason.to_string(),
+            note: Some(clip(note)),
+            action: action.to_string(),
+            secondary: None,
+        };
+        self.publish_event(&event, regarding).await;
+    }
+
+    async fn publish_event(&self, event: &Event, regarding: &ObjectReference) {
+        if let Err(error) = self.recorder.publish(event, regarding).await {
             tracing::warn!(
                 %error,
-                pod = %format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default()),
-                reason,
+                kind = regarding.kind.as_deref().unwrap_or_default(),
+                object = %format!("{}/{}", regarding.namespace.as_deref().unwrap_or_default(), regarding.name.as_deref().unwrap_or_default()),
+                reason = %event.reason,
                 "could not publish an event"
             );
         }

@@ -33,7 +33,10 @@ pub enum LaunchError {
     NoInstanceTypes { provisioner: String },
     /// Nothing is launched that could not join the cluster.
     #[error("provisioner {provisioner}: cannot write the node bootstrap: {message}")]
-    Bootstrap { provisioner: String, message: String },
+    Bootstrap {
+        provisioner: String,
+        message: String,
+    },
     #[error("{step}: {source}")]
     Cloud {
         step: &'static str,
@@ -117,7 +120,12 @@ impl NodeLauncher {
                 let facts = self.cluster_facts.facts().await.map_err(bootstrap_error)?;
                 let setup = NodeSetup {
                     labels: node.labels.clone(),
-                    taints: node.taints.iter().chain(&node.startup_taints).cloned().collect(),
+                    taints: node
+                        .taints
+                        .iter()
+                        .chain(&node.startup_taints)
+                        .cloned()
+                        .collect(),
                     max_pods: None,
                 };
                 bootstrap::user_data(family, &facts, &setup, provider.user_data.as_deref())

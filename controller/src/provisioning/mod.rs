@@ -42,8 +42,8 @@ use crate::crd::Provisioner;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use batcher::Batcher;
-use events::PodEvents;
 use cluster_facts::{ClusterFactsSource, ClusterOverrides};
+use events::PodEvents;
 use launch::NodeLauncher;
 use pending::PodKey;
 

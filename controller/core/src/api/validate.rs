@@ -243,6 +243,10 @@ fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
         );
     }
     match AmiFamily::parse(p.ami_family.as_deref()) {
+        Ok(AmiFamily::Custom) => c.push(
+            format!("{at}.amiFamily"),
+            "Custom needs an amiSelector naming the image, which karpenter-rs does not support yet; use AL2023 (the default) or Bottlerocket",
+        ),
         Ok(family) => {
             if let Some(user) = &p.user_data
                 && let Err(e) = bootstrap::check_user_data(family, user)

@@ -213,8 +213,11 @@ fn labels_the_kubelet_may_not_set_stay_out_of_the_bootstrap() {
     assert!(!kubelet_may_set("kubernetes.io/custom"));
     assert!(!kubelet_may_set("x.k8s.io/y"));
     let mut n = node();
-    n.labels.insert("node-role.kubernetes.io/worker".into(), "".into());
-    let data = user_data(AmiFamily::Al2023, &cluster(), &n, None).unwrap().unwrap();
+    n.labels
+        .insert("node-role.kubernetes.io/worker".into(), "".into());
+    let data = user_data(AmiFamily::Al2023, &cluster(), &n, None)
+        .unwrap()
+        .unwrap();
     let flags = node_config_of(&data)["spec"]["kubelet"]["flags"][0].to_string();
     assert!(!flags.contains("node-role"), "{flags}");
 }

@@ -109,7 +109,9 @@ mod tests {
     fn the_parameter_is_the_familys_own_for_the_arch() {
         assert_eq!(
             parameter_name(AmiFamily::Al2023, "1.35", Arch::Arm64).as_deref(),
-            Some("/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/recommended/image_id")
+            Some(
+                "/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/recommended/image_id"
+            )
         );
         assert_eq!(
             parameter_name(AmiFamily::Bottlerocket, "1.35", Arch::Amd64).as_deref(),
@@ -126,7 +128,10 @@ mod tests {
         cache.put(key(Arch::Amd64), "ami-1".into());
         assert_eq!(cache.get(&key(Arch::Amd64)).as_deref(), Some("ami-1"));
         assert_eq!(cache.get(&key(Arch::Arm64)), None);
-        assert_eq!(cache.get(&(AmiFamily::Bottlerocket, "1.35".into(), Arch::Amd64)), None);
+        assert_eq!(
+            cache.get(&(AmiFamily::Bottlerocket, "1.35".into(), Arch::Amd64)),
+            None
+        );
         clock.advance(Duration::from_secs(300));
         assert_eq!(cache.get(&key(Arch::Amd64)), None);
     }

@@ -16,7 +16,11 @@ impl AwsCloud {
             .await
             .map_err(|e| from_sdk("DescribeCluster", e))?;
         let cluster = out.cluster().ok_or_else(|| {
-            CloudError::aws("DescribeCluster", None, format!("no cluster {name} in the answer"))
+            CloudError::aws(
+                "DescribeCluster",
+                None,
+                format!("no cluster {name} in the answer"),
+            )
         })?;
         let network = cluster.kubernetes_network_config();
         Ok(EksCluster {

@@ -24,7 +24,7 @@ use super::{Nomination, Provisioning, Stores};
 use super::{convert, usage};
 use crate::cloud::error::codes;
 use crate::cloud::launch::Fallback;
-use crate::cloud::{Catalog, LaunchReport, LaunchedInstance, to_core};
+use crate::cloud::{Catalog, Instance, LaunchReport, LaunchedInstance, to_core};
 use crate::crd::Provisioner;
 use crate::metrics::{FailureLabels, NodeLabels, ReasonLabels, Timer};
 use kube::Resource as _;
@@ -414,11 +414,8 @@ impl Provisioning {
         launched: Vec<(&NewNode, LaunchedInstance)>,
     ) {
         // The kubelet registers under the instance's private DNS name; ours must be the same.
-        let dns: HashMap<String, String> = match self.cloud.instances().await {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|i| Some((i.id.clone(), i.private_dns_name.filter(|d| !d.is_empty())?)))
-                .collect(),
+        let described: HashMap<String, Instance> = match self.cloud.instances().await {
+            Ok(list) => list.into_iter().map(|i| (i.id.clone(), i)).collect(),
             Err(error) => {
                 tracing::warn!(%error, "could not read instance host names; naming nodes by instance id");
                 HashMap::new()
@@ -433,13 +430,15 @@ impl Provisioning {
                 continue;
             };
             let core_type = to_core::instance_type(info, &self.ice, DEFAULT_EPHEMERAL_GIB);
-            let node_name = dns
-                .get(&instance.instance_id)
-                .cloned()
+            let seen = described.get(&instance.instance_id);
+            let node_name = seen
+                .and_then(|i| i.private_dns_name.clone())
+                .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| instance.instance_id.clone());
             let node = node_object(&LaunchedNode {
                 node_name: node_name.clone(),
                 instance_id: instance.instance_id.clone(),
+                image_id: seen.and_then(|i| i.image_id.clone()),
                 zone: instance.zone.clone(),
                 region: catalog.region.clone(),
                 capacity_type: instance.capacity_type.to_string(),

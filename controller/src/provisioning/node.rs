@@ -17,6 +17,8 @@ pub const TERMINATION_FINALIZER: &str = "karpenter.sh/termination";
 pub const PRICE_ANNOTATION: &str = "karpenter.k8s.aws/price-per-hour";
 /// When the instance was launched (RFC 3339); the registration timeout counts from here.
 pub const LAUNCHED_AT_ANNOTATION: &str = "karpenter.sh/launched-at";
+/// The AMI the instance was launched from, so a drift check can compare it with today's choice.
+pub const IMAGE_ID_ANNOTATION: &str = "karpenter.k8s.aws/image-id";
 pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
 
 /// Everything known about one launched instance that its Node object carries.
@@ -24,6 +26,8 @@ pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
 pub struct LaunchedNode<'a> {
     pub node_name: String,
     pub instance_id: String,
+    /// None when EC2 did not say (the annotation is then left out).
+    pub image_id: Option<String>,
     pub zone: String,
     pub region: String,
     pub capacity_type: String,
@@ -115,10 +119,19 @@ pub fn node_object(n: &LaunchedNode<'_>) -> Node {
         metadata: ObjectMeta {
             name: Some(n.node_name.clone()),
             labels: Some(node_labels),
-            annotations: Some(BTreeMap::from([
-                (PRICE_ANNOTATION.to_string(), format!("{}", n.price)),
-                (LAUNCHED_AT_ANNOTATION.to_string(), n.launched_at.clone()),
-            ])),
+            annotations: Some(
+                [
+                    (PRICE_ANNOTATION.to_string(), format!("{}", n.price)),
+                    (LAUNCHED_AT_ANNOTATION.to_string(), n.launched_at.clone()),
+                ]
+                .into_iter()
+                .chain(
+                    n.image_id
+                        .clone()
+                        .map(|id| (IMAGE_ID_ANNOTATION.to_string(), id)),
+                )
+                .collect(),
+            ),
             finalizers: Some(vec![TERMINATION_FINALIZER.to_string()]),
             ..ObjectMeta::default()
         },
@@ -167,6 +180,7 @@ mod tests {
         LaunchedNode {
             node_name: "ip-10-0-1-5.ap-southeast-1.compute.internal".into(),
             instance_id: "i-0abc".into(),
+            image_id: Some("ami-0123".into()),
             zone: "ap-southeast-1a".into(),
             region: "ap-southeast-1".into(),
             capacity_type: "spot".into(),
@@ -213,6 +227,11 @@ mod tests {
         assert_eq!(
             node.metadata.finalizers,
             Some(vec![TERMINATION_FINALIZER.to_string()])
+        );
+        let annotations = node.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(
+            annotations.get(IMAGE_ID_ANNOTATION).map(String::as_str),
+            Some("ami-0123")
         );
         let spec = node.spec.unwrap_or_default();
         assert_eq!(

@@ -1,0 +1,173 @@
+"""What launched instances boot with, checked by the programs that read it on a real node.
+
+The controller (a local process, as in test_provisioning) launches for pending pods; the launch
+template's user data is read back from EC2 and given to its consumer: for AL2023, nodeadm's own
+code (tests/env/go/nodeadm-check: the user-data provider that parses the MIME document and merges
+its NodeConfig parts, then the validation `nodeadm init` applies), which prints the NodeConfig a
+node would end up with; for Bottlerocket, a TOML parser and the documented settings keys. The
+cluster coordinates come from EKS DescribeCluster, which the emulator answers for the local
+control plane (harness.aws.register_eks_cluster).
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import subprocess
+import tomllib
+
+import boto3
+
+from harness import cluster as cluster_mod
+from harness import paths, procs
+from test_provisioning import REGION, apply, env, events, nodes, provisioner  # noqa: F401
+
+# settings.kubernetes keys Bottlerocket documents for aws-k8s variants (the ones we write).
+BOTTLEROCKET_KUBERNETES_KEYS = {
+    "cluster-name", "api-server", "cluster-certificate", "cluster-dns-ip", "max-pods", "node-labels",
+    "node-taints",
+}
+
+
+def pod(name: str, namespace: str, tolerate: str | None = None) -> dict:
+    spec: dict = {"terminationGracePeriodSeconds": 0, "containers": [
+        {"name": "app", "image": "registry.k8s.io/pause:3.10", "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]}
+    if tolerate:
+        spec["tolerations"] = [{"key": tolerate, "operator": "Exists"}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def launched_user_data() -> tuple[str, str]:
+    """(image id, decoded user data) of the one launch template the controller created."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    templates = ec2.describe_launch_templates(
+        Filters=[{"Name": "tag-key", "Values": ["karpenter.sh/cluster"]}])["LaunchTemplates"]
+    assert len(templates) == 1, templates
+    version = ec2.describe_launch_template_versions(
+        LaunchTemplateId=templates[0]["LaunchTemplateId"])["LaunchTemplateVersions"][0]
+    data = version["LaunchTemplateData"]
+    return data["ImageId"], base64.b64decode(data["UserData"]).decode()
+
+
+def nodeadm_view(user_data: str, tmp_path) -> dict:
+    checker = paths.go_component("nodeadm-check") / "krs-nodeadm-check"
+    path = tmp_path / "user-data"
+    path.write_text(user_data)
+    out = subprocess.run([str(checker), str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def ssm_image(parameter: str) -> str:
+    return boto3.client("ssm", region_name=REGION).get_parameter(Name=parameter)["Parameter"]["Value"]
+
+
+def wait_for_node(cluster) -> dict:
+    return procs.wait_for("a node launched", lambda: (nodes(cluster) or [None])[0], 120)
+
+
+def test_an_al2023_node_boots_with_a_node_config_nodeadm_accepts_and_the_users_script_first(
+        cluster, aws, env, tmp_path):
+    ns = env["namespace"]
+    env["start"]()
+    p = provisioner("boot", ["spot"])
+    p["spec"]["labels"] = {"team": "a"}
+    p["spec"]["taints"] = [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]
+    p["spec"]["startupTaints"] = [{"key": "example.com/booting", "effect": "NoExecute"}]
+    p["spec"]["provider"]["userData"] = "#!/bin/bash\necho hello from the provisioner\n"
+    apply(cluster, p)
+    apply(cluster, pod("web", ns, tolerate="dedicated"))
+    node = wait_for_node(cluster)
+
+    image, user_data = launched_user_data()
+    assert image == ssm_image("/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id")
+    parts = email.message_from_string(user_data).get_payload()
+    assert [part.get_content_type() for part in parts] == ["text/x-shellscript", "application/node.eks.aws"]
+    assert parts[0].get_payload() == "#!/bin/bash\necho hello from the provisioner\n"
+
+    config = nodeadm_view(user_data, tmp_path)["spec"]
+    assert config["cluster"] == {
+        "name": "e2e",
+        "apiServerEndpoint": cluster.server,
+        "certificateAuthority": base64.b64encode(cluster.pki.ca.read_bytes()).decode(),
+        "cidr": cluster_mod.SERVICE_CIDR,
+    }
+    kubelet = config["kubelet"]
+    assert kubelet["config"]["clusterDNS"] == ["10.0.0.10"]
+    assert kubelet["config"]["registerWithTaints"] == [
+        {"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+        {"key": "example.com/booting", "effect": "NoExecute"},
+    ]
+    assert kubelet["flags"] == ["--node-labels=karpenter.sh/provisioner-name=boot,team=a"]
+    # The Node the controller registered says which image it runs, for drift checks.
+    assert node["metadata"]["annotations"]["karpenter.k8s.aws/image-id"] == image
+
+
+def test_a_bottlerocket_node_boots_with_toml_settings_merged_over_the_users(cluster, aws, env):
+    ns = env["namespace"]
+    env["start"]()
+    p = provisioner("rocket", ["spot"])
+    p["spec"]["provider"]["amiFamily"] = "Bottlerocket"
+    p["spec"]["provider"]["userData"] = (
+        '[settings.kubernetes]\ncluster-name = "not-this"\n\n[settings.host-containers.admin]\nenabled = true\n')
+    p["spec"]["taints"] = [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]
+    apply(cluster, p)
+    apply(cluster, pod("web", ns, tolerate="dedicated"))
+    wait_for_node(cluster)
+
+    image, user_data = launched_user_data()
+    assert image == ssm_image("/aws/service/bottlerocket/aws-k8s-1.35/x86_64/latest/image_id")
+    settings = tomllib.loads(user_data)["settings"]
+    kubernetes = settings["kubernetes"]
+    assert set(kubernetes) <= BOTTLEROCKET_KUBERNETES_KEYS, set(kubernetes) - BOTTLEROCKET_KUBERNETES_KEYS
+    assert kubernetes["cluster-name"] == "e2e"
+    assert kubernetes["api-server"] == cluster.server
+    assert base64.b64decode(kubernetes["cluster-certificate"]) == cluster.pki.ca.read_bytes()
+    assert kubernetes["cluster-dns-ip"] == "10.0.0.10"
+    assert kubernetes["node-labels"] == {"karpenter.sh/provisioner-name": "rocket"}
+    assert kubernetes["node-taints"] == {"dedicated": ["web:NoSchedule"]}
+    assert settings["host-containers"]["admin"]["enabled"] is True
+
+
+def test_a_provisioner_that_cannot_bootstrap_is_refused_and_nothing_launches(cluster, aws, env):
+    ns = env["namespace"]
+    # The API server refuses AL2 with the reason (the CRD's rule), naming the field.
+    p = provisioner("old", ["spot"])
+    p["spec"]["provider"]["amiFamily"] = "AL2"
+    refused = cluster.kubectl("apply", "-f", "-", input=json.dumps(p), check=False)
+    assert refused.returncode != 0
+    assert "spec.provider.amiFamily" in refused.stderr and "end of support" in refused.stderr, refused.stderr
+
+    # TOML the controller cannot merge is refused by the controller, on the Provisioner.
+    env["start"]()
+    p = provisioner("bad-toml", ["spot"])
+    p["spec"]["provider"]["amiFamily"] = "Bottlerocket"
+    p["spec"]["provider"]["userData"] = "[settings.kubernetes\nbroken ="
+    apply(cluster, p)
+    apply(cluster, pod("web", ns))
+
+    def warned() -> list[dict]:
+        return [e for e in events(cluster, "default", "InvalidProvisioner")
+                if e["involvedObject"]["name"] == "bad-toml"]
+
+    warning = procs.wait_for("an InvalidProvisioner event", warned, 60)[0]
+    assert "spec.provider.userData: not valid TOML" in warning["message"], warning
+    assert not nodes(cluster)
+    assert not boto3.client("ec2", region_name=REGION).describe_instances(
+        Filters=[{"Name": "tag-key", "Values": ["karpenter.sh/cluster"]}])["Reservations"]
+
+
+def test_without_the_clusters_coordinates_nothing_is_launched_and_the_pod_says_why(cluster, aws, env):
+    ns = env["namespace"]
+    boto3.client("eks", region_name=REGION).delete_cluster(name="e2e")
+    env["start"]()
+    apply(cluster, provisioner("boot", ["spot"]))
+    apply(cluster, pod("web", ns))
+
+    def failed() -> list[dict]:
+        return [e for e in events(cluster, ns, "LaunchFailed") if "NodeBootstrap" in (e.get("message") or "")]
+
+    event = procs.wait_for("a LaunchFailed NodeBootstrap event", failed, 60)[0]
+    assert "DescribeCluster" in event["message"] and "clusterEndpoint" in event["message"], event
+    assert not nodes(cluster)

@@ -195,6 +195,7 @@ fn aws_provider() -> Value {
             "securityGroupSelector": string_map(),
             "instanceProfile": {"type": "string", "maxLength": 128},
             "amiFamily": ami_family(),
+            "amiSelector": string_map(),
             "tags": string_map(),
             "metadataOptions": {
                 "type": "object",

@@ -171,3 +171,47 @@ def test_without_the_clusters_coordinates_nothing_is_launched_and_the_pod_says_w
     event = procs.wait_for("a LaunchFailed NodeBootstrap event", failed, 60)[0]
     assert "DescribeCluster" in event["message"] and "clusterEndpoint" in event["message"], event
     assert not nodes(cluster)
+
+
+def test_custom_launches_the_newest_image_the_ami_selector_matches_with_the_users_data_verbatim(
+        cluster, aws, env):
+    ns = env["namespace"]
+    ec2 = boto3.client("ec2", region_name=REGION)
+    base = ssm_image("/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id")
+    builder = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, InstanceType="m5.large")["Instances"][0]["InstanceId"]
+    images = []
+    for name in ("golden-1", "golden-2"):
+        image = ec2.create_image(InstanceId=builder, Name=name)["ImageId"]
+        ec2.create_tags(Resources=[image], Tags=[{"Key": "team", "Value": "ml"}])
+        images.append(image)
+    ec2.terminate_instances(InstanceIds=[builder])
+    newest = max(ec2.describe_images(ImageIds=images)["Images"], key=lambda i: (i["CreationDate"], i["ImageId"]))
+
+    env["start"]()
+    p = provisioner("golden", ["spot"])
+    p["spec"]["provider"]["amiFamily"] = "Custom"
+    p["spec"]["provider"]["amiSelector"] = {"team": "ml", "aws::name": "golden-*"}
+    p["spec"]["provider"]["userData"] = "#!/bin/bash\n/opt/golden/join-cluster\n"
+    apply(cluster, p)
+    apply(cluster, pod("web", ns))
+    node = wait_for_node(cluster)
+    image, user_data = launched_user_data()
+    assert image == newest["ImageId"]
+    assert user_data == "#!/bin/bash\n/opt/golden/join-cluster\n"
+    assert node["metadata"]["annotations"]["karpenter.k8s.aws/image-id"] == image
+
+
+def test_an_ami_selector_that_matches_nothing_launches_nothing_and_says_so(cluster, aws, env):
+    ns = env["namespace"]
+    env["start"]()
+    p = provisioner("nothing", ["spot"])
+    p["spec"]["provider"]["amiSelector"] = {"team": "nobody"}
+    apply(cluster, p)
+    apply(cluster, pod("web", ns))
+
+    def failed() -> list[dict]:
+        return [e for e in events(cluster, ns, "LaunchFailed") if "amiSelector" in (e.get("message") or "")]
+
+    event = procs.wait_for("a LaunchFailed event naming the amiSelector", failed, 60)[0]
+    assert "matches no available image for x86_64" in event["message"], event
+    assert not nodes(cluster)

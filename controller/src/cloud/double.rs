@@ -10,6 +10,7 @@ use super::provider::{CloudProvider, EksCluster, Selector};
 use super::types::{Arch, Instance, InstanceState, Pool, SecurityGroup, Subnet};
 use async_trait::async_trait;
 use karpenter_core::bootstrap::AmiFamily;
+use karpenter_core::bootstrap::ami_selector::{Image, ImageQuery};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -20,6 +21,7 @@ pub enum Call {
     SecurityGroups(Selector),
     Ami(AmiFamily, String, Arch),
     Cluster,
+    Images(ImageQuery),
     EnsureLaunchTemplate(NodeConfig),
     LaunchTemplates,
     DeleteLaunchTemplate(String),
@@ -158,6 +160,18 @@ impl CloudProvider for RecordingCloud {
             kubernetes_version.replace('.', ""),
             arch.aws_name()
         ))
+    }
+
+    /// One image per architecture, whatever the query.
+    async fn images(&self, query: &ImageQuery) -> Result<Vec<Image>, CloudError> {
+        self.record(Call::Images(query.clone()));
+        Ok(["x86_64", "arm64"]
+            .map(|arch| Image {
+                id: format!("ami-selected-{arch}"),
+                architecture: arch.to_string(),
+                creation_date: "2026-01-01T00:00:00.000Z".to_string(),
+            })
+            .to_vec())
     }
 
     /// A cluster as EKS describes one that is active.

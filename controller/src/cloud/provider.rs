@@ -11,6 +11,7 @@ use super::launch_template::{LaunchTemplate, NodeConfig};
 use super::types::{Arch, Instance, SecurityGroup, Subnet};
 use async_trait::async_trait;
 use karpenter_core::bootstrap::AmiFamily;
+use karpenter_core::bootstrap::ami_selector::{Image, ImageQuery};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -58,6 +59,9 @@ pub trait CloudProvider: Send + Sync {
         kubernetes_version: &str,
         arch: Arch,
     ) -> Result<String, CloudError>;
+
+    /// Available images matching an amiSelector's query, in no particular order.
+    async fn images(&self, query: &ImageQuery) -> Result<Vec<Image>, CloudError>;
 
     /// The cluster's coordinates as EKS reports them (DescribeCluster of the cluster name).
     async fn cluster(&self) -> Result<EksCluster, CloudError>;

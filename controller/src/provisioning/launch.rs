@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use karpenter_core::api::labels;
-use karpenter_core::bootstrap::{self, AmiFamily, NodeSetup};
+use karpenter_core::bootstrap::{self, AmiFamily, NodeSetup, ami_selector};
 use karpenter_core::scheduling::NewNode;
 
 use super::cluster_facts::ClusterFactsSource;
@@ -155,23 +155,54 @@ impl NodeLauncher {
             .security_groups(sg_selector)
             .await
             .map_err(cloud("finding security groups"))?;
-        let instance_types: Vec<_> = node
+        let selected = if provider.ami_selector.is_empty() {
+            None
+        } else {
+            let images = self
+                .cloud
+                .images(&ami_selector::query(&provider.ami_selector))
+                .await
+                .map_err(cloud("finding images by amiSelector"))?;
+            Some(ami_selector::newest_per_architecture(&images))
+        };
+        let planned: Vec<_> = node
             .instance_types
             .iter()
             .filter_map(|o| catalog.get(&o.name).cloned())
             .collect();
+        // Selected images decide which architectures can launch.
+        let instance_types: Vec<_> = planned
+            .iter()
+            .filter(|t| {
+                selected
+                    .as_ref()
+                    .is_none_or(|s| s.contains_key(t.arch.aws_name()))
+            })
+            .cloned()
+            .collect();
         if instance_types.is_empty() {
+            if selected.is_some() && !planned.is_empty() {
+                let archs: BTreeSet<&str> = planned.iter().map(|t| t.arch.aws_name()).collect();
+                return Err(bootstrap_error(format!(
+                    "spec.provider.amiSelector {:?} matches no available image for {}",
+                    provider.ami_selector,
+                    archs.into_iter().collect::<Vec<_>>().join(", ")
+                )));
+            }
             return Err(LaunchError::NoInstanceTypes { provisioner: name });
         }
         let instance_tags = tags::instance_tags(&self.cluster, &name, &provider.tags);
         let archs: BTreeSet<Arch> = instance_types.iter().map(|t| t.arch).collect();
         let mut launch_templates = BTreeMap::new();
         for arch in archs {
-            let image_id = self
-                .cloud
-                .ami(family, &self.kubernetes_version, arch)
-                .await
-                .map_err(cloud("resolving the AMI"))?;
+            let image_id = match selected.as_ref().and_then(|s| s.get(arch.aws_name())) {
+                Some(image) => image.id.clone(),
+                None => self
+                    .cloud
+                    .ami(family, &self.kubernetes_version, arch)
+                    .await
+                    .map_err(cloud("resolving the AMI"))?,
+            };
             let config = NodeConfig {
                 image_id,
                 security_group_ids: security_groups.iter().map(|g| g.id.clone()).collect(),

@@ -119,6 +119,16 @@ fn aws_block() -> Block {
             "`AL2023` (default), `Bottlerocket` or `Custom`: how nodes bootstrap (nodeadm NodeConfig, Bottlerocket TOML settings, or `user_data` verbatim). `AL2` is refused (end of support), as are `Ubuntu` and `Windows*`.",
         ))
         .attribute(
+            Attribute::string_map("ami_selector")
+                .optional()
+                .description(
+                    "Images to launch instead of the family's public one: `aws::ids` (comma-separated AMI ids), \
+                     `aws::name` (a name, `*` wildcards allowed), `aws::owners` (comma-separated account ids, `self` or \
+                     `amazon`; default `self,amazon`) and any tag key (value `*` for any value). Every entry must match; \
+                     the newest image per architecture wins. Required by `ami_family = \"Custom\"`.",
+                ),
+        )
+        .attribute(
             Attribute::string_map("tags")
                 .optional()
                 .description("Tags of the instances and volumes."),
@@ -232,6 +242,7 @@ fn aws_json(v: &Value) -> Json {
     );
     put(&mut m, "instanceProfile", s(v.get("instance_profile")));
     put(&mut m, "amiFamily", s(v.get("ami_family")));
+    put(&mut m, "amiSelector", smap(v.get("ami_selector")));
     put(&mut m, "tags", smap(v.get("tags")));
     if let Some(md) = blocks(v.get("metadata_options")).first() {
         let mut o = Map::new();
@@ -404,6 +415,7 @@ fn aws_value(p: &Json) -> Value {
         ("security_group_selector", jmap(&p["securityGroupSelector"])),
         ("instance_profile", jstr(&p["instanceProfile"])),
         ("ami_family", jstr(&p["amiFamily"])),
+        ("ami_selector", jmap(&p["amiSelector"])),
         ("tags", jmap(&p["tags"])),
         ("user_data", jstr(&p["userData"])),
         ("metadata_options", metadata),

@@ -225,6 +225,10 @@ pub struct AwsNodeTemplate {
     pub instance_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ami_family: Option<String>,
+    /// Images by `aws::ids`, `aws::name`, `aws::owners` or tags; the newest match per
+    /// architecture is launched instead of the family's public image.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ami_selector: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -242,10 +242,15 @@ fn validate_provider(c: &mut Collector, at: &str, p: &AwsNodeTemplate) {
             "must select subnets by at least one tag, e.g. karpenter.sh/discovery: <cluster>",
         );
     }
+    for (key, value) in &p.ami_selector {
+        if let Err(e) = bootstrap::ami_selector::check_entry(key, value) {
+            c.push(format!("{at}.amiSelector[{key}]"), e);
+        }
+    }
     match AmiFamily::parse(p.ami_family.as_deref()) {
-        Ok(AmiFamily::Custom) => c.push(
-            format!("{at}.amiFamily"),
-            "Custom needs an amiSelector naming the image, which karpenter-rs does not support yet; use AL2023 (the default) or Bottlerocket",
+        Ok(AmiFamily::Custom) if p.ami_selector.is_empty() => c.push(
+            format!("{at}.amiSelector"),
+            "amiFamily Custom needs an amiSelector naming the image, e.g. aws::ids: ami-0123456789abcdef0",
         ),
         Ok(family) => {
             if let Some(user) = &p.user_data

@@ -6,11 +6,13 @@
 //!   as one part (a NodeConfig, cloud-config or shell script). nodeadm merges NodeConfig parts in
 //!   order, so ours, last, win where both set a field.
 //! - Bottlerocket: TOML settings; the Provisioner's TOML is the base and ours are merged over it.
-//! - Custom: the Provisioner's user data verbatim; the image comes from an amiSelector.
+//! - Custom: the Provisioner's user data verbatim; the image comes from an amiSelector
+//!   ([`ami_selector`], which any family may use instead of its public image).
 //!
 //! Pure: the caller supplies the cluster's coordinates (settings or EKS DescribeCluster).
 
 mod al2023;
+pub mod ami_selector;
 mod bottlerocket;
 
 use crate::api::Taint;

@@ -6,7 +6,9 @@ use super::sdk_error::from_sdk;
 use crate::cloud::clock::Clock;
 use crate::cloud::error::CloudError;
 use crate::cloud::types::Arch;
+use aws_sdk_ec2::types::{self as ec2, Filter};
 use karpenter_core::bootstrap::AmiFamily;
+use karpenter_core::bootstrap::ami_selector::{Image, ImageQuery};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -97,6 +99,48 @@ impl AwsCloud {
             .to_string();
         self.amis.put(key, id.clone());
         Ok(id)
+    }
+}
+
+impl AwsCloud {
+    /// Available images matching an amiSelector's query (DescribeImages, every page).
+    pub(super) async fn describe_images(&self, q: &ImageQuery) -> Result<Vec<Image>, CloudError> {
+        let mut filters = vec![Filter::builder().name("state").values("available").build()];
+        if let Some(name) = &q.name {
+            filters.push(Filter::builder().name("name").values(name).build());
+        }
+        for (key, value) in &q.tags {
+            filters.push(if value == "*" {
+                Filter::builder().name("tag-key").values(key).build()
+            } else {
+                Filter::builder()
+                    .name(format!("tag:{key}"))
+                    .values(value)
+                    .build()
+            });
+        }
+        let images: Vec<ec2::Image> = self
+            .ec2
+            .describe_images()
+            .set_image_ids((!q.ids.is_empty()).then(|| q.ids.clone()))
+            .set_owners((!q.owners.is_empty()).then(|| q.owners.clone()))
+            .set_filters(Some(filters))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| from_sdk("DescribeImages", e))?;
+        Ok(images
+            .iter()
+            .filter_map(|i| {
+                Some(Image {
+                    id: i.image_id()?.to_string(),
+                    architecture: i.architecture()?.as_str().to_string(),
+                    creation_date: i.creation_date().unwrap_or_default().to_string(),
+                })
+            })
+            .collect())
     }
 }
 

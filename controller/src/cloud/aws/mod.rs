@@ -31,6 +31,7 @@ use super::types::{Arch, Instance, SecurityGroup, Subnet};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use karpenter_core::bootstrap::AmiFamily;
+use karpenter_core::bootstrap::ami_selector::{Image, ImageQuery};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,6 +213,10 @@ impl CloudProvider for AwsCloud {
         arch: Arch,
     ) -> Result<String, CloudError> {
         self.resolve_ami(family, kubernetes_version, arch).await
+    }
+
+    async fn images(&self, query: &ImageQuery) -> Result<Vec<Image>, CloudError> {
+        self.describe_images(query).await
     }
 
     async fn cluster(&self) -> Result<EksCluster, CloudError> {

@@ -11,9 +11,9 @@ variable "region" {
 }
 
 variable "cluster_endpoint" {
-  description = "API server URL that new nodes join."
+  description = "API server URL that new nodes join; null: the controller asks EKS DescribeCluster."
   type        = string
-  default     = "https://127.0.0.1:6443"
+  default     = null
 }
 
 variable "controller_image" {

@@ -4,8 +4,9 @@ variable "cluster_name" {
 }
 
 variable "cluster_endpoint" {
-  description = "API server URL that new nodes join (the controller's clusterEndpoint setting)."
+  description = "API server URL that new nodes join (the controller's clusterEndpoint setting); null: the controller asks EKS DescribeCluster."
   type        = string
+  default     = null
 }
 
 variable "tags" {

@@ -148,8 +148,9 @@ impl Resource for ControllerPolicy {
                 .description(
                     "The least-privilege IAM policy of the karpenter-rs controller: launches, tags and terminates only \
                      instances, fleets and launch templates tagged `karpenter.sh/cluster = <cluster_name>`; consumes only \
-                     the given interruption queue; passes only the given node role to EC2; reads prices, EKS AMI \
-                     parameters and EC2 descriptions in the provider's region.",
+                     the given interruption queue; passes only the given node role to EC2; reads prices, the public AMI \
+                     parameters, EC2 descriptions in the provider's region and the cluster's own EKS description. It grants \
+                     the calls the controller makes and no others.",
                 )
                 .attribute(
                     Attribute::string("name")

@@ -1,5 +1,12 @@
 //! The controller's least-privilege IAM policy document. Shared by `karpenter_controller_policy`
 //! (concrete ARNs) and the bootstrap stack (CloudFormation intrinsics in place of ARNs).
+//!
+//! It grants the calls the controller makes and no others (tests/awsemu/test_iam_enforce.py and
+//! the in-cluster e2e run the controller under it with the emulator enforcing IAM): CreateFleet
+//! (with RunInstances, which EC2 also checks, tag-on-create and PassRole of the node role),
+//! CreateLaunchTemplate/DeleteLaunchTemplate, TerminateInstances, the Describe calls of the catalog,
+//! subnets, security groups, images and instances, the AMI parameters, prices, the interruption
+//! queue and the cluster's coordinates (DescribeCluster).
 
 use serde_json::{Value as Json, json};
 
@@ -78,13 +85,6 @@ pub fn document(s: &Scope<'_>) -> Json {
                 }
             },
             {
-                "Sid": "RetagOwnInstances",
-                "Effect": "Allow",
-                "Action": "ec2:CreateTags",
-                "Resource": ec2("instance/*"),
-                "Condition": resource_tag
-            },
-            {
                 "Sid": "TerminateOnlyOwnInstancesAndTemplates",
                 "Effect": "Allow",
                 "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
@@ -95,7 +95,6 @@ pub fn document(s: &Scope<'_>) -> Json {
                 "Sid": "ReadOnlyDescribeInTheRegion",
                 "Effect": "Allow",
                 "Action": [
-                    "ec2:DescribeAvailabilityZones",
                     "ec2:DescribeImages",
                     "ec2:DescribeInstances",
                     "ec2:DescribeInstanceTypeOfferings",
@@ -123,7 +122,7 @@ pub fn document(s: &Scope<'_>) -> Json {
             {
                 "Sid": "ConsumeTheInterruptionQueue",
                 "Effect": "Allow",
-                "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
                 "Resource": s.queue_arn
             },
             {
@@ -132,12 +131,6 @@ pub fn document(s: &Scope<'_>) -> Json {
                 "Action": "iam:PassRole",
                 "Resource": s.node_role_arn,
                 "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-            },
-            {
-                "Sid": "ReadInstanceProfiles",
-                "Effect": "Allow",
-                "Action": "iam:GetInstanceProfile",
-                "Resource": "*"
             },
             {
                 "Sid": "DiscoverTheClusterEndpoint",

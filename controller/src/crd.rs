@@ -258,7 +258,34 @@ fn spec_schema() -> Value {
                 }]
             },
             "weight": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 100},
-            "provider": aws_provider()
+            "provider": aws_provider(),
+            "kubeletConfiguration": kubelet_configuration()
+        }
+    })
+}
+
+/// Shapes only; the controller's validation (and the provider's, at plan time) checks signals,
+/// percentages and durations, and reports them on the Provisioner.
+fn kubelet_configuration() -> Value {
+    let reserved =
+        json!({"type": "object", "additionalProperties": quantity(), "maxProperties": 4});
+    let percent = json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": 100});
+    json!({
+        "type": "object",
+        "description": "Kubelet settings written into the nodes' bootstrap; allocatable follows from them.",
+        "properties": {
+            "clusterDNS": {"type": "array", "maxItems": 3, "items": {"type": "string"}},
+            "maxPods": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000},
+            "podsPerCore": {"type": "integer", "format": "int32", "minimum": 0},
+            "systemReserved": reserved,
+            "kubeReserved": reserved,
+            "evictionHard": string_map(),
+            "evictionSoft": string_map(),
+            "evictionSoftGracePeriod": string_map(),
+            "evictionMaxPodGracePeriod": {"type": "integer", "format": "int32", "minimum": 0},
+            "imageGCHighThresholdPercent": percent,
+            "imageGCLowThresholdPercent": percent,
+            "cpuCFSQuota": {"type": "boolean"}
         }
     })
 }

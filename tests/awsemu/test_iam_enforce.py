@@ -188,3 +188,16 @@ def test_a_request_with_a_wrong_signature_is_refused(world) -> None:
     forged = boto3.client("ec2", region_name=world.region, aws_access_key_id=creds.access_key,
                           aws_secret_access_key="not-the-secret", aws_session_token=creds.token)
     refused(forged.describe_instances, "AuthFailure")
+
+
+def test_a_rest_service_is_authorised_by_its_resource(world) -> None:
+    """EKS speaks REST (GET /clusters/NAME): its signature covers an empty payload, and the check
+    is on the cluster's ARN, so the policy's DescribeCluster of its own cluster passes and another
+    cluster is refused."""
+    world.root["eks"] = boto3.client("eks", region_name=world.region)
+    world.root["eks"].create_cluster(name=CLUSTER, roleArn=world.other_role["Arn"], resourcesVpcConfig={})
+    world.root["eks"].create_cluster(name="other", roleArn=world.other_role["Arn"], resourcesVpcConfig={})
+    eks = world.client("eks")
+    assert eks.describe_cluster(name=CLUSTER)["cluster"]["name"] == CLUSTER
+    message = refused(lambda: eks.describe_cluster(name="other"), "AccessDeniedException")
+    assert "cluster/other" in message, message

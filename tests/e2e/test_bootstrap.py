@@ -76,6 +76,9 @@ def test_an_al2023_node_boots_with_a_node_config_nodeadm_accepts_and_the_users_s
     p["spec"]["taints"] = [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]
     p["spec"]["startupTaints"] = [{"key": "example.com/booting", "effect": "NoExecute"}]
     p["spec"]["provider"]["userData"] = "#!/bin/bash\necho hello from the provisioner\n"
+    p["spec"]["kubeletConfiguration"] = {
+        "maxPods": 20, "systemReserved": {"cpu": "100m"}, "evictionHard": {"memory.available": "5%"},
+        "imageGCHighThresholdPercent": 90, "imageGCLowThresholdPercent": 70}
     apply(cluster, p)
     apply(cluster, pod("web", ns, tolerate="dedicated"))
     node = wait_for_node(cluster)
@@ -95,6 +98,11 @@ def test_an_al2023_node_boots_with_a_node_config_nodeadm_accepts_and_the_users_s
     }
     kubelet = config["kubelet"]
     assert kubelet["config"]["clusterDNS"] == ["10.0.0.10"]
+    for key, value in p["spec"]["kubeletConfiguration"].items():
+        assert kubelet["config"][key] == value, key
+    # What the node reports holding follows from the same settings: 20 pods, 100m less cpu.
+    assert node["status"]["allocatable"]["pods"] == "20"
+    assert node["status"]["capacity"]["pods"] == "20"
     assert kubelet["config"]["registerWithTaints"] == [
         {"key": "dedicated", "value": "web", "effect": "NoSchedule"},
         {"key": "example.com/booting", "effect": "NoExecute"},

@@ -109,8 +109,12 @@ def test_terraform_apply_runs_the_controller_on_the_real_node_which_provisions_r
 
         # The job: pending pods -> spot capacity; the controller never binds pods itself.
         workload(cluster)
-        nodes = procs.wait_for(f"{REPLICAS} pods Running", lambda: len(running(cluster, APP)) == REPLICAS
-                               and demo.karpenter_nodes(cluster), 240)
+        try:
+            nodes = procs.wait_for(f"{REPLICAS} pods Running", lambda: len(running(cluster, APP)) == REPLICAS
+                                   and demo.karpenter_nodes(cluster), 240)
+        except procs.Timeout:
+            tail = [r for r in incluster.logs(cluster, leader) if r.get("level") in ("WARN", "ERROR")][-10:]
+            raise AssertionError(f"the controller's last warnings and errors: {json.dumps(tail, indent=1)}") from None
         for node in nodes:
             labels = node["metadata"]["labels"]
             assert labels["karpenter.sh/provisioner-name"] == "spot-fleet"

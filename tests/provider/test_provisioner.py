@@ -117,7 +117,14 @@ resource "karpenter_provisioner" "bad" {
     operator = "Maybe"
     values   = ["us-east-1a"]
   }
-  aws { subnet_selector = { "karpenter.sh/discovery" = "demo" } }
+  aws {
+    subnet_selector = { "karpenter.sh/discovery" = "demo" }
+    ami_family      = "AL2"
+  }
+  kubelet_configuration {
+    max_pods      = 0
+    eviction_hard = { "memory.available" = "lots" }
+  }
   ttl_seconds_after_empty = -5
 }
 """
@@ -134,6 +141,10 @@ def test_an_invalid_provisioner_is_rejected_at_plan_and_by_the_api_server(ws, em
     assert "spec.ttlSecondsAfterEmpty" in out, out
     assert 'operator = "Maybe"' in out, out
     assert 'values   = ["preemptible"]' in out, out
+    assert "spec.provider.amiFamily: AL2 is not supported" in out and "end of support" in out, out
+    assert "spec.kubeletConfiguration.maxPods: must be between 1 and 1000" in out, out
+    assert "spec.kubeletConfiguration.evictionHard[memory.available]" in out, out
+    assert "max_pods      = 0" in out, out
 
     # The same object sent directly is refused by the API server's CRD schema.
     write(ws, emu, cluster, CONTROLLER)

@@ -11,4 +11,5 @@ pub mod api;
 pub mod bootstrap;
 pub mod imds;
 pub mod interruption;
+pub mod kubelet;
 pub mod scheduling;

@@ -324,7 +324,7 @@ impl Provisioning {
             }
         }
         if !launched.is_empty() {
-            self.register(&catalog, &pending, launched).await;
+            self.register(&catalog, &pending, by_name, launched).await;
         }
     }
 
@@ -411,6 +411,7 @@ impl Provisioning {
         &self,
         catalog: &Catalog,
         pending: &[Arc<Pod>],
+        provisioners: &BTreeMap<&str, &Arc<Provisioner>>,
         launched: Vec<(&NewNode, LaunchedInstance)>,
     ) {
         // The kubelet registers under the instance's private DNS name; ours must be the same.
@@ -439,6 +440,9 @@ impl Provisioning {
                 node_name: node_name.clone(),
                 instance_id: instance.instance_id.clone(),
                 image_id: seen.and_then(|i| i.image_id.clone()),
+                kubelet: provisioners
+                    .get(new.provisioner.as_str())
+                    .and_then(|p| p.spec.kubelet_configuration.as_ref()),
                 zone: instance.zone.clone(),
                 region: catalog.region.clone(),
                 capacity_type: instance.capacity_type.to_string(),

@@ -126,7 +126,7 @@ impl NodeLauncher {
                         .chain(&node.startup_taints)
                         .cloned()
                         .collect(),
-                    max_pods: None,
+                    kubelet: provisioner.spec.kubelet_configuration.clone(),
                 };
                 bootstrap::user_data(family, &facts, &setup, provider.user_data.as_deref())
                     .map_err(|e| bootstrap_error(format!("spec.provider.{e}")))?

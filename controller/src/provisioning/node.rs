@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, Taint as K8sTaint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use karpenter_core::api::{Taint, labels};
+use karpenter_core::api::{KubeletConfiguration, Taint, labels};
+use karpenter_core::kubelet;
 use karpenter_core::scheduling::InstanceType;
 use karpenter_core::scheduling::resources::Resources;
 
@@ -28,6 +29,8 @@ pub struct LaunchedNode<'a> {
     pub instance_id: String,
     /// None when EC2 did not say (the annotation is then left out).
     pub image_id: Option<String>,
+    /// The Provisioner's kubeletConfiguration: what the node reports holding follows from it.
+    pub kubelet: Option<&'a KubeletConfiguration>,
     pub zone: String,
     pub region: String,
     pub capacity_type: String,
@@ -141,8 +144,11 @@ pub fn node_object(n: &LaunchedNode<'_>) -> Node {
             ..NodeSpec::default()
         }),
         status: Some(NodeStatus {
-            capacity: Some(quantities(&t.capacity())),
-            allocatable: Some(quantities(&t.allocatable())),
+            capacity: Some(quantities(&Resources {
+                pods: kubelet::max_pods(t, n.kubelet),
+                ..t.capacity()
+            })),
+            allocatable: Some(quantities(&kubelet::allocatable(t, n.kubelet))),
             ..NodeStatus::default()
         }),
     }
@@ -181,6 +187,7 @@ mod tests {
             node_name: "ip-10-0-1-5.ap-southeast-1.compute.internal".into(),
             instance_id: "i-0abc".into(),
             image_id: Some("ami-0123".into()),
+            kubelet: None,
             zone: "ap-southeast-1a".into(),
             region: "ap-southeast-1".into(),
             capacity_type: "spot".into(),

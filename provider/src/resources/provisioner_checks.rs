@@ -20,6 +20,11 @@ fn hcl_name(segment: &str) -> (String, bool) {
         "httpProtocolIPv6" => ("http_protocol_ipv6".into(), false),
         "kmsKeyID" => ("kms_key_id".into(), false),
         "snapshotID" => ("snapshot_id".into(), false),
+        "kubeletConfiguration" => ("kubelet_configuration".into(), true),
+        "clusterDNS" => ("cluster_dns".into(), false),
+        "imageGCHighThresholdPercent" => ("image_gc_high_threshold_percent".into(), false),
+        "imageGCLowThresholdPercent" => ("image_gc_low_threshold_percent".into(), false),
+        "cpuCFSQuota" => ("cpu_cfs_quota".into(), false),
         other => (snake(other), false),
     }
 }
@@ -92,7 +97,10 @@ pub fn validate(spec: &ProvisionerSpec, diags: &mut Diagnostics) {
             diags.error_at(
                 attribute_path(&e.path),
                 "Invalid provisioner",
-                format!("{}: {} (the CRD rejects this too)", e.path, e.message),
+                format!(
+                    "{}: {} (the CRD or the controller refuses it too)",
+                    e.path, e.message
+                ),
             );
         }
     }
@@ -216,6 +224,20 @@ mod tests {
                 .push_attr("ebs")
                 .push_index(0)
                 .push_attr("volume_size"),
+        );
+        eq(
+            "spec.kubeletConfiguration.clusterDNS[1]",
+            AttributePath::attr("kubelet_configuration")
+                .push_index(0)
+                .push_attr("cluster_dns")
+                .push_index(1),
+        );
+        eq(
+            "spec.kubeletConfiguration.evictionHard[memory.available]",
+            AttributePath::attr("kubelet_configuration")
+                .push_index(0)
+                .push_attr("eviction_hard")
+                .push_key("memory.available"),
         );
         eq(
             "spec.startupTaints[0].effect",

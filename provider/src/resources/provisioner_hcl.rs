@@ -152,6 +152,101 @@ fn aws_block() -> Block {
         ))
 }
 
+/// (attribute, API field, kind) of the kubelet_configuration block.
+const KUBELET_FIELDS: [(&str, &str, KubeletKind); 12] = [
+    ("cluster_dns", "clusterDNS", KubeletKind::List),
+    ("max_pods", "maxPods", KubeletKind::Number),
+    ("pods_per_core", "podsPerCore", KubeletKind::Number),
+    ("system_reserved", "systemReserved", KubeletKind::Map),
+    ("kube_reserved", "kubeReserved", KubeletKind::Map),
+    ("eviction_hard", "evictionHard", KubeletKind::Map),
+    ("eviction_soft", "evictionSoft", KubeletKind::Map),
+    (
+        "eviction_soft_grace_period",
+        "evictionSoftGracePeriod",
+        KubeletKind::Map,
+    ),
+    (
+        "eviction_max_pod_grace_period",
+        "evictionMaxPodGracePeriod",
+        KubeletKind::Number,
+    ),
+    (
+        "image_gc_high_threshold_percent",
+        "imageGCHighThresholdPercent",
+        KubeletKind::Number,
+    ),
+    (
+        "image_gc_low_threshold_percent",
+        "imageGCLowThresholdPercent",
+        KubeletKind::Number,
+    ),
+    ("cpu_cfs_quota", "cpuCFSQuota", KubeletKind::Bool),
+];
+
+#[derive(Clone, Copy)]
+enum KubeletKind {
+    List,
+    Number,
+    Map,
+    Bool,
+}
+
+fn kubelet_block() -> Block {
+    let describe = |field: &str| {
+        format!(
+            "Kubelet `{field}`; defaults, units and how allocatable follows: docs/reference/kubelet-configuration.md."
+        )
+    };
+    KUBELET_FIELDS
+        .iter()
+        .fold(Block::new(), |b, &(attr, field, kind)| {
+            let a = match kind {
+                KubeletKind::List => Attribute::string_list(attr),
+                KubeletKind::Number => Attribute::number(attr),
+                KubeletKind::Map => Attribute::string_map(attr),
+                KubeletKind::Bool => Attribute::bool(attr),
+            };
+            b.attribute(a.optional().description(describe(field)))
+        })
+}
+
+fn kubelet_json(v: &Value) -> Json {
+    let mut m = Map::new();
+    for (attr, field, kind) in KUBELET_FIELDS {
+        let x = v.get(attr);
+        let j = match kind {
+            KubeletKind::List => match x {
+                Value::List(items) => Some(json!(
+                    items.iter().filter_map(Value::as_str).collect::<Vec<_>>()
+                )),
+                _ => None,
+            },
+            KubeletKind::Number => n(x),
+            KubeletKind::Map => smap(x),
+            KubeletKind::Bool => b(x),
+        };
+        put(&mut m, field, j);
+    }
+    Json::Object(m)
+}
+
+fn kubelet_value(j: &Json) -> Value {
+    Value::object(KUBELET_FIELDS.map(|(attr, field, kind)| {
+        let x = &j[field];
+        let v = match kind {
+            KubeletKind::List => match x.as_array() {
+                Some(a) => Value::List(a.iter().map(jstr).collect()),
+                None => Value::Null,
+            },
+            KubeletKind::Number => jnum(x),
+            KubeletKind::Map => jmap(x),
+            KubeletKind::Bool => jbool(x),
+        };
+        (attr, v)
+    }))
+}
+
 pub fn schema() -> Schema {
     Schema::new(
         Block::new()
@@ -179,6 +274,12 @@ pub fn schema() -> Schema {
                 taint_block(),
             ))
             .block(list_block("aws", "How AWS nodes are launched: the seed's `provider:` block.", aws_block()).max_items(1))
+            .block(list_block(
+                "kubelet_configuration",
+                "Kubelet settings written into the nodes' bootstrap (nodeadm NodeConfig or Bottlerocket settings); \
+                 the controller computes what a new node can hold from the same numbers.",
+                kubelet_block(),
+            ).max_items(1))
             .block(NestedBlock::new(
                 "timeouts",
                 BlockNesting::Single,
@@ -326,6 +427,9 @@ pub fn spec_from_hcl(v: &Value) -> Result<ProvisionerSpec, serde_json::Error> {
     if let Some(a) = blocks(v.get("aws")).first() {
         m.insert("provider".into(), aws_json(a));
     }
+    if let Some(k) = blocks(v.get("kubelet_configuration")).first() {
+        m.insert("kubeletConfiguration".into(), kubelet_json(k));
+    }
     serde_json::from_value(Json::Object(m))
 }
 
@@ -441,6 +545,11 @@ pub fn state_from_spec(name: &str, spec: &ProvisionerSpec, prior: &Value) -> Val
     } else {
         Value::List(Vec::new())
     };
+    let kubelet = if j["kubeletConfiguration"].is_object() {
+        Value::List(vec![kubelet_value(&j["kubeletConfiguration"])])
+    } else {
+        Value::List(Vec::new())
+    };
     Value::object([
         ("name", Value::string(name)),
         ("limits", limits),
@@ -468,6 +577,7 @@ pub fn state_from_spec(name: &str, spec: &ProvisionerSpec, prior: &Value) -> Val
         ("taint", jlist(&j["taints"], taint_value)),
         ("startup_taint", jlist(&j["startupTaints"], taint_value)),
         ("aws", aws),
+        ("kubelet_configuration", kubelet),
         ("timeouts", prior.get("timeouts").clone()),
     ])
 }

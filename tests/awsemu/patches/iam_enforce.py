@@ -44,6 +44,8 @@ from .. import iam_policy
 from ..iam_policy import Check, Decision
 
 PARTITION = "aws"
+# Services whose errors are JSON even for a bodiless GET.
+REST_JSON_SERVICES = {"eks"}
 
 Checks = list[Check]
 
@@ -440,7 +442,8 @@ def authorize(response: BaseResponse) -> _RESTError | None:
         return None
     region, service = _signing_scope(headers)
     action = response._get_action()
-    json_protocol = bool(headers.get("X-Amz-Target")) or "json" in (headers.get("Content-Type") or "")
+    json_protocol = (bool(headers.get("X-Amz-Target")) or "json" in (headers.get("Content-Type") or "")
+                     or service in REST_JSON_SERVICES)
     bad_signature = _signature_error(response, action)
     if bad_signature is not None:
         return bad_signature
@@ -462,9 +465,14 @@ def _signature_error(response: BaseResponse, action: str) -> _RESTError | None:
     if query:
         path += "?" + query
     try:
+        # moto re-signs `data` when it has no raw body (it parsed a form POST into `data`); a
+        # bodiless GET (EKS DescribeCluster) was signed over an empty payload, not over the
+        # parameters moto parsed from its path.
+        bodiless = response.method in ("GET", "HEAD", "DELETE") and not response.raw_body
         request = IAMRequest(
             account_id=response.current_account, method=response.method, path=path,
-            data=response.data, body=response.raw_body, headers=response.headers, action=action,
+            data="" if bodiless else response.data, body=response.raw_body,
+            headers=response.headers, action=action,
         )
         request.check_signature()
     except _RESTError as error:

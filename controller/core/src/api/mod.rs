@@ -11,9 +11,9 @@ pub mod quantity;
 pub mod validate;
 
 pub use provisioner::{
-    AwsNodeTemplate, BlockDevice, BlockDeviceMapping, Condition, Limits, MetadataOptions,
-    NodeSelectorRequirement, ObjectMeta, Operator, Provisioner, ProvisionerSpec, ProvisionerStatus,
-    Taint,
+    AwsNodeTemplate, BlockDevice, BlockDeviceMapping, Condition, KubeletConfiguration, Limits,
+    MetadataOptions, NodeSelectorRequirement, ObjectMeta, Operator, Provisioner, ProvisionerSpec,
+    ProvisionerStatus, Taint,
 };
 pub use quantity::{Quantity, QuantityError};
 pub use validate::{FieldError, ValidationErrors};

@@ -5,10 +5,11 @@
 
 use super::labels;
 use super::provisioner::{
-    AwsNodeTemplate, BlockDevice, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec,
-    Taint,
+    AwsNodeTemplate, BlockDevice, KubeletConfiguration, NodeSelectorRequirement, Operator,
+    Provisioner, ProvisionerSpec, Taint,
 };
 use crate::bootstrap::{self, AmiFamily};
+use crate::kubelet;
 use crate::scheduling::requirements::Requirements;
 use std::fmt;
 
@@ -153,6 +154,175 @@ impl ProvisionerSpec {
         if let Some(p) = &self.provider {
             validate_provider(c, &format!("{at}.provider"), p);
         }
+        if let Some(k) = &self.kubelet_configuration {
+            let family = self
+                .provider
+                .as_ref()
+                .and_then(|p| AmiFamily::parse(p.ami_family.as_deref()).ok())
+                .unwrap_or(AmiFamily::DEFAULT);
+            validate_kubelet(c, &format!("{at}.kubeletConfiguration"), k, family);
+        }
+    }
+}
+
+const EVICTION_SIGNALS: [&str; 6] = [
+    "memory.available",
+    "nodefs.available",
+    "nodefs.inodesFree",
+    "imagefs.available",
+    "imagefs.inodesFree",
+    "pid.available",
+];
+
+/// A Go duration as the kubelet reads it: `1m30s`, `500ms`, `2h`.
+fn is_go_duration(text: &str) -> bool {
+    let mut rest = text;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .len();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let Some(unit) = ["ns", "us", "ms", "h", "m", "s"]
+            .iter()
+            .find(|u| rest.starts_with(*u))
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+    }
+    true
+}
+
+fn validate_kubelet(c: &mut Collector, at: &str, k: &KubeletConfiguration, family: AmiFamily) {
+    for (i, ip) in k.cluster_dns.iter().enumerate() {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            c.push(
+                format!("{at}.clusterDNS[{i}]"),
+                format!("{ip:?} is not an IP address"),
+            );
+        }
+    }
+    if let Some(n) = k.max_pods
+        && !(1..=1000).contains(&n)
+    {
+        c.push(
+            format!("{at}.maxPods"),
+            format!("must be between 1 and 1000, got {n}"),
+        );
+    }
+    if let Some(n) = k.pods_per_core {
+        if n < 0 {
+            c.push(
+                format!("{at}.podsPerCore"),
+                format!("must not be negative, got {n}"),
+            );
+        } else if family == AmiFamily::Bottlerocket {
+            c.push(
+                format!("{at}.podsPerCore"),
+                "Bottlerocket has no pods-per-core setting; set maxPods instead",
+            );
+        }
+    }
+    for (field, map) in [
+        ("kubeReserved", &k.kube_reserved),
+        ("systemReserved", &k.system_reserved),
+    ] {
+        for (resource, q) in map {
+            let path = format!("{at}.{field}[{resource}]");
+            if !kubelet::RESERVABLE.contains(&resource.as_str()) {
+                c.push(
+                    path,
+                    format!(
+                        "unknown resource; use one of {}",
+                        kubelet::RESERVABLE.join(", ")
+                    ),
+                );
+            } else if let Err(e) = q.non_negative_millis() {
+                c.push(path, e.to_string());
+            }
+        }
+    }
+    for (field, map) in [
+        ("evictionHard", &k.eviction_hard),
+        ("evictionSoft", &k.eviction_soft),
+    ] {
+        for (signal, value) in map {
+            let path = format!("{at}.{field}[{signal}]");
+            if !EVICTION_SIGNALS.contains(&signal.as_str()) {
+                c.push(
+                    path,
+                    format!(
+                        "unknown eviction signal; use one of {}",
+                        EVICTION_SIGNALS.join(", ")
+                    ),
+                );
+            } else if kubelet::threshold(value, 100).is_none() {
+                c.push(
+                    path,
+                    format!("{value:?} is neither a quantity (100Mi) nor a percentage (10%)"),
+                );
+            }
+        }
+    }
+    for signal in k.eviction_soft.keys() {
+        if !k.eviction_soft_grace_period.contains_key(signal) {
+            c.push(
+                format!("{at}.evictionSoftGracePeriod"),
+                format!("evictionSoft[{signal}] needs a grace period here; the kubelet refuses to start without one"),
+            );
+        }
+    }
+    for (signal, period) in &k.eviction_soft_grace_period {
+        let path = format!("{at}.evictionSoftGracePeriod[{signal}]");
+        if !k.eviction_soft.contains_key(signal) {
+            c.push(path, "has no evictionSoft threshold of the same signal");
+        } else if !is_go_duration(period) {
+            c.push(path, format!("{period:?} is not a duration like 1m30s"));
+        }
+    }
+    if let Some(n) = k.eviction_max_pod_grace_period
+        && n < 0
+    {
+        c.push(
+            format!("{at}.evictionMaxPodGracePeriod"),
+            format!("must not be negative, got {n}"),
+        );
+    }
+    for (field, v) in [
+        (
+            "imageGCHighThresholdPercent",
+            k.image_gc_high_threshold_percent,
+        ),
+        (
+            "imageGCLowThresholdPercent",
+            k.image_gc_low_threshold_percent,
+        ),
+    ] {
+        if let Some(p) = v
+            && !(0..=100).contains(&p)
+        {
+            c.push(
+                format!("{at}.{field}"),
+                format!("must be between 0 and 100, got {p}"),
+            );
+        }
+    }
+    if let (Some(high), Some(low)) = (
+        k.image_gc_high_threshold_percent,
+        k.image_gc_low_threshold_percent,
+    ) && low >= high
+    {
+        c.push(
+            format!("{at}.imageGCLowThresholdPercent"),
+            format!("must be below imageGCHighThresholdPercent ({high}), got {low}"),
+        );
     }
 }
 
@@ -584,6 +754,36 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("(amiFamily Bottlerocket)"), "{e}");
+    }
+
+    #[test]
+    fn kubelet_settings_are_checked_field_by_field() {
+        use crate::api::Quantity;
+        let mut p = spot_fleet();
+        p.spec.kubelet_configuration = Some(KubeletConfiguration {
+            cluster_dns: vec!["10.0.0.10".into(), "dns".into()],
+            max_pods: Some(0),
+            kube_reserved: [("gpu".to_string(), Quantity::new("1"))].into(),
+            system_reserved: [("memory".to_string(), Quantity::new("-1Gi"))].into(),
+            eviction_hard: [("memory.available".to_string(), "lots".to_string())].into(),
+            eviction_soft: [("nodefs.available".to_string(), "15%".to_string())].into(),
+            image_gc_high_threshold_percent: Some(80),
+            image_gc_low_threshold_percent: Some(85),
+            ..KubeletConfiguration::default()
+        });
+        assert_eq!(
+            paths(&p),
+            vec![
+                "spec.kubeletConfiguration.clusterDNS[1]",
+                "spec.kubeletConfiguration.maxPods",
+                "spec.kubeletConfiguration.kubeReserved[gpu]",
+                "spec.kubeletConfiguration.systemReserved[memory]",
+                "spec.kubeletConfiguration.evictionHard[memory.available]",
+                "spec.kubeletConfiguration.evictionSoftGracePeriod",
+                "spec.kubeletConfiguration.imageGCLowThresholdPercent",
+            ]
+        );
+        assert!(is_go_duration("1m30s") && is_go_duration("500ms") && !is_go_duration("5 minutes"));
     }
 
     #[test]

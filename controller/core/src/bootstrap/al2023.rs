@@ -71,9 +71,15 @@ pub(super) fn user_parts(user: &str) -> Result<Vec<Part>, String> {
 }
 
 fn node_config(cluster: &ClusterFacts, dns: IpAddr, node: &NodeSetup) -> Json {
-    let mut kubelet_config = json!({ "clusterDNS": [dns.to_string()] });
-    if let Some(max_pods) = node.max_pods {
-        kubelet_config["maxPods"] = json!(max_pods);
+    // The API's field names are the KubeletConfiguration's (clusterDNS, maxPods, kubeReserved, ...).
+    let mut kubelet_config = node
+        .kubelet
+        .as_ref()
+        .and_then(|k| serde_json::to_value(k).ok())
+        .filter(Json::is_object)
+        .unwrap_or_else(|| json!({}));
+    if kubelet_config.get("clusterDNS").is_none() {
+        kubelet_config["clusterDNS"] = json!([dns.to_string()]);
     }
     if !node.taints.is_empty() {
         kubelet_config["registerWithTaints"] = json!(

@@ -15,7 +15,7 @@ mod al2023;
 pub mod ami_selector;
 mod bottlerocket;
 
-use crate::api::Taint;
+use crate::api::{KubeletConfiguration, Taint};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -88,9 +88,9 @@ pub struct NodeSetup {
     pub labels: BTreeMap<String, String>,
     /// Taints the kubelet registers the node with (the Provisioner's taints and startupTaints).
     pub taints: Vec<Taint>,
-    /// Only when the user configured it; otherwise the image's own default (nodeadm and
-    /// Bottlerocket both derive it from the instance type's ENI limits).
-    pub max_pods: Option<u32>,
+    /// The Provisioner's kubeletConfiguration, written as it is; what it leaves unset takes the
+    /// image's defaults (see crate::kubelet for the arithmetic both sides share).
+    pub kubelet: Option<KubeletConfiguration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

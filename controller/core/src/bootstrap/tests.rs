@@ -23,7 +23,7 @@ fn node() -> NodeSetup {
             Taint::new("dedicated", Some("gpu"), "NoSchedule"),
             Taint::new("startup", None, "NoExecute"),
         ],
-        max_pods: None,
+        kubelet: None,
     }
 }
 
@@ -82,7 +82,10 @@ fn al2023_user_data_is_mime_with_a_node_config_holding_cluster_kubelet_labels_an
     assert_eq!(spec["cluster"]["cidr"], "10.100.0.0/16");
     assert_eq!(spec["cluster"]["certificateAuthority"], cluster().ca_bundle);
     assert_eq!(spec["kubelet"]["config"]["clusterDNS"][0], "10.100.0.10");
-    assert!(spec["kubelet"]["config"].get("maxPods").is_none());
+    assert!(
+        spec["kubelet"]["config"].get("maxPods").is_none(),
+        "nodeadm's ENI default"
+    );
     assert_eq!(
         spec["kubelet"]["flags"][0],
         "--node-labels=karpenter.sh/provisioner-name=default,team=a"
@@ -164,7 +167,10 @@ fn malformed_user_data_is_refused_per_family_with_the_fix() {
 fn bottlerocket_settings_are_merged_over_the_users_toml() {
     let user = "[settings.kubernetes]\ncluster-name = \"wrong\"\nimage-gc-high-threshold-percent = \"85\"\n\n[settings.host-containers.admin]\nenabled = true\n";
     let mut n = node();
-    n.max_pods = Some(58);
+    n.kubelet = Some(KubeletConfiguration {
+        max_pods: Some(58),
+        ..KubeletConfiguration::default()
+    });
     let data = user_data(AmiFamily::Bottlerocket, &cluster(), &n, Some(user))
         .unwrap()
         .unwrap();
@@ -220,4 +226,167 @@ fn labels_the_kubelet_may_not_set_stay_out_of_the_bootstrap() {
         .unwrap();
     let flags = node_config_of(&data)["spec"]["kubelet"]["flags"][0].to_string();
     assert!(!flags.contains("node-role"), "{flags}");
+}
+
+mod allocatable_matches_the_written_kubelet_config {
+    //! For any instance type and kubeletConfiguration: what the scheduler assumes a new node holds
+    //! (crate::kubelet) equals what a node derives from the NodeConfig we write, computed here
+    //! independently the way nodeadm and the kubelet do (nodeadm's defaults, the user's config
+    //! merged over them key by key, allocatable = capacity - reserved - hard eviction).
+    use super::*;
+    use crate::api::Quantity;
+    use crate::scheduling::{InstanceType, Resources};
+    use proptest::prelude::*;
+    use serde_json::Value as Json;
+
+    const MIB: i64 = 1 << 20;
+
+    fn bytes(q: &str) -> i64 {
+        (Quantity::new(q).millis().unwrap() / 1000) as i64
+    }
+
+    fn node_side(it: &InstanceType, config: &Json) -> Resources {
+        let k = &config["spec"]["kubelet"]["config"];
+        let cores = i64::from(it.vcpus);
+        let total = cores * 1000;
+        let mut cpu_reserve = 0;
+        for (start, end, pct) in [
+            (0, 1000, 600),
+            (1000, 2000, 100),
+            (2000, 4000, 50),
+            (4000, total, 25),
+        ] {
+            if total > start {
+                cpu_reserve += (total.min(end) - start) * pct / 10000;
+            }
+        }
+        let eni_pods = i64::from(it.max_pods);
+        let mut kube = serde_json::json!({
+            "cpu": format!("{cpu_reserve}m"),
+            "memory": format!("{}Mi", 11 * eni_pods + 255),
+            "ephemeral-storage": "1Gi",
+        });
+        let mut evict = serde_json::json!({"memory.available": "100Mi", "nodefs.available": "10%"});
+        for (target, key) in [(&mut kube, "kubeReserved"), (&mut evict, "evictionHard")] {
+            if let Some(m) = k[key].as_object() {
+                for (name, v) in m {
+                    target[name] = v.clone();
+                }
+            }
+        }
+        let system = k["systemReserved"].clone();
+        let get = |m: &Json, name: &str| m[name].as_str().map(bytes).unwrap_or(0);
+        let memory = it.memory_mib as i64 * MIB * 925 / 1000;
+        let disk = i64::from(it.ephemeral_storage_gib) << 30;
+        let threshold = |v: &str, cap: i64| match v.strip_suffix('%') {
+            Some(p) => (cap as f64 * p.parse::<f64>().unwrap() / 100.0) as i64,
+            None => bytes(v),
+        };
+        let mut pods = k["maxPods"].as_i64().unwrap_or(eni_pods);
+        if let Some(ppc) = k["podsPerCore"].as_i64().filter(|p| *p > 0) {
+            pods = pods.min(ppc * cores);
+        }
+        let cpu_q = |m: &Json| {
+            m["cpu"]
+                .as_str()
+                .map(|q| (Quantity::new(q).millis().unwrap()) as i64)
+                .unwrap_or(0)
+        };
+        Resources {
+            cpu_millis: (total - cpu_q(&kube) - cpu_q(&system)).max(0),
+            memory_bytes: (memory
+                - get(&kube, "memory")
+                - get(&system, "memory")
+                - threshold(evict["memory.available"].as_str().unwrap(), memory))
+            .max(0),
+            ephemeral_bytes: (disk
+                - get(&kube, "ephemeral-storage")
+                - get(&system, "ephemeral-storage")
+                - threshold(evict["nodefs.available"].as_str().unwrap(), disk))
+            .max(0),
+            pods: pods.max(0),
+            gpus: i64::from(it.gpus),
+        }
+    }
+
+    fn kubelet_config() -> impl Strategy<Value = Option<KubeletConfiguration>> {
+        let reserved = || {
+            (
+                prop::option::of(0u32..3000),
+                prop::option::of(0u32..4096),
+                prop::option::of(0u32..8),
+            )
+                .prop_map(|(cpu, mem, disk)| {
+                    let mut m = std::collections::BTreeMap::new();
+                    if let Some(c) = cpu {
+                        m.insert("cpu".to_string(), Quantity::new(format!("{c}m")));
+                    }
+                    if let Some(x) = mem {
+                        m.insert("memory".to_string(), Quantity::new(format!("{x}Mi")));
+                    }
+                    if let Some(d) = disk {
+                        m.insert(
+                            "ephemeral-storage".to_string(),
+                            Quantity::new(format!("{d}Gi")),
+                        );
+                    }
+                    m
+                })
+        };
+        let eviction = (
+            prop::option::of(prop_oneof![
+                (50u32..2048).prop_map(|m| format!("{m}Mi")),
+                (1u32..20).prop_map(|p| format!("{p}%")),
+            ]),
+            prop::option::of((1u32..30).prop_map(|p| format!("{p}%"))),
+        )
+            .prop_map(|(mem, disk)| {
+                let mut m = std::collections::BTreeMap::new();
+                if let Some(v) = mem {
+                    m.insert("memory.available".to_string(), v);
+                }
+                if let Some(v) = disk {
+                    m.insert("nodefs.available".to_string(), v);
+                }
+                m
+            });
+        prop::option::of(
+            (
+                prop::option::of(1i32..300),
+                prop::option::of(0i32..30),
+                reserved(),
+                reserved(),
+                eviction,
+            )
+                .prop_map(|(max_pods, pods_per_core, kube, system, hard)| {
+                    KubeletConfiguration {
+                        max_pods,
+                        pods_per_core,
+                        kube_reserved: kube,
+                        system_reserved: system,
+                        eviction_hard: hard,
+                        ..KubeletConfiguration::default()
+                    }
+                }),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn for_any_type_and_settings(
+            vcpus in 1u32..=192,
+            gib_per_vcpu in 1u64..=16,
+            max_pods in 4u32..=737,
+            disk_gib in 20u32..=500,
+            kubelet in kubelet_config(),
+        ) {
+            let mut it = InstanceType::named("x.large", vcpus, u64::from(vcpus) * gib_per_vcpu * 1024)
+                .max_pods(max_pods);
+            it.ephemeral_storage_gib = disk_gib;
+            let setup = NodeSetup { kubelet: kubelet.clone(), ..NodeSetup::default() };
+            let data = user_data(AmiFamily::Al2023, &cluster(), &setup, None).unwrap().unwrap();
+            let written = node_config_of(&data);
+            prop_assert_eq!(crate::kubelet::allocatable(&it, kubelet.as_ref()), node_side(&it, &written));
+        }
+    }
 }

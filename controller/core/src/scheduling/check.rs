@@ -159,7 +159,8 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
                 continue;
             };
             max_capacity = max_capacity.max(&it.capacity());
-            if !n.requests.fits_in(&it.allocatable()) {
+            let alloc = crate::kubelet::allocatable(it, prov.spec.kubelet_configuration.as_ref());
+            if !n.requests.fits_in(&alloc) {
                 errs.push(format!("{host}: {} cannot hold {}", it.name, n.requests));
             }
             if opt.zones.is_empty() {

@@ -191,7 +191,9 @@ impl Solver<'_> {
         }
         let need = prov.overhead + pod.requests;
         let small: Vec<usize> = (0..all.len())
-            .filter(|&t| !excluded[t] && !need.fits_in(&self.p.types[t].alloc))
+            .filter(|&t| {
+                !excluded[t] && !need.fits_in(&self.p.types[prov.type_index[t] as usize].alloc)
+            })
             .collect();
         if !small.is_empty() {
             for &t in &small {

@@ -62,29 +62,10 @@ impl InstanceType {
         }
     }
 
-    /// What pods can request on a node of this type. The kubelet reports less than the nominal
-    /// size: the hypervisor keeps ~7.5% of memory, and the EKS AMI reserves cpu and memory for the
-    /// kubelet (6% of the first core, 1% of the second, 0.5% of cores 3-4, 0.25% above; 11 MiB per
-    /// pod + 255 MiB) plus eviction thresholds (100 MiB memory, 10% of the root volume).
+    /// What pods can request on a node of this type booted with the default kubelet settings
+    /// (see [`crate::kubelet`], which also applies a Provisioner's kubeletConfiguration).
     pub fn allocatable(&self) -> Resources {
-        let cap = self.capacity();
-        let cores = i64::from(self.vcpus);
-        let reserved_cpu = match cores {
-            0 => 0,
-            1 => 60,
-            2 => 70,
-            3 | 4 => 70 + 5 * (cores - 2),
-            _ => 80 + (5 * (cores - 4) + 1) / 2,
-        };
-        let vm_memory = self.memory_mib as i64 * MIB * 925 / 1000;
-        let reserved_memory = (11 * i64::from(self.max_pods) + 255 + 100) * MIB;
-        Resources {
-            cpu_millis: (cap.cpu_millis - reserved_cpu).max(0),
-            memory_bytes: (vm_memory - reserved_memory).max(0),
-            ephemeral_bytes: cap.ephemeral_bytes * 9 / 10,
-            pods: cap.pods,
-            gpus: cap.gpus,
-        }
+        crate::kubelet::allocatable(self, None)
     }
 
     /// The value a node of this type carries for a well-known label, zone and capacity type

@@ -69,6 +69,8 @@ impl Zones {
 
 pub struct TypeInfo {
     pub name: Arc<str>,
+    /// Index of the type in the input's instance types.
+    pub source: usize,
     pub alloc: Resources,
     pub capacity: Resources,
     spot_zones: ZoneMask,
@@ -164,6 +166,8 @@ pub struct ProvInfo {
     pub zones: ZoneMask,
     /// Types whose labels and offerings the provisioner allows.
     pub types: Vec<u32>,
+    /// Input instance type index -> its entry in `Prepared::types` for this provisioner.
+    pub type_index: Vec<u32>,
     pub overhead: Resources,
     /// cpu and memory headroom under the limits (other dimensions unlimited); None: no limits.
     pub headroom: Option<Resources>,
@@ -224,22 +228,30 @@ pub fn prepare(input: &SchedulingInput) -> Result<Prepared, SolveError> {
     if zc > 64 {
         return Err(SolveError::TooManyZones(zc));
     }
-    let types: Vec<TypeInfo> = input
+    let mut types: Vec<TypeInfo> = input
         .instance_types
         .iter()
-        .map(|it| type_info(it, &zones))
+        .enumerate()
+        .map(|(i, it)| type_info(it, &zones, it.allocatable(), i))
         .collect();
 
-    let mut provs: Vec<(i32, ProvInfo)> = input
-        .provisioners
-        .iter()
-        .map(|p| {
-            (
-                p.spec.weight.unwrap_or(0),
-                prov_info(p, input, &zones, &types),
-            )
-        })
-        .collect();
+    let mut provs: Vec<(i32, ProvInfo)> = Vec::with_capacity(input.provisioners.len());
+    for p in &input.provisioners {
+        // A kubeletConfiguration changes what nodes hold: that provisioner gets its own copies.
+        let type_index: Vec<u32> = match &p.spec.kubelet_configuration {
+            None => (0..input.instance_types.len() as u32).collect(),
+            Some(cfg) => {
+                let start = types.len() as u32;
+                for (i, it) in input.instance_types.iter().enumerate() {
+                    let alloc = crate::kubelet::allocatable(it, Some(cfg));
+                    types.push(type_info(it, &zones, alloc, i));
+                }
+                (start..types.len() as u32).collect()
+            }
+        };
+        let info = prov_info(p, input, &zones, &types, type_index);
+        provs.push((p.spec.weight.unwrap_or(0), info));
+    }
     provs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
     let provs: Vec<ProvInfo> = provs.into_iter().map(|(_, p)| p).collect();
 
@@ -319,11 +331,12 @@ const SCHEDULED_RESOURCES: [&str; 5] = [
     labels::RESOURCE_NVIDIA_GPU,
 ];
 
-fn type_info(it: &InstanceType, zones: &Zones) -> TypeInfo {
+fn type_info(it: &InstanceType, zones: &Zones, alloc: Resources, source: usize) -> TypeInfo {
     let n = zones.names.len();
     let mut t = TypeInfo {
         name: Arc::from(it.name.as_str()),
-        alloc: it.allocatable(),
+        source,
+        alloc,
         capacity: it.capacity(),
         spot_zones: 0,
         on_demand_zones: 0,
@@ -383,6 +396,7 @@ fn prov_info(
     input: &SchedulingInput,
     zones: &Zones,
     types: &[TypeInfo],
+    type_index: Vec<u32>,
 ) -> ProvInfo {
     let mut info = ProvInfo {
         name: p.name().to_string(),
@@ -393,6 +407,7 @@ fn prov_info(
         ct: 0,
         zones: 0,
         types: Vec::new(),
+        type_index,
         overhead: Resources::default(),
         headroom: None,
         error: None,
@@ -411,11 +426,11 @@ fn prov_info(
     info.types = input
         .instance_types
         .iter()
-        .enumerate()
-        .filter(|(i, it)| {
-            types[*i].zones(info.ct) & info.zones != 0 && type_matches(it, &info.reqs)
+        .zip(&info.type_index)
+        .filter(|(it, t)| {
+            types[**t as usize].zones(info.ct) & info.zones != 0 && type_matches(it, &info.reqs)
         })
-        .map(|(i, _)| i as u32)
+        .map(|(_, t)| *t)
         .collect();
     for ds in &input.daemonsets {
         let tolerated = tolerates_all(&ds.spec.tolerations, &info.taints).is_ok();

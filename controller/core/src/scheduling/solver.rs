@@ -350,7 +350,7 @@ impl Solver<'_> {
                         info.capacity.cpu_millis <= r.cpu_millis
                             && info.capacity.memory_bytes <= r.memory_bytes
                     })
-                    && alt.is_none_or(|a| type_matches(&self.input.instance_types[t as usize], a))
+                    && alt.is_none_or(|a| type_matches(&self.input.instance_types[info.source], a))
             })
             .collect()
     }

@@ -3,8 +3,8 @@
 use super::check::verify;
 use super::*;
 use crate::api::{
-    Limits, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, ProvisionerStatus,
-    Quantity, Taint, labels,
+    KubeletConfiguration, Limits, NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec,
+    ProvisionerStatus, Quantity, Taint, labels,
 };
 
 const ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
@@ -572,4 +572,33 @@ fn a_claim_left_alone_gets_the_cheapest_type_that_holds_it_even_past_the_best_va
     for node in &plan.new_nodes {
         assert_eq!(&*node.instance_types[0].name, "m5.large", "{node:?}");
     }
+}
+
+#[test]
+fn a_kubelet_configuration_changes_what_new_nodes_of_its_provisioner_hold() {
+    let pods = (0..3)
+        .map(|i| Pod::named(&format!("p{i}")).requesting("100m", "128Mi"))
+        .collect();
+    let mut i = input(pods);
+    i.provisioners[0].spec.kubelet_configuration = Some(KubeletConfiguration {
+        max_pods: Some(2),
+        ..KubeletConfiguration::default()
+    });
+    let plan = solved(&i);
+    assert_eq!(plan.new_nodes.len(), 2, "two pods per node at most");
+    // Reserving a core for the system leaves a 2-vCPU type no room for a 1.5-core pod.
+    let mut i = input(vec![Pod::named("big").requesting("1500m", "1Gi")]);
+    i.provisioners[0].spec.kubelet_configuration = Some(KubeletConfiguration {
+        system_reserved: [("cpu".to_string(), Quantity::new("1"))].into(),
+        ..KubeletConfiguration::default()
+    });
+    let plan = solved(&i);
+    assert!(
+        plan.new_nodes[0]
+            .instance_types
+            .iter()
+            .all(|t| !t.name.ends_with(".large")),
+        "{:?}",
+        plan.new_nodes[0].instance_types
+    );
 }

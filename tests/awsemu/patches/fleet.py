@@ -227,7 +227,7 @@ def _launch(backend: Any, attempt: _Attempt, capacity_type: str, count: int, fle
     return reservation
 
 
-def _tags_by_resource(tag_specifications: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+def tags_by_resource(tag_specifications: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for spec in tag_specifications or []:
         bucket = out.setdefault(spec.get("ResourceType", ""), {})
@@ -323,7 +323,7 @@ def launch_instant_fleet(response: Fleets) -> dict[str, Any]:
         id(config): _profile(response.current_account, response.partition, config.data)
         for _, config, *_ in entries
     }
-    request_tags = _tags_by_resource(tag_specs)
+    request_tags = tags_by_resource(tag_specs)
     fleet_id = random_fleet_id()
     outcome = _Outcome(instances=[], errors=[], launched=[])
     for capacity_type in CAPACITY_TYPES:

@@ -41,6 +41,7 @@ from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
 from .. import iam_policy
+from .fleet import tags_by_resource
 from ..iam_policy import Check, Decision
 
 PARTITION = "aws"
@@ -155,15 +156,6 @@ def _request_tags(tags: dict[str, str]) -> dict[str, tuple[str, ...]]:
     return ctx
 
 
-def _tags_by_type(tag_specifications: Any) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for spec in tag_specifications or []:
-        bucket = out.setdefault(spec.get("ResourceType", ""), {})
-        for tag in spec.get("Tags") or []:
-            bucket[tag["Key"]] = tag.get("Value", "")
-    return out
-
-
 def _ec2_tags(backend: Any, resource_id: str) -> dict[str, str]:
     return dict(backend.tags.get(resource_id, {}))
 
@@ -248,10 +240,10 @@ def _create_fleet(req: _Request) -> Checks:
                 checks.append(req.check(a, _ec2_arn(req.region, req.account, "security-group", group)))
             for subnet in subnets:
                 checks.append(req.check(a, _ec2_arn(req.region, req.account, "subnet", subnet)))
-        for kind, tags in _tags_by_type(data.get("TagSpecifications")).items():
+        for kind, tags in tags_by_resource(data.get("TagSpecifications")).items():
             tagged.setdefault(kind, {}).update(tags)
         roles += _profile_roles(req.account, data.get("IamInstanceProfile"))
-    for kind, tags in _tags_by_type(req.param("TagSpecifications", [])).items():
+    for kind, tags in tags_by_resource(req.param("TagSpecifications", [])).items():
         tagged.setdefault(kind, {}).update(tags)
     for kind in ("fleet", "instance", "volume", "network-interface"):
         arn = _ec2_arn(req.region, req.account, kind, "*")
@@ -268,7 +260,7 @@ def _create_fleet(req: _Request) -> Checks:
 
 def _create_launch_template(req: _Request) -> Checks:
     arn = _ec2_arn(req.region, req.account, "launch-template", "*")
-    tags = _tags_by_type(req.param("TagSpecifications", [])).get("launch-template", {})
+    tags = tags_by_resource(req.param("TagSpecifications", [])).get("launch-template", {})
     checks = [req.check("ec2:CreateLaunchTemplate", arn, _request_tags(tags))]
     if tags:
         checks.append(req.check("ec2:CreateTags", arn, _request_tags(tags),

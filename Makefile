@@ -43,7 +43,8 @@ env-down:
 install:
 	tests/bin/install-provider.sh
 
-deps: venv go-components debian-packages promtool
+# Debian packages first: runc's build needs libseccomp-dev.
+deps: venv debian-packages go-components promtool
 
 venv:
 	@tests/bin/venv.sh
@@ -54,7 +55,7 @@ debian-packages:
 promtool:
 	@tests/bin/promtool.sh >/dev/null
 
-go-components:
+go-components: debian-packages
 	@for c in $(GO_COMPONENTS); do tests/bin/build-go.sh $$c >/dev/null; done
 
 build:

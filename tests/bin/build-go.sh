@@ -17,6 +17,7 @@ version_of() {
 
 cgo=0
 tags=""
+stamp=""
 case "$component" in
   kubernetes)
     version=$(version_of k8s.io/kubernetes)
@@ -76,14 +77,17 @@ case "$component" in
     version=$(version_of github.com/awslabs/amazon-eks-ami/nodeadm)
     pkgs="./cmd/krs-nodeadm-check"
     ldflags="-s -w"
+    # Its source is ours, not the pinned module's: a changed main.go is a new build.
+    stamp=" $(sha256sum "$src/main.go" | cut -c1-16)"
     ;;
   *) echo "build-go: no recipe for '$component'" >&2; exit 2 ;;
 esac
 
 [ -n "$version" ] || { echo "build-go: cannot read the pinned version of $component from $src/go.mod" >&2; exit 2; }
 out="$cache/bin/$component-$version"
-# The marker holds the package list, so a recipe that gains a command is built again.
-built() { [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "$pkgs" ]; }
+# The marker holds the package list (and the stamp of our own source, where there is one), so a
+# recipe that gains a command, or a checker that changed, is built again.
+built() { [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "$pkgs$stamp" ]; }
 if built; then echo "$out"; exit 0; fi
 # Two callers (a test run and env-up, say) must not build into the same directory at once.
 mkdir -p "$cache/bin"
@@ -113,6 +117,6 @@ rm -rf "$out.tmp/src"
 [ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"
 rm -rf "$out"
 mv "$out.tmp" "$out"
-printf '%s' "$pkgs" > "$out/.complete"
+printf '%s' "$pkgs$stamp" > "$out/.complete"
 echo "build-go: $component $version built in $(( $(date +%s) - start ))s" >&2
 echo "$out"

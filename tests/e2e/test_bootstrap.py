@@ -6,7 +6,9 @@ code (tests/env/go/nodeadm-check: the user-data provider that parses the MIME do
 its NodeConfig parts, then the validation `nodeadm init` applies), which prints the NodeConfig a
 node would end up with; for Bottlerocket, a TOML parser and the documented settings keys. The
 cluster coordinates come from EKS DescribeCluster, which the emulator answers for the local
-control plane (harness.aws.register_eks_cluster).
+control plane (harness.aws.register_eks_cluster). One launched instance really boots: a real
+kubelet configured by nodeadm from that instance's user data (harness.instance_node) takes over the
+Node the controller created and runs the pod it was launched for.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from __future__ import annotations
 import base64
 import email
 import json
+import os
 import subprocess
 import tomllib
 
 import boto3
 
 from harness import cluster as cluster_mod
-from harness import paths, procs
-from test_provisioning import REGION, apply, env, events, nodes, provisioner  # noqa: F401
+from harness import instance_node, paths, procs
+from harness import node as node_mod
+from test_provisioning import REGION, apply, env, events, nodes, parse_cpu, parse_mem, provisioner  # noqa: F401
 
 # settings.kubernetes keys Bottlerocket documents for aws-k8s variants (the ones we write).
 BOTTLEROCKET_KUBERNETES_KEYS = {
@@ -223,3 +227,80 @@ def test_an_ami_selector_that_matches_nothing_launches_nothing_and_says_so(clust
     event = procs.wait_for("a LaunchFailed event naming the amiSelector", failed, 60)[0]
     assert "matches no available image for x86_64" in event["message"], event
     assert not nodes(cluster)
+
+
+def reserved(node: dict, resource: str) -> int:
+    """What the node's kubelet keeps from pods: capacity - allocatable, in bytes."""
+    status = node["status"]
+    return parse_mem(status["capacity"][resource]) - parse_mem(status["allocatable"][resource])
+
+
+def test_a_launched_instance_boots_from_its_user_data_on_a_real_kubelet_as_the_node_the_controller_expects(
+        cluster, aws, env, registry_server, tmp_path):
+    ns = env["namespace"]
+    env["start"]()
+    p = provisioner("real", ["spot"])
+    # A type with as many vCPUs as this machine: the kubelet reports the machine it runs on, and
+    # nodeadm reserves CPU for the cores it finds there.
+    p["spec"]["requirements"].append(
+        {"key": "karpenter.k8s.aws/instance-cpu", "operator": "In", "values": [str(os.cpu_count())]})
+    # The instance's private address goes on this machine: keep it out of the service range,
+    # which the first zone's subnet overlaps.
+    for r in p["spec"]["requirements"]:
+        if r["key"] == "topology.kubernetes.io/zone":
+            r["values"] = ["ap-southeast-1b"]
+    p["spec"]["labels"] = {"team": "a", cluster_mod.BOOTED_INSTANCE_LABEL: "true"}
+    p["spec"]["taints"] = [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]
+    p["spec"]["kubeletConfiguration"] = {"maxPods": 17}
+    apply(cluster, p)
+    workload = pod("web", ns, tolerate="dedicated")
+    workload["spec"]["containers"][0]["image"] = f"{registry_server.address}/pause:{node_mod.PAUSE_TAG}"
+    workload["spec"]["containers"][0]["resources"]["requests"] = {"cpu": "100m", "memory": "64Mi"}
+    apply(cluster, workload)
+    expected = wait_for_node(cluster)
+    name = expected["metadata"]["name"]
+    instance_id = expected["spec"]["providerID"].rsplit("/", 1)[-1]
+
+    booted = instance_node.boot(cluster, registry_server, REGION, instance_id, tmp_path / "instance")
+    try:
+        # What nodeadm made of the user data is what the controller registered.
+        assert booted.name == name
+        assert booted.kubelet_config["providerID"] == expected["spec"]["providerID"]
+        assert booted.kubelet_drop_in["registerWithTaints"] == [
+            t for t in expected["spec"]["taints"] if not t["key"].startswith("node.kubernetes.io/")]
+        labels = dict(kv.split("=", 1) for kv in (booted.flag("node-labels") or "").split(","))
+        assert labels == {"karpenter.sh/provisioner-name": "real", "team": "a",
+                          cluster_mod.BOOTED_INSTANCE_LABEL: "true"}
+        assert all(expected["metadata"]["labels"][k] == v for k, v in labels.items())
+        assert booted.flag("node-ip") == booted.ip
+
+        def ready() -> dict | None:
+            booted.check_alive()
+            got = cluster.get_json("node", name)
+            conditions = got["status"].get("conditions", [])
+            running = got["status"].get("nodeInfo", {}).get("kubeletVersion")
+            return got if running and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
+
+        real = procs.wait_for(f"the kubelet of {instance_id} Ready as {name}", ready, 180, interval=0.5)
+        # The kubelet reports this machine; what it keeps from pods follows from the same numbers
+        # the scheduler assumed for the instance type (this machine has as many cores).
+        assert real["spec"]["providerID"] == expected["spec"]["providerID"]
+        assert real["status"]["allocatable"]["pods"] == expected["status"]["allocatable"]["pods"] == "17"
+        assert parse_cpu(real["status"]["allocatable"]["cpu"]) == parse_cpu(expected["status"]["allocatable"]["cpu"])
+        assert reserved(real, "memory") == reserved(expected, "memory")
+        # Ephemeral storage: 1Gi kube-reserved plus the 10% eviction threshold of the disk.
+        for n in (real, expected):
+            capacity = parse_mem(n["status"]["capacity"]["ephemeral-storage"])
+            assert abs(reserved(n, "ephemeral-storage") - capacity // 10 - (1 << 30)) <= 1 << 20, n["status"]
+
+        def running() -> dict | None:
+            booted.check_alive()
+            got = cluster.get_json("pod", "web", "-n", ns)
+            return got if got["status"].get("phase") == "Running" else None
+
+        ran = procs.wait_for("the pod running on the booted instance", running, 120, interval=0.5)
+        assert ran["spec"]["nodeName"] == name
+        assert ran["status"]["podIP"].startswith(instance_node.POD_CIDR.rsplit(".", 1)[0] + ".")
+    finally:
+        cluster.kubectl("delete", "pod", "web", "-n", ns, "--grace-period=0", "--force", check=False)
+        booted.stop()

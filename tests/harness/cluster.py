@@ -22,6 +22,10 @@ from .pki import Pair, Pki
 SERVICE_CIDR = "10.0.0.0/24"
 # The label of the real node (harness.node): KWOK leaves nodes carrying it to their kubelet.
 REAL_KUBELET_LABEL = "karpenter-rs.test/real-kubelet"
+# The label a test's Provisioner gives the nodes of instances the harness boots with a real
+# kubelet (harness.instance_node): KWOK leaves those to their kubelet too, but unlike the real
+# node they stand for EC2 instances.
+BOOTED_INSTANCE_LABEL = "karpenter-rs.test/booted"
 
 
 def kubeconfig_file(path: Path, server: str, ca: Path, client: Pair, user: str) -> Path:
@@ -230,8 +234,9 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                         str(kwok_bin / "kwok"),
                         f"--kubeconfig={admin_kc}",
                         # Every node but the real one (harness.node) stands for an EC2 instance
-                        # the controller (or a test) created; KWOK plays the kubelet for those.
-                        f"--manage-nodes-with-label-selector=!{REAL_KUBELET_LABEL}",
+                        # the controller (or a test) created; KWOK plays the kubelet for those
+                        # but the ones a real kubelet boots (harness.instance_node).
+                        f"--manage-nodes-with-label-selector=!{REAL_KUBELET_LABEL},!{BOOTED_INSTANCE_LABEL}",
                         "--node-lease-duration-seconds=40",
                         "--cidr=10.244.0.1/16",
                         "--node-ip=10.0.0.2",

@@ -148,7 +148,7 @@ state = "{directory / 'containerd' / 'state'}"
     return config
 
 
-def _cni_config(directory: Path) -> None:
+def _cni_config(directory: Path, bridge: str = BRIDGE, pod_cidr: str = POD_CIDR) -> None:
     """A bridge on the machine with host-local addresses; pods reach the host address (API
     server, AWS emulator) through the bridge's gateway, so no masquerading is needed."""
     (directory / "cni").mkdir(parents=True, exist_ok=True)
@@ -158,13 +158,13 @@ def _cni_config(directory: Path) -> None:
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": BRIDGE,
+                "bridge": bridge,
                 "isGateway": True,
                 "ipMasq": False,
                 "hairpinMode": True,
                 "ipam": {
                     "type": "host-local",
-                    "ranges": [[{"subnet": POD_CIDR}]],
+                    "ranges": [[{"subnet": pod_cidr}]],
                     "routes": [{"dst": "0.0.0.0/0"}],
                     "dataDir": str(directory / "cni-ipam"),
                 },
@@ -314,9 +314,10 @@ def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> 
 # --- cleanup --------------------------------------------------------------------------------------
 
 
-def _kubepods_pids() -> set[int]:
+def _kubepods_pids(parent: str = "") -> set[int]:
+    """Processes in the pods' cgroups of the kubelet whose cgroupRoot is `parent` ("" = /)."""
     pids: set[int] = set()
-    for tasks in CGROUP_ROOT.glob("*/kubepods*/**/cgroup.procs"):
+    for tasks in CGROUP_ROOT.glob(f"*/{parent}kubepods*/**/cgroup.procs"):
         try:
             pids.update(int(p) for p in tasks.read_text().split())
         except (OSError, ValueError):
@@ -357,8 +358,8 @@ def _unmount_under(directory: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True)
 
 
-def _remove_cgroups() -> None:
-    for top in CGROUP_ROOT.glob("*/kubepods*"):
+def _remove_cgroups(parent: str = "") -> None:
+    for top in CGROUP_ROOT.glob(f"*/{parent}kubepods*"):
         for cg in sorted((p for p in top.glob("**/") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             try:
                 cg.rmdir()

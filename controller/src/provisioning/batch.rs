@@ -9,7 +9,8 @@ use std::time::{Instant, SystemTime};
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
-use karpenter_core::scheduling::{NewNode, Plan, SchedulingInput, solve};
+use karpenter_core::kubelet;
+use karpenter_core::scheduling::{InstanceType, NewNode, Plan, SchedulingInput, solve};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 
@@ -122,7 +123,7 @@ impl Provisioning {
         stores: &Stores,
         pending: &[Arc<Pod>],
         provisioners: &[Arc<Provisioner>],
-        catalog: &Catalog,
+        instance_types: Vec<InstanceType>,
     ) -> SchedulingInput {
         let usage = usage::usage_by_provisioner(stores.nodes.state().iter().map(|n| n.as_ref()));
         let all_pods = stores.pods.state();
@@ -181,7 +182,7 @@ impl Provisioning {
                 .iter()
                 .map(|p| usage::with_usage(p, usage.get(p.name())))
                 .collect(),
-            instance_types: to_core::instance_types(catalog, &self.ice, DEFAULT_EPHEMERAL_GIB),
+            instance_types,
             nodes,
             daemonsets,
             pods: pending
@@ -220,7 +221,22 @@ impl Provisioning {
                 return;
             }
         };
-        let (provisioners, invalid) = self.checked_provisioners(stores);
+        let (mut provisioners, mut invalid) = self.checked_provisioners(stores);
+        let instance_types = to_core::instance_types(&catalog, &self.ice, DEFAULT_EPHEMERAL_GIB);
+        // Only the catalog tells whether kubelet settings leave pods any room at all.
+        provisioners.retain(|p| {
+            let Some(why) = p
+                .spec
+                .kubelet_configuration
+                .as_ref()
+                .and_then(|k| kubelet::leaves_no_room(&instance_types, k))
+            else {
+                return true;
+            };
+            tracing::warn!(provisioner = p.name(), errors = %why, "skipping an invalid provisioner");
+            invalid.push((p.clone(), format!("spec.kubeletConfiguration: {why}")));
+            false
+        });
         // Said where the user looks while pods wait: on the Provisioner itself.
         for (p, errors) in &invalid {
             self.events
@@ -232,7 +248,7 @@ impl Provisioning {
                 )
                 .await;
         }
-        let input = self.input(stores, &pending, &provisioners, &catalog);
+        let input = self.input(stores, &pending, &provisioners, instance_types);
         let plan = {
             let _timer = Timer::start(&self.metrics.scheduling_duration);
             solve(&input)

@@ -16,7 +16,7 @@
 
 pub mod cloud;
 pub mod controllers;
-pub mod crd;
+pub use karpenter_contract::crd;
 pub mod disruption;
 pub mod gc;
 pub mod http;

@@ -20,7 +20,7 @@ pub mod launch;
 pub mod launch_template;
 pub mod overrides;
 pub mod provider;
-pub mod tags;
+pub use karpenter_contract::tags;
 pub mod to_core;
 pub mod types;
 

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
+use karpenter_contract::settings::SettingKey;
 use karpenter_core::kubelet;
 use karpenter_core::scheduling::{InstanceType, NewNode, Plan, SchedulingInput, solve};
 use kube::api::{Api, PostParams};
@@ -372,15 +373,16 @@ impl Provisioning {
             tracing::info!(%pool, ttl = ?self.ice.ttl(), "insufficient capacity: pool marked unavailable");
         }
         let quota = codes::MAX_SPOT_INSTANCE_COUNT_EXCEEDED;
+        let fallback_key = SettingKey::SpotQuotaFallback;
         match (&report.result, report.spot_quota_exceeded) {
             (Ok(instance), true) => {
                 tracing::warn!(
                     provisioner = %new.provisioner, code = quota, instance_type = %instance.instance_type,
-                    "Provisioning failed for spot: {quota}: the account's spot instance quota is reached; spotQuotaFallback is on, launched on-demand instead"
+                    "Provisioning failed for spot: {quota}: the account's spot instance quota is reached; {fallback_key} is on, launched on-demand instead"
                 );
                 for pod in pods {
                     let note = format!(
-                        "{quota}: the account's spot instance quota is reached; launched on-demand {} instead (spotQuotaFallback is on)",
+                        "{quota}: the account's spot instance quota is reached; launched on-demand {} instead ({fallback_key} is on)",
                         instance.instance_type
                     );
                     self.events
@@ -401,7 +403,7 @@ impl Provisioning {
                 let code = error.code().unwrap_or(error.metric_label()).to_string();
                 let note = if spot_quota {
                     format!(
-                        "{quota}: the account's spot instance quota is reached and spotQuotaFallback is off, so the pod stays pending; raise the EC2 spot quota or set spotQuotaFallback"
+                        "{quota}: the account's spot instance quota is reached and {fallback_key} is off, so the pod stays pending; raise the EC2 spot quota or set {fallback_key}"
                     )
                 } else {
                     format!("{code}: {error}")

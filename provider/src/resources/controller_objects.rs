@@ -9,13 +9,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value as Json, json};
 
-use super::controller_crd;
 use crate::kube::MANAGED_BY;
+use karpenter_contract::crd;
+use karpenter_contract::settings::{HEALTHZ_PATH, READYZ_PATH, env};
 
 pub const APP: &str = "karpenter";
-pub const SETTINGS_CONFIGMAP: &str = "karpenter-settings";
-pub const LEASE_NAME: &str = "karpenter-leader-election";
-pub const METRICS_PORT: u16 = 8080;
+pub use karpenter_contract::settings::{HTTP_PORT as METRICS_PORT, LEASE_NAME, SETTINGS_CONFIGMAP};
 /// The annotation EKS reads to give a ServiceAccount's pods an IAM role (IRSA).
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 pub const IMDS_MONITOR: &str = "karpenter-imds-monitor";
@@ -29,13 +28,13 @@ pub const SYSTEM_NODE_TAINT_KEY: &str = "CriticalAddonsOnly";
 /// Environment variables the installation sets itself (in the controller or the IMDS monitor);
 /// `env` may not name them.
 pub const RESERVED_ENV: [&str; 11] = [
-    "KARPENTER_NAMESPACE",
-    "POD_NAME",
-    "NODE_NAME",
-    "KARPENTER_SETTINGS_CONFIGMAP",
-    "KARPENTER_LEADER_ELECT",
-    "KARPENTER_LEASE_NAME",
-    "KARPENTER_LISTEN",
+    env::NAMESPACE,
+    env::POD_NAME,
+    env::NODE_NAME,
+    env::SETTINGS_CONFIGMAP,
+    env::LEADER_ELECT,
+    env::LEASE_NAME,
+    env::LISTEN,
     "RUST_LOG",
     "AWS_REGION",
     "AWS_ROLE_ARN",
@@ -130,12 +129,12 @@ fn role_rules() -> Json {
 
 fn container_env(i: &Install) -> Vec<Json> {
     let mut env = vec![
-        json!({"name": "KARPENTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
-        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
-        json!({"name": "KARPENTER_SETTINGS_CONFIGMAP", "value": SETTINGS_CONFIGMAP}),
-        json!({"name": "KARPENTER_LEADER_ELECT", "value": "true"}),
-        json!({"name": "KARPENTER_LEASE_NAME", "value": LEASE_NAME}),
-        json!({"name": "KARPENTER_LISTEN", "value": format!("0.0.0.0:{METRICS_PORT}")}),
+        json!({"name": env::NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+        json!({"name": env::POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        json!({"name": env::SETTINGS_CONFIGMAP, "value": SETTINGS_CONFIGMAP}),
+        json!({"name": env::LEADER_ELECT, "value": "true"}),
+        json!({"name": env::LEASE_NAME, "value": LEASE_NAME}),
+        json!({"name": env::LISTEN, "value": format!("0.0.0.0:{METRICS_PORT}")}),
         json!({"name": "RUST_LOG", "value": i.log_level}),
         json!({"name": "AWS_REGION", "value": i.region}),
     ];
@@ -188,8 +187,8 @@ fn deployment(i: &Install) -> Json {
                         "args": ["run"],
                         "env": container_env(i),
                         "ports": [{"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
-                        "livenessProbe": probe("/healthz"),
-                        "readinessProbe": probe("/readyz"),
+                        "livenessProbe": probe(HEALTHZ_PATH),
+                        "readinessProbe": probe(READYZ_PATH),
                         "resources": {
                             "requests": {"cpu": i.cpu_request, "memory": i.memory_request},
                             "limits": {"memory": i.memory_limit}
@@ -216,8 +215,8 @@ fn deployment(i: &Install) -> Json {
 
 fn imds_monitor_env(i: &Install) -> Vec<Json> {
     let mut env = vec![
-        json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
-        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        json!({"name": env::NODE_NAME, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
+        json!({"name": env::POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
         json!({"name": "RUST_LOG", "value": i.log_level}),
     ];
     env.extend(user_env(i));
@@ -289,7 +288,7 @@ pub fn objects(i: &Install) -> Vec<Json> {
         sa_meta["annotations"] = json!(i.service_account_annotations);
     }
     let mut all = vec![
-        controller_crd::crd_json(),
+        crd::crd_json(),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, None)}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(APP, None), "rules": cluster_role_rules()}),
@@ -413,7 +412,7 @@ mod tests {
             .as_array()
             .map(|e| e.iter().filter_map(|v| v["name"].as_str()).collect())
             .unwrap_or_default();
-        set.push("NODE_NAME"); // the IMDS monitor's
+        set.push(env::NODE_NAME); // the IMDS monitor's
         set.sort_unstable();
         let mut reserved = RESERVED_ENV.to_vec();
         reserved.sort_unstable();

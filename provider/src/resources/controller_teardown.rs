@@ -17,9 +17,7 @@ use super::provisioner::provisioner_ref;
 use crate::kube::objects::{self, ObjectRef, error_text};
 use crate::plugin::CallContext;
 
-/// The tag the controller puts on every instance and launch template of a cluster
-/// (controller/src/cloud/tags.rs), and the one DescribeInstances filters on.
-pub const CLUSTER_TAG: &str = "karpenter.sh/cluster";
+use karpenter_contract::tags::CLUSTER as CLUSTER_TAG;
 
 /// Whether a controller holds and renews the leader Lease: alive when its record changes within
 /// one lease duration (15 s) plus slack. Compares the record, not clocks, like the controller does.
@@ -79,7 +77,7 @@ async fn provisioner_names(client: &kube::Client) -> Result<Vec<String>, kube::E
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
         None,
-        super::controller_crd::CRD_NAME,
+        karpenter_contract::crd::CRD_NAME,
     );
     if objects::get(client, &crd).await?.is_none() {
         return Ok(Vec::new());

@@ -1,8 +1,9 @@
 //! The five event kinds we act on, how they are recognised, and the EventBridge rule pattern that
 //! routes each of them to the interruption queue.
 //!
-//! The provider builds its EventBridge rules from [`EventKind::event_pattern`] and the controller
-//! classifies messages with [`EventKind::classify`], so both sides agree by construction.
+//! The provider builds its EventBridge rules from [`EventKind::event_pattern`] (through
+//! karpenter-contract's `interruption` module) and the controller classifies messages with
+//! [`EventKind::classify`], so both sides agree by construction.
 
 use std::fmt;
 use std::str::FromStr;
@@ -46,7 +47,7 @@ impl EventKind {
     ];
 
     /// Stable snake_case name: metric label, settings key, log field.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Self::SpotInterruption => "spot_interruption",
             Self::RebalanceRecommendation => "rebalance_recommendation",

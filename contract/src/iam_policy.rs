@@ -21,8 +21,7 @@ pub struct Scope<'a> {
     pub queue_arn: Json,
 }
 
-/// The tag the controller puts on every instance, fleet and launch template it creates.
-pub const CLUSTER_TAG: &str = "karpenter.sh/cluster";
+use crate::tags::CLUSTER as CLUSTER_TAG;
 
 pub fn document(s: &Scope<'_>) -> Json {
     let (p, r, c) = (s.partition, s.region, s.cluster);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 
 use crate::kube::MANAGED_BY;
-use karpenter_contract::crd;
+use karpenter_contract::{crd, rbac};
 use karpenter_contract::settings::{HEALTHZ_PATH, READYZ_PATH, env};
 
 pub const APP: &str = "karpenter";
@@ -100,31 +100,6 @@ fn meta(name: &str, ns: Option<&str>) -> Json {
         m["namespace"] = json!(ns);
     }
     m
-}
-
-/// What the controller reads and writes cluster-wide, and nothing more.
-fn cluster_role_rules() -> Json {
-    json!([
-        {"apiGroups": ["karpenter.sh"], "resources": ["provisioners"], "verbs": ["get", "list", "watch", "update", "patch"]},
-        {"apiGroups": ["karpenter.sh"], "resources": ["provisioners/status"], "verbs": ["get", "update", "patch"]},
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        // create/delete: the placeholder pods that hold a replacement's room during an interruption.
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
-        {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "list", "watch"]}
-    ])
-}
-
-/// In its own namespace only: its settings and its leader-election Lease.
-fn role_rules() -> Json {
-    json!([
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [SETTINGS_CONFIGMAP], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [LEASE_NAME], "verbs": ["get", "update", "patch"]}
-    ])
 }
 
 fn container_env(i: &Install) -> Vec<Json> {
@@ -267,12 +242,7 @@ fn imds_monitor_objects(i: &Install) -> Vec<Json> {
     });
     vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(IMDS_MONITOR, Some(ns))}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(IMDS_MONITOR, None), "rules": [
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]},
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
-            {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-            {"apiGroups": ["events.k8s.io", ""], "resources": ["events"], "verbs": ["create", "patch"]}
-        ]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(IMDS_MONITOR, None), "rules": rbac::to_json(rbac::IMDS_MONITOR_RULES)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(IMDS_MONITOR, None),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMDS_MONITOR},
                "subjects": [{"kind": "ServiceAccount", "name": IMDS_MONITOR, "namespace": ns}]}),
@@ -291,11 +261,11 @@ pub fn objects(i: &Install) -> Vec<Json> {
         crd::crd_json(),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, None)}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(APP, None), "rules": cluster_role_rules()}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(APP, None), "rules": rbac::to_json(rbac::CONTROLLER_CLUSTER_RULES)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(APP, None),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": APP},
                "subjects": [{"kind": "ServiceAccount", "name": APP, "namespace": ns}]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(APP, Some(ns)), "rules": role_rules()}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(APP, Some(ns)), "rules": rbac::to_json(rbac::CONTROLLER_NAMESPACE_RULES)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(APP, Some(ns)),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": APP},
                "subjects": [{"kind": "ServiceAccount", "name": APP, "namespace": ns}]}),

@@ -69,23 +69,6 @@ pub struct AwsCloud {
     templates: launch_templates::KnownTemplates,
 }
 
-/// The Pricing API answers only in a few regions; ask the one nearest to `region`.
-pub fn pricing_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "cn-northwest-1"
-    } else if region.starts_with("ap-") {
-        "ap-south-1"
-    } else if region.starts_with("eu-")
-        || region.starts_with("me-")
-        || region.starts_with("af-")
-        || region.starts_with("il-")
-    {
-        "eu-central-1"
-    } else {
-        "us-east-1"
-    }
-}
-
 impl AwsCloud {
     /// Loads the SDK configuration from the environment (region, credentials, endpoint URLs).
     pub async fn from_env(settings: AwsSettings) -> Result<Self, CloudError> {
@@ -130,7 +113,7 @@ impl AwsCloud {
             .region(Region::new(region.clone()))
             .build();
         let pricing_config = aws_sdk_pricing::config::Builder::from(sdk)
-            .region(Region::new(pricing_region(&region)))
+            .region(Region::new(karpenter_contract::pricing::pricing_region(&region)))
             .build();
         Ok(AwsCloud {
             amis: ami::AmiCache::new(settings.ami_cache_ttl, clock),
@@ -248,18 +231,5 @@ impl CloudProvider for AwsCloud {
 
     async fn terminate(&self, instance_ids: &[String]) -> Result<(), CloudError> {
         self.terminate_instances(instance_ids).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pricing_region;
-
-    #[test]
-    fn pricing_is_asked_in_a_region_that_serves_it() {
-        assert_eq!(pricing_region("ap-southeast-1"), "ap-south-1");
-        assert_eq!(pricing_region("eu-west-1"), "eu-central-1");
-        assert_eq!(pricing_region("us-west-2"), "us-east-1");
-        assert_eq!(pricing_region("cn-north-1"), "cn-northwest-1");
     }
 }

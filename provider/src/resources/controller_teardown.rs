@@ -13,7 +13,6 @@ use karpenter_core::api::labels;
 use serde_json::json;
 
 use super::common::{Waited, sdk_error_text, wait_until};
-use super::provisioner::provisioner_ref;
 use crate::kube::objects::{self, ObjectRef, error_text};
 use crate::plugin::CallContext;
 
@@ -85,7 +84,7 @@ async fn provisioner_names(client: &kube::Client) -> Result<Vec<String>, kube::E
     let list = objects::list(
         client,
         karpenter_core::api::provisioner::API_VERSION,
-        "Provisioner",
+        karpenter_core::api::provisioner::KIND,
         None,
     )
     .await?;
@@ -179,7 +178,7 @@ pub async fn remove_capacity(
     match provisioner_names(client).await {
         Ok(names) => {
             for n in &names {
-                if let Err(e) = objects::delete(client, &provisioner_ref(n)).await {
+                if let Err(e) = objects::delete(client, &ObjectRef::provisioner(n)).await {
                     left.push(format!(
                         "Provisioner {n}: delete failed: {}",
                         error_text(&e)
@@ -272,7 +271,7 @@ pub async fn remove_capacity(
     }
     if let Ok(names) = provisioner_names(client).await {
         for n in names {
-            if let Err(e) = objects::merge_patch(client, &provisioner_ref(&n), &unfinalize).await {
+            if let Err(e) = objects::merge_patch(client, &ObjectRef::provisioner(&n), &unfinalize).await {
                 left.push(format!(
                     "Provisioner {n}: cannot remove finalizers: {}",
                     error_text(&e)

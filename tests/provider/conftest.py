@@ -2,10 +2,8 @@
 the extended moto server (tests/awsemu) on loopback. Nothing here imitates terraform or AWS."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -16,24 +14,6 @@ from harness import terraform as tf_harness
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "karpenter-rs/karpenter"
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, what, timeout=30.0, interval=0.05):
-    """Polls cond() until truthy; fails naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="session")

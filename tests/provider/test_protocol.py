@@ -8,7 +8,9 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT
+
+from harness import procs
 from slow_proxy import SlowProxy
 
 QUEUE_AND_RULE = """
@@ -127,7 +129,7 @@ def test_ctrl_c_during_apply_keeps_the_queue_and_next_apply_converges(ws, aws):
         # After the policy is set, the provider waits for SQS to show it; hold those reads.
         proxy.hold(after="SetQueueAttributes", action="GetQueueAttributes")
         apply = ws.popen("apply", "-auto-approve")
-        wait_for(proxy.held.is_set, "the apply to wait on the new queue", timeout=120)
+        procs.wait_for("the apply to wait on the new queue", proxy.held.is_set, 120, interval=0.05)
         # Ctrl-C reaches the whole process group, the provider included.
         os.killpg(apply.pid, signal.SIGINT)
         out, _ = apply.communicate(timeout=120)

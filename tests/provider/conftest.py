@@ -3,7 +3,6 @@ the extended moto server (tests/awsemu) on loopback. Nothing here imitates terra
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -12,7 +11,7 @@ import pytest
 from harness import terraform as tf_harness
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = "karpenter-rs/karpenter"
+SOURCE = tf_harness.PROVIDER_SOURCE
 REGION = "us-east-1"
 
 
@@ -57,29 +56,22 @@ def aws(aws_emulator):
 
 
 class Workspace:
-    """A root module directory plus the environment terraform needs to use our dev build."""
+    """A root module directory whose main.tf configures our provider against the emulator, run
+    by one CLI through harness.terraform (dev_overrides to the debug build)."""
 
     def __init__(self, cli: str, path: Path, provider_dir: Path):
-        self.cli = cli
         self.path = path
-        rc = path / "cli.tfrc"
-        rc.write_text(
-            'provider_installation {\n'
-            f'  dev_overrides {{ "{SOURCE}" = "{provider_dir}" }}\n'
-            "  direct {}\n"
-            "}\n"
+        self.runner = tf_harness.Runner(
+            Path(cli),
+            tf_harness.cli_config(path, provider_dir),
+            {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_EC2_METADATA_DISABLED": "true"},
+            hermetic=True,
         )
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))
-        }
-        self.env.update(
-            TF_CLI_CONFIG_FILE=str(rc),
-            CHECKPOINT_DISABLE="1",
-            TF_IN_AUTOMATION="1",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_EC2_METADATA_DISABLED="true",
-        )
+
+    @property
+    def cli(self) -> str:
+        return str(self.runner.binary)
 
     def write(self, hcl: str, endpoint: str, extra_provider: str = ""):
         (self.path / "main.tf").write_text(
@@ -95,24 +87,14 @@ class Workspace:
         )
 
     def run(self, *args, check=True, timeout=300):
-        p = subprocess.run(
-            [self.cli, *args, "-no-color"] if args[0] not in ("state", "version") else [self.cli, *args],
-            cwd=self.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and p.returncode != 0:
-            sys.stderr.write(p.stdout + p.stderr)
-            pytest.fail(f"{self.cli} {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-        return p
+        argv = list(args) if args[0] in ("state", "version") else [*args, "-no-color"]
+        return self.runner.run(self.path, *argv, check=check, timeout=timeout)
 
     def popen(self, *args):
         return subprocess.Popen(
             [self.cli, *args, "-no-color"],
             cwd=self.path,
-            env=self.env,
+            env=self.runner.environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

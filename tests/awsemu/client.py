@@ -103,6 +103,13 @@ class Emulator:
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
 
+    def client(self, service: str, region: str | None = None):
+        """A boto3 client of this emulator (dummy credentials), in `region` or the emulator's."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         response = self._session.request(method, f"{self.endpoint}{path}", timeout=HTTP_TIMEOUT_S, **kwargs)
         if response.status_code >= 400:

@@ -5,7 +5,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
 
 from harness import terraform as tf_harness
@@ -36,23 +35,6 @@ def cli(request) -> str:
     if request.param == "terraform":
         return str(tf_harness.terraform_binary())
     return str(tf_harness.tofu_binary())
-
-
-@pytest.fixture
-def aws(aws_emulator):
-    """The extended AWS emulator (tests/awsemu), reset to its seeded state for each test."""
-    aws_emulator.reset()
-    kw = dict(
-        endpoint_url=aws_emulator.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return {
-        "url": aws_emulator.endpoint,
-        "sqs": boto3.client("sqs", **kw),
-        "events": boto3.client("events", **kw),
-    }
 
 
 class Workspace:

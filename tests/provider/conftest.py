@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from awsemu.client import DEFAULT_REGION
 from harness import terraform as tf_harness
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = tf_harness.PROVIDER_SOURCE
-REGION = "us-east-1"
+REGION = DEFAULT_REGION  # the emulator's, as in every suite
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,7 @@ def test_iam_bootstrap_lifecycle(ws, aws):
     assert statement(doc, "ConsumeTheInterruptionQueue")["Resource"] == queue_arn
     terminate = statement(doc, "TerminateOnlyOwnInstancesAndTemplates")
     assert terminate["Condition"] == {"StringEquals": {"aws:ResourceTag/karpenter.sh/cluster": "demo"}}
-    assert statement(doc, "ReadOnlyDescribeInTheRegion")["Condition"]["StringEquals"]["aws:RequestedRegion"] == "us-east-1"
+    assert statement(doc, "ReadOnlyDescribeInTheRegion")["Condition"]["StringEquals"]["aws:RequestedRegion"] == REGION
 
     # Controller role: Pod Identity trust, the controller policy attached.
     ctl = iam.get_role(RoleName="KarpenterControllerRole-demo")["Role"]

@@ -28,15 +28,16 @@ def spot_price(aws, name, zone):
 
 
 def on_demand_price(aws, name):
+    """The lowest positive price of the products a plain Linux node is billed as."""
     f = [
         {"Type": "TERM_MATCH", "Field": k, "Value": v}
         for k, v in [("regionCode", REGION), ("instanceType", name), ("operatingSystem", "Linux"), ("tenancy", "Shared"),
-                     ("capacitystatus", "Used"), ("preInstalledSw", "NA")]
+                     ("capacitystatus", "Used"), ("preInstalledSw", "NA"), ("licenseModel", "No License required")]
     ]
     docs = aws.client("pricing", REGION).get_products(ServiceCode="AmazonEC2", Filters=f)["PriceList"]
-    doc = json.loads(docs[0])
-    dims = [d for t in doc["terms"]["OnDemand"].values() for d in t["priceDimensions"].values()]
-    return float(dims[0]["pricePerUnit"]["USD"])
+    prices = [float(d["pricePerUnit"]["USD"]) for doc in map(json.loads, docs)
+              for t in doc["terms"]["OnDemand"].values() for d in t["priceDimensions"].values()]
+    return min(p for p in prices if p > 0)
 
 
 def outputs(ws):

@@ -68,7 +68,7 @@ def test_stack_lifecycle(ws, aws):
     )
     assert statement(doc, "PassOnlyTheNodeRole")["Resource"] == node["Arn"]
     assert statement(doc, "ConsumeTheInterruptionQueue")["Resource"] == attrs["QueueArn"]
-    assert statement(doc, "DiscoverTheClusterEndpoint")["Resource"] == "arn:aws:eks:us-east-1:123456789012:cluster/demo"
+    assert statement(doc, "DiscoverTheClusterEndpoint")["Resource"] == f"arn:aws:eks:{REGION}:123456789012:cluster/demo"
     # moto's CloudFormation ignores a role's ManagedPolicyArns, so the node role's four managed
     # policies are checked in the template CloudFormation holds rather than on the role.
     body = cfn.get_template(StackName="Karpenter-demo")["TemplateBody"]

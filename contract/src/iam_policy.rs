@@ -187,7 +187,10 @@ pub fn actions(doc: &Json) -> std::collections::BTreeSet<String> {
         .flatten()
         .flat_map(|st| match &st["Action"] {
             Json::String(a) => vec![a.clone()],
-            Json::Array(list) => list.iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+            Json::Array(list) => list
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
             _ => vec![],
         })
         .collect()

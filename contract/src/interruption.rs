@@ -51,14 +51,19 @@ mod tests {
             seen.push(pattern);
         }
         assert_eq!(event_pattern("nope"), None);
-        assert_eq!(rule_name("demo", "spot_interruption"), "Karpenter-demo-spot-interruption");
+        assert_eq!(
+            rule_name("demo", "spot_interruption"),
+            "Karpenter-demo-spot-interruption"
+        );
     }
 
     #[test]
     fn the_instance_state_pattern_is_the_text_aws_stores() {
         // Sent to EventBridge and kept in Terraform state as text: the key order is part of it.
         assert_eq!(
-            event_pattern("instance_state_change").map(|p| p.to_string()).as_deref(),
+            event_pattern("instance_state_change")
+                .map(|p| p.to_string())
+                .as_deref(),
             Some(
                 r#"{"detail":{"state":["stopping","stopped","shutting-down","terminated"]},"detail-type":["EC2 Instance State-change Notification"],"source":["aws.ec2"]}"#
             )

@@ -44,7 +44,12 @@ pub fn parse_product(doc: &str) -> Option<(String, f64)> {
         .values()
         .filter_map(|term| term.get("priceDimensions")?.as_object())
         .flat_map(|dims| dims.values())
-        .filter_map(|d| d.pointer("/pricePerUnit/USD")?.as_str()?.parse::<f64>().ok())
+        .filter_map(|d| {
+            d.pointer("/pricePerUnit/USD")?
+                .as_str()?
+                .parse::<f64>()
+                .ok()
+        })
         .filter(|p| *p > 0.0)
         .min_by(|a, b| a.total_cmp(b))?;
     Some((instance_type, price))
@@ -71,7 +76,12 @@ mod tests {
         let dims: serde_json::Map<String, serde_json::Value> = prices
             .iter()
             .enumerate()
-            .map(|(i, p)| (format!("d{i}"), serde_json::json!({"pricePerUnit": {"USD": p}})))
+            .map(|(i, p)| {
+                (
+                    format!("d{i}"),
+                    serde_json::json!({"pricePerUnit": {"USD": p}}),
+                )
+            })
             .collect();
         serde_json::json!({
             "product": {"attributes": {"instanceType": instance_type}},
@@ -83,7 +93,10 @@ mod tests {
     #[test]
     fn the_lowest_positive_price_counts_within_and_across_documents() {
         assert_eq!(
-            parse_product(&doc("m5.large", &["0.0000000000", "0.1200000000", "0.0960000000"])),
+            parse_product(&doc(
+                "m5.large",
+                &["0.0000000000", "0.1200000000", "0.0960000000"]
+            )),
             Some(("m5.large".into(), 0.096))
         );
         assert_eq!(parse_product(&doc("m5.large", &["0.0"])), None);

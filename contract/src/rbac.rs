@@ -36,16 +36,38 @@ const fn rule(
 
 /// The controller, cluster-wide.
 pub const CONTROLLER_CLUSTER_RULES: &[Rule] = &[
-    rule(&["karpenter.sh"], &["provisioners"], &["get", "list", "watch", "update", "patch"]),
-    rule(&["karpenter.sh"], &["provisioners/status"], &["get", "update", "patch"]),
-    rule(&[""], &["nodes"], &["get", "list", "watch", "create", "update", "patch", "delete"]),
+    rule(
+        &["karpenter.sh"],
+        &["provisioners"],
+        &["get", "list", "watch", "update", "patch"],
+    ),
+    rule(
+        &["karpenter.sh"],
+        &["provisioners/status"],
+        &["get", "update", "patch"],
+    ),
+    rule(
+        &[""],
+        &["nodes"],
+        &[
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ],
+    ),
     // create/delete: the placeholder pods that hold a replacement's room during an interruption.
-    rule(&[""], &["pods"], &["get", "list", "watch", "create", "delete"]),
+    rule(
+        &[""],
+        &["pods"],
+        &["get", "list", "watch", "create", "delete"],
+    ),
     rule(&[""], &["pods/eviction"], &["create"]),
     rule(&[""], &["events"], &["create", "patch"]),
     rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
     rule(&["apps"], &["daemonsets"], &["get", "list", "watch"]),
-    rule(&["policy"], &["poddisruptionbudgets"], &["get", "list", "watch"]),
+    rule(
+        &["policy"],
+        &["poddisruptionbudgets"],
+        &["get", "list", "watch"],
+    ),
 ];
 
 /// The controller, in its own namespace only: its settings and its leader-election Lease.
@@ -89,6 +111,10 @@ mod tests {
             serde_json::json!([{"apiGroups": [""], "resources": ["configmaps"],
                                 "resourceNames": ["karpenter-settings"], "verbs": ["get", "list", "watch"]}])
         );
-        assert!(to_json(IMDS_MONITOR_RULES)[0].get("resourceNames").is_none());
+        assert!(
+            to_json(IMDS_MONITOR_RULES)[0]
+                .get("resourceNames")
+                .is_none()
+        );
     }
 }

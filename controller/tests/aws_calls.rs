@@ -66,7 +66,10 @@ fn calls_in(text: &str) -> Vec<(String, String)> {
 #[test]
 fn the_controller_calls_exactly_the_listed_aws_operations() {
     let mut texts = Vec::new();
-    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut texts);
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut texts,
+    );
     assert!(texts.len() > 20, "read {} files", texts.len());
     let called: BTreeSet<(String, String)> = texts.iter().flat_map(|t| calls_in(t)).collect();
     let listed: BTreeSet<(String, String)> = CONTROLLER_CALLS

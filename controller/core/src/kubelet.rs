@@ -209,7 +209,11 @@ mod tests {
             system_reserved: [(resource.to_string(), Quantity::new(q))].into(),
             ..KubeletConfiguration::default()
         };
-        assert_eq!(leaves_no_room(&types, &huge("cpu", "8")), None, "room on m5.24xlarge");
+        assert_eq!(
+            leaves_no_room(&types, &huge("cpu", "8")),
+            None,
+            "room on m5.24xlarge"
+        );
         assert_eq!(
             leaves_no_room(&types, &huge("cpu", "96")).as_deref(),
             Some(
@@ -222,7 +226,14 @@ mod tests {
             ..huge("cpu", "100")
         };
         let why = leaves_no_room(&types, &everything).unwrap_or_default();
-        assert!(why.starts_with("leaves no allocatable cpu, memory on any"), "{why}");
-        assert_eq!(leaves_no_room(&[], &everything), None, "no catalog, nothing to say");
+        assert!(
+            why.starts_with("leaves no allocatable cpu, memory on any"),
+            "{why}"
+        );
+        assert_eq!(
+            leaves_no_room(&[], &everything),
+            None,
+            "no catalog, nothing to say"
+        );
     }
 }

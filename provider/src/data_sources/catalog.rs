@@ -8,10 +8,10 @@ use aws_sdk_ec2::types::{Filter as Ec2Filter, LocationType, UsageClassType};
 use aws_sdk_pricing::types::{Filter as PriceFilter, FilterType};
 
 use super::selector::TypeInfo;
-use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices};
 use crate::plugin::Diagnostics;
 use crate::provider::AwsContext;
 use crate::resources::iam_common::{aws_error, ec2, pricing, sdk_error_text};
+use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices as price_list};
 
 /// Every instance type offered in some zone of the region, without prices.
 pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<TypeInfo>> {
@@ -210,5 +210,5 @@ pub async fn on_demand_prices(
         };
         docs.extend(p.price_list().iter().cloned());
     }
-    Some(on_demand_prices(docs.iter().map(String::as_str)))
+    Some(price_list(docs.iter().map(String::as_str)))
 }

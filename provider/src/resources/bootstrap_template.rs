@@ -5,11 +5,11 @@
 
 use serde_json::{Value as Json, json};
 
-use karpenter_contract::iam_policy::{Scope, document};
 use super::controller_role::trust_policy;
 use super::iam_common::partition;
 use super::node_role::{base_policy_arns, ec2_trust};
 use crate::plugin::Value;
+use karpenter_contract::iam_policy::{Scope, document};
 use karpenter_contract::interruption::{KINDS, TARGET_ID, event_pattern, queue_name, rule_name};
 
 /// What the user chose; everything else derives from the cluster name and region.

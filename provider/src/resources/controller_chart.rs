@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use regex::{Captures, Regex};
 use serde_json::Value as Json;
 
-use karpenter_contract::crd;
-use karpenter_contract::settings::SettingKey;
 use super::controller_objects::{IMDS_MONITOR, Install, objects};
 use crate::kube::MANAGED_BY;
+use karpenter_contract::crd;
+use karpenter_contract::settings::SettingKey;
 
 const NS: &str = "__NAMESPACE__";
 const IMAGE: &str = "__IMAGE__";
@@ -272,7 +272,9 @@ mod tests {
     /// The chart's values for an installation, as a user of the chart would write them.
     fn values_of(i: &Install) -> Json {
         let mut settings = i.settings.clone();
-        let cluster = settings.remove(&SettingKey::ClusterName.name()).unwrap_or_default();
+        let cluster = settings
+            .remove(&SettingKey::ClusterName.name())
+            .unwrap_or_default();
         serde_json::json!({
             "image": i.image, "replicas": i.replicas, "clusterName": cluster, "region": i.region,
             "settings": settings,

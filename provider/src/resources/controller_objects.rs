@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 
 use crate::kube::MANAGED_BY;
-use karpenter_contract::{crd, rbac};
 use karpenter_contract::settings::{HEALTHZ_PATH, READYZ_PATH, env};
+use karpenter_contract::{crd, rbac};
 
 pub const APP: &str = "karpenter";
 pub use karpenter_contract::settings::{HTTP_PORT as METRICS_PORT, LEASE_NAME, SETTINGS_CONFIGMAP};

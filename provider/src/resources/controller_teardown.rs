@@ -271,7 +271,9 @@ pub async fn remove_capacity(
     }
     if let Ok(names) = provisioner_names(client).await {
         for n in names {
-            if let Err(e) = objects::merge_patch(client, &ObjectRef::provisioner(&n), &unfinalize).await {
+            if let Err(e) =
+                objects::merge_patch(client, &ObjectRef::provisioner(&n), &unfinalize).await
+            {
                 left.push(format!(
                     "Provisioner {n}: cannot remove finalizers: {}",
                     error_text(&e)

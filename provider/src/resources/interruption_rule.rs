@@ -8,12 +8,12 @@ use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::common::{ArnOf, aws, aws_error, sdk_error_text, tags_for_state};
-use karpenter_contract::interruption::{KINDS, TARGET_ID, event_pattern, rule_name};
 use crate::plugin::validate::{CharsIn, LengthBetween, OneOf};
 use crate::plugin::{
     Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
 };
 use crate::provider::AwsContext;
+use karpenter_contract::interruption::{KINDS, TARGET_ID, event_pattern, rule_name};
 
 pub struct InterruptionRule;
 

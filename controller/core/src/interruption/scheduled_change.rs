@@ -3,8 +3,8 @@
 
 use super::error::{ParseError, excerpt};
 use super::fields::Fields;
-use super::instance_id::InstanceId;
 use super::ignored::IgnoreReason;
+use super::instance_id::InstanceId;
 use super::timestamp::Timestamp;
 
 /// AWS Health events are acted on only for this service and category.
@@ -22,7 +22,9 @@ pub struct ScheduledChange {
 }
 
 /// The change, or why this health event asks nothing of us.
-pub(crate) fn parse(event: &Fields<'_>) -> Result<Result<ScheduledChange, IgnoreReason>, ParseError> {
+pub(crate) fn parse(
+    event: &Fields<'_>,
+) -> Result<Result<ScheduledChange, IgnoreReason>, ParseError> {
     let detail = event.object("detail")?;
     let service = detail.str("service")?;
     if service != HEALTH_SERVICE_EC2 {

@@ -2,8 +2,8 @@
 
 use super::error::{ParseError, excerpt};
 use super::fields::Fields;
-use super::instance_id::InstanceId;
 use super::ignored::IgnoreReason;
+use super::instance_id::InstanceId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateChange {

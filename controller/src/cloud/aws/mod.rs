@@ -113,7 +113,9 @@ impl AwsCloud {
             .region(Region::new(region.clone()))
             .build();
         let pricing_config = aws_sdk_pricing::config::Builder::from(sdk)
-            .region(Region::new(karpenter_contract::pricing::pricing_region(&region)))
+            .region(Region::new(karpenter_contract::pricing::pricing_region(
+                &region,
+            )))
             .build();
         Ok(AwsCloud {
             amis: ami::AmiCache::new(settings.ami_cache_ttl, clock),

@@ -57,10 +57,14 @@ impl AwsCloud {
             .try_collect()
             .await
             .map_err(|e| from_sdk(op, e))?;
-        let prices: HashMap<String, f64> =
-            on_demand_prices(pages.iter().flat_map(|p| p.price_list()).map(String::as_str))
-                .into_iter()
-                .collect();
+        let prices: HashMap<String, f64> = on_demand_prices(
+            pages
+                .iter()
+                .flat_map(|p| p.price_list())
+                .map(String::as_str),
+        )
+        .into_iter()
+        .collect();
         let prices = OnDemandPrices(prices);
         if prices.0.is_empty() {
             return Err(CloudError::aws(

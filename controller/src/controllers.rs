@@ -1,5 +1,6 @@
-//! The controllers the leader runs, side by side; built before leadership so that a standby
-//! fails fast on bad configuration, started only once this replica leads.
+//! The controllers the leader runs, side by side, on one shared cluster state; built before
+//! leadership so that a standby fails fast on bad configuration, started only once this replica
+//! leads. All the wiring is here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, SystemClock, Unavailabl
 use crate::metrics::Metrics;
 use crate::provisioning::{Provisioning, ProvisioningError};
 use crate::settings::Settings;
+use crate::state::{ClusterState, WatchEnded};
 
 /// How often the instance catalog (types, offerings, prices) is fetched again.
 pub const CATALOG_REFRESH: Duration = Duration::from_secs(15 * 60);
@@ -18,6 +20,8 @@ pub enum ControllersError {
     Cloud(#[from] crate::cloud::CloudError),
     #[error(transparent)]
     Provisioning(#[from] ProvisioningError),
+    #[error(transparent)]
+    Watch(#[from] WatchEnded),
 }
 
 pub struct Controllers {
@@ -82,6 +86,9 @@ impl Controllers {
         // Termination, emptiness/expiry, interruption and garbage collection: everything that
         // ends nodes. They share the provisioner's unavailable-offerings cache, so a spot
         // interruption's pool is avoided by the replacement launch.
+        let (state, changes) = ClusterState::watch(&self.client);
+        state.ready().await?;
+        tracing::info!("caches synced");
         let cloud: Arc<dyn CloudProvider> = self.aws.clone();
         let mut lifecycle = tokio::spawn(crate::termination::lifecycle::run(
             self.client.clone(),
@@ -90,9 +97,11 @@ impl Controllers {
             cloud,
             self.ice.clone(),
             self.provisioning.nominated_nodes(),
+            state.clone(),
+            changes.nodes,
         ));
         let result = tokio::select! {
-            result = self.provisioning.clone().run() => result,
+            result = self.provisioning.clone().run(state, changes.pods) => result,
             ended = &mut lifecycle => {
                 if let Err(error) = ended {
                     tracing::error!(%error, "the node lifecycle controllers stopped");

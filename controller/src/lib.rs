@@ -4,6 +4,7 @@
 //! - [`settings`]: the settings ConfigMap merged with flags and environment.
 //! - [`telemetry`]: JSON logs. [`metrics`]: Prometheus families. [`http`]: /metrics, /healthz, /readyz.
 //! - [`leader`]: leader election over a coordination.k8s.io Lease; only the leader acts.
+//! - [`state`]: the shared caches (one watch per kind) and change streams every controller uses.
 //! - [`crd`]: the Provisioner custom resource and its CRD; [`manifests`] prints them as YAML.
 //! - [`cloud`]: the cloud seam (`CloudProvider`), its AWS adapter, the ICE cache and the launcher.
 //! - [`provisioning`]: unschedulable pods -> batch -> scheduling -> launch -> Node objects;
@@ -28,5 +29,6 @@ pub mod metrics;
 pub mod provisioning;
 pub mod runtime;
 pub mod settings;
+pub mod state;
 pub mod telemetry;
 pub mod termination;

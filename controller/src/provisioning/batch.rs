@@ -22,13 +22,14 @@ use super::events::{
 use super::launch::LaunchError;
 use super::node::{LaunchedNode, node_object};
 use super::pending::{self, PodKey};
-use super::{Nomination, Provisioning, Stores};
+use super::{Nomination, Provisioning};
 use super::{convert, usage};
 use crate::cloud::error::codes;
 use crate::cloud::launch::Fallback;
 use crate::cloud::{Catalog, Instance, LaunchReport, LaunchedInstance, to_core};
 use crate::crd::Provisioner;
 use crate::metrics::{FailureLabels, NodeLabels, ReasonLabels, Timer};
+use crate::state::ClusterState;
 use kube::Resource as _;
 
 /// Root volume size nodes get when the provisioner does not set one (the EKS AMI default).
@@ -94,12 +95,12 @@ impl Provisioning {
     }
 
     /// Valid provisioners not being deleted; invalid ones are logged and left out.
-    pub(crate) fn provisioners(&self, stores: &Stores) -> Vec<Arc<Provisioner>> {
+    pub(crate) fn provisioners(&self, stores: &ClusterState) -> Vec<Arc<Provisioner>> {
         self.checked_provisioners(stores).0
     }
 
     /// (valid, invalid with their problems) among the provisioners not being deleted.
-    fn checked_provisioners(&self, stores: &Stores) -> (Vec<Arc<Provisioner>>, Vec<Invalid>) {
+    fn checked_provisioners(&self, stores: &ClusterState) -> (Vec<Arc<Provisioner>>, Vec<Invalid>) {
         let mut valid = Vec::new();
         let mut invalid = Vec::new();
         for p in stores.provisioners.state() {
@@ -121,7 +122,7 @@ impl Provisioning {
 
     fn input(
         &self,
-        stores: &Stores,
+        stores: &ClusterState,
         pending: &[Arc<Pod>],
         provisioners: &[Arc<Provisioner>],
         instance_types: Vec<InstanceType>,
@@ -197,7 +198,7 @@ impl Provisioning {
         }
     }
 
-    pub async fn provision(&self, stores: &Stores, keys: Vec<PodKey>) {
+    pub async fn provision(&self, stores: &ClusterState, keys: Vec<PodKey>) {
         let nodes = stores.nodes.state();
         self.prune_nominations(&nodes);
         let pending: Vec<Arc<Pod>> = keys

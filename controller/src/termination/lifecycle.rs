@@ -5,13 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::reflector::ReflectHandle;
 
 use crate::cloud::{CloudProvider, UnavailableOfferings};
-use crate::crd::Provisioner;
 use crate::disruption::{Disruption, SystemWallClock};
 use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
 use crate::interruption::metrics::InterruptionMetrics;
@@ -20,34 +17,9 @@ use crate::interruption::queue::{Queue, SqsQueue};
 use crate::metrics::Metrics;
 use crate::provisioning::NominatedNodes;
 use crate::settings::Settings;
+use crate::state::ClusterState;
 
 use super::Termination;
-
-fn store<K>(api: Api<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    use futures::StreamExt;
-    let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    tokio::spawn(async move {
-        stream
-            .for_each(|e| async move {
-                if let Err(error) = e {
-                    tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
-                }
-            })
-            .await;
-    });
-    reader
-}
 
 /// Number of queue workers: `INTERRUPTION_WORKERS` or [`DEFAULT_WORKERS`].
 fn workers() -> usize {
@@ -58,7 +30,8 @@ fn workers() -> usize {
         .unwrap_or(DEFAULT_WORKERS)
 }
 
-/// Runs every node-ending controller until all of them stop.
+/// Runs every node-ending controller on the shared caches until all of them stop.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: kube::Client,
     settings: Settings,
@@ -66,27 +39,15 @@ pub async fn run(
     cloud: Arc<dyn CloudProvider>,
     ice: Arc<UnavailableOfferings>,
     nominated: NominatedNodes,
+    state: ClusterState,
+    node_changes: ReflectHandle<Node>,
 ) {
-    let nodes = store(Api::<Node>::all(client.clone()));
-    let pods = store(Api::<Pod>::all(client.clone()));
-    let provisioners = store(Api::<Provisioner>::all(client.clone()));
-    // Wait here, once, before any task shares the stores: a store's readiness is a oneshot that
-    // remembers one waker, so of several tasks waiting on the same store at the same time only
-    // the last to poll is woken (the interruption processor waited forever behind disruption).
-    // Once ready, the state is memoised and every later wait returns at once.
-    for (kind, ready) in [
-        ("Node", nodes.wait_until_ready().await),
-        ("Pod", pods.wait_until_ready().await),
-        ("Provisioner", provisioners.wait_until_ready().await),
-    ] {
-        if ready.is_err() {
-            tracing::error!(
-                kind,
-                "watch ended before its cache was ready; node lifecycle controllers not started"
-            );
-            return;
-        }
-    }
+    let ClusterState {
+        nodes,
+        pods,
+        provisioners,
+        ..
+    } = state;
     let mut tasks = tokio::task::JoinSet::new();
 
     let termination = Arc::new(Termination::new(
@@ -94,7 +55,7 @@ pub async fn run(
         cloud.clone(),
         metrics.clone(),
     ));
-    tasks.spawn(termination.run());
+    tasks.spawn(termination.run(nodes.clone(), node_changes));
     tasks.spawn(super::provisioner_gone::run(
         client.clone(),
         nodes.clone(),

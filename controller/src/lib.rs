@@ -15,6 +15,7 @@
 //! - [`imds_monitor`]: `karpenter-controller imds-monitor`: the per-node IMDS watcher.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod cloud;
 pub mod controllers;
 pub use karpenter_contract::crd;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::reflector::ReflectHandle;
 
+use crate::clock::SystemClock;
 use crate::cloud::{CloudProvider, UnavailableOfferings};
-use crate::disruption::{Disruption, SystemWallClock};
+use crate::disruption::Disruption;
 use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
 use crate::interruption::metrics::InterruptionMetrics;
 use crate::interruption::processor::{DEFAULT_WORKERS, Processor};
@@ -63,7 +64,7 @@ pub async fn run(
     ));
     // Karpenter's window: twice the longest batch, at least 10 s.
     let window = (settings.batch_max_duration * 2).max(Duration::from_secs(10));
-    let disruption = Disruption::new(client.clone(), &metrics, Arc::new(SystemWallClock))
+    let disruption = Disruption::new(client.clone(), &metrics, Arc::new(SystemClock))
         .with_nominations(nominated, window);
     tasks.spawn(disruption.run(nodes.clone(), pods, provisioners));
     tasks.spawn(crate::gc::run(

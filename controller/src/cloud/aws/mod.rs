@@ -22,12 +22,12 @@ mod prices;
 mod sdk_error;
 
 use super::catalog::Catalog;
-use super::clock::{Clock, SystemClock};
 use super::error::CloudError;
 use super::fleet::{FleetRequest, FleetResult};
 use super::launch_template::{LaunchTemplate, NodeConfig};
 use super::provider::{CloudProvider, EksCluster, Selector};
 use super::types::{Arch, Instance, SecurityGroup, Subnet};
+use crate::clock::{Clock, SystemClock};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use karpenter_core::bootstrap::AmiFamily;

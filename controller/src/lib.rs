@@ -9,7 +9,7 @@
 //! - [`cloud`]: the cloud seam (`CloudProvider`), its AWS adapter, the ICE cache and the launcher.
 //! - [`provisioning`]: unschedulable pods -> batch -> scheduling -> launch -> Node objects;
 //!   [`controllers`]: what the leader runs.
-//! - [`termination`] (node finalizer; `termination::lifecycle` starts all below), [`disruption`]
+//! - [`termination`] (node finalizer), [`disruption`]
 //!   (emptiness, expiry), [`interruption`] (queue processor), [`gc`] (orphaned instances, templates).
 //! - [`runtime`]: `karpenter-controller run`: builds the parts and runs them until a signal.
 //! - [`imds_monitor`]: `karpenter-controller imds-monitor`: the per-node IMDS watcher.

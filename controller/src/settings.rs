@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// Identity written into the Lease; defaults to the pod name, then the host name.
     #[arg(long, env = env::POD_NAME)]
     pub identity: Option<String>,
+    /// How many workers long-poll the interruption queue.
+    #[arg(long, env = "INTERRUPTION_WORKERS", default_value_t = DEFAULT_INTERRUPTION_WORKERS,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub interruption_workers: u16,
 
     #[arg(long, env = "CLUSTER_NAME")]
     pub cluster_name: Option<String>,
@@ -97,6 +101,7 @@ impl Default for RunArgs {
             leader_elect: true,
             lease_name: names::LEASE_NAME.into(),
             identity: None,
+            interruption_workers: DEFAULT_INTERRUPTION_WORKERS,
             cluster_name: None,
             cluster_endpoint: None,
             cluster_ca_bundle: None,
@@ -131,12 +136,15 @@ pub struct Settings {
     pub ice_cache_ttl: Duration,
     pub registration_timeout: Duration,
     pub interruption_actions: ActionSettings,
+    /// Not a ConfigMap key: `--interruption-workers` / `INTERRUPTION_WORKERS`.
+    pub interruption_workers: usize,
 }
 
 pub const DEFAULT_BATCH_IDLE: Duration = Duration::from_secs(1);
 pub const DEFAULT_BATCH_MAX: Duration = Duration::from_secs(10);
 pub const DEFAULT_ICE_CACHE_TTL: Duration = Duration::from_secs(180);
 pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_INTERRUPTION_WORKERS: u16 = 4;
 
 impl RunArgs {
     fn action_override(&self, kind: EventKind) -> Option<&String> {
@@ -245,6 +253,7 @@ impl Settings {
                 DEFAULT_REGISTRATION_TIMEOUT,
             )?,
             interruption_actions,
+            interruption_workers: usize::from(args.interruption_workers),
         })
     }
 }

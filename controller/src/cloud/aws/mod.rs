@@ -70,14 +70,14 @@ pub struct AwsCloud {
 }
 
 impl AwsCloud {
-    /// Loads the SDK configuration from the environment (region, credentials, endpoint URLs).
-    pub async fn from_env(settings: AwsSettings) -> Result<Self, CloudError> {
+    /// The SDK configuration from the environment (credentials, endpoint URLs; the region unless
+    /// the settings name one).
+    pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
-        let sdk = loader.load().await;
-        Self::new(&sdk, settings)
+        loader.load().await
     }
 
     pub fn new(sdk: &SdkConfig, settings: AwsSettings) -> Result<Self, CloudError> {

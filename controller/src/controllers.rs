@@ -1,13 +1,27 @@
-//! The controllers the leader runs, side by side; built before leadership so that a standby
-//! fails fast on bad configuration, started only once this replica leads.
+//! The controllers the leader runs, side by side, on one shared cluster state; built before
+//! leadership so that a standby fails fast on bad configuration, started only once this replica
+//! leads. All the wiring is here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, SystemClock, UnavailableOfferings};
+use aws_config::SdkConfig;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::reflector::ReflectHandle;
+use tokio::task::JoinSet;
+
+use crate::clock::SystemClock;
+use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, UnavailableOfferings};
+use crate::disruption::Disruption;
+use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
+use crate::interruption::metrics::InterruptionMetrics;
+use crate::interruption::processor::Processor;
+use crate::interruption::queue::{Queue, SqsQueue};
 use crate::metrics::Metrics;
 use crate::provisioning::{Provisioning, ProvisioningError};
 use crate::settings::Settings;
+use crate::state::{ClusterState, WatchEnded};
+use crate::termination::Termination;
 
 /// How often the instance catalog (types, offerings, prices) is fetched again.
 pub const CATALOG_REFRESH: Duration = Duration::from_secs(15 * 60);
@@ -18,12 +32,16 @@ pub enum ControllersError {
     Cloud(#[from] crate::cloud::CloudError),
     #[error(transparent)]
     Provisioning(#[from] ProvisioningError),
+    #[error(transparent)]
+    Watch(#[from] WatchEnded),
 }
 
 pub struct Controllers {
     client: kube::Client,
     settings: Settings,
     metrics: Metrics,
+    /// The one AWS SDK configuration (region, credentials, endpoints) every client is built from.
+    sdk: SdkConfig,
     aws: Arc<AwsCloud>,
     ice: Arc<UnavailableOfferings>,
     provisioning: Arc<Provisioning>,
@@ -36,8 +54,9 @@ impl Controllers {
         metrics: Metrics,
         identity: Option<String>,
     ) -> Result<Self, ControllersError> {
-        let aws =
-            Arc::new(AwsCloud::from_env(AwsSettings::new(settings.cluster_name.clone())).await?);
+        let aws_settings = AwsSettings::new(settings.cluster_name.clone());
+        let sdk = AwsCloud::sdk_config(&aws_settings).await;
+        let aws = Arc::new(AwsCloud::new(&sdk, aws_settings)?);
         let ice = Arc::new(UnavailableOfferings::new(
             settings.ice_cache_ttl,
             Arc::new(SystemClock),
@@ -56,6 +75,7 @@ impl Controllers {
             client,
             settings,
             metrics,
+            sdk,
             aws,
             ice,
             provisioning: Arc::new(provisioning),
@@ -79,30 +99,89 @@ impl Controllers {
                 }
             })
         };
-        // Termination, emptiness/expiry, interruption and garbage collection: everything that
-        // ends nodes. They share the provisioner's unavailable-offerings cache, so a spot
-        // interruption's pool is avoided by the replacement launch.
-        let cloud: Arc<dyn CloudProvider> = self.aws.clone();
-        let mut lifecycle = tokio::spawn(crate::termination::lifecycle::run(
-            self.client.clone(),
-            self.settings.clone(),
-            self.metrics.clone(),
-            cloud,
-            self.ice.clone(),
-            self.provisioning.nominated_nodes(),
-        ));
+        let (state, changes) = ClusterState::watch(&self.client);
+        state.ready().await?;
+        tracing::info!("caches synced");
+        let mut ending = self.node_ending_controllers(&state, changes.nodes).await;
         let result = tokio::select! {
-            result = self.provisioning.clone().run() => result,
-            ended = &mut lifecycle => {
-                if let Err(error) = ended {
-                    tracing::error!(%error, "the node lifecycle controllers stopped");
-                }
+            result = self.provisioning.clone().run(state, changes.pods) => result,
+            _ = async { while ending.join_next().await.is_some() {} } => {
+                tracing::error!("the node-ending controllers stopped");
                 Err(ProvisioningError::WatchEnded("Node"))
             }
         };
-        lifecycle.abort();
+        ending.abort_all();
         refresh.abort();
         warm.abort();
         Ok(result?)
+    }
+
+    /// Everything that ends nodes: the termination finalizer, the deleted-provisioner sweep,
+    /// emptiness and expiry, the interruption queue processor and the cloud garbage collector.
+    /// They share the provisioner's unavailable-offerings cache, so a spot interruption's pool is
+    /// avoided by the replacement launch. One ending does not stop the others.
+    async fn node_ending_controllers(
+        &self,
+        state: &ClusterState,
+        node_changes: ReflectHandle<Node>,
+    ) -> JoinSet<()> {
+        let (client, settings, metrics) = (&self.client, &self.settings, &self.metrics);
+        let cloud: Arc<dyn CloudProvider> = self.aws.clone();
+        let mut tasks = JoinSet::new();
+        let termination = Arc::new(Termination::new(
+            client.clone(),
+            cloud.clone(),
+            metrics.clone(),
+        ));
+        tasks.spawn(termination.run(state.nodes.clone(), node_changes));
+        tasks.spawn(crate::termination::provisioner_gone::run(
+            client.clone(),
+            state.nodes.clone(),
+            state.provisioners.clone(),
+        ));
+        // Karpenter's window: twice the longest batch, at least 10 s.
+        let window = (settings.batch_max_duration * 2).max(Duration::from_secs(10));
+        let disruption = Disruption::new(client.clone(), metrics, Arc::new(SystemClock))
+            .with_nominations(self.provisioning.nominated_nodes(), window);
+        tasks.spawn(disruption.run(
+            state.nodes.clone(),
+            state.pods.clone(),
+            state.provisioners.clone(),
+        ));
+        tasks.spawn(crate::gc::run(
+            cloud,
+            state.nodes.clone(),
+            settings.registration_timeout,
+        ));
+        let Some(queue) = &settings.interruption_queue else {
+            tracing::info!("no interruption queue configured; interruption handling is off");
+            return tasks;
+        };
+        match SqsQueue::connect(&self.sdk, queue).await {
+            Err(error) => {
+                tracing::error!(%error, "interruption queue unreachable; interruption handling is off")
+            }
+            Ok(q) => {
+                let workers = settings.interruption_workers;
+                tracing::info!(queue = %q.url(), workers, "interruption: polling the queue");
+                let im = InterruptionMetrics::register(metrics);
+                let handler = Arc::new(Handler::new(
+                    client.clone(),
+                    state.nodes.clone(),
+                    self.ice.clone(),
+                    im.clone(),
+                    REPLACEMENT_TIMEOUT,
+                ));
+                let queue: Arc<dyn Queue> = Arc::new(q);
+                let processor = Arc::new(Processor::new(
+                    queue,
+                    handler,
+                    settings.interruption_actions,
+                    im,
+                ));
+                tasks.spawn(processor.run(workers));
+            }
+        }
+        tasks
     }
 }

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use karpenter_contract::settings::{HEALTHZ_PATH, METRICS_PATH, READYZ_PATH};
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
@@ -36,9 +37,9 @@ struct AppState {
 
 pub fn router(metrics: Metrics, ready: Readiness) -> Router {
     Router::new()
-        .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route(METRICS_PATH, get(metrics_handler))
+        .route(HEALTHZ_PATH, get(|| async { "ok" }))
+        .route(READYZ_PATH, get(readyz))
         .with_state(AppState { metrics, ready })
 }
 

@@ -656,9 +656,9 @@ async fn launch_templates_are_created_once_per_configuration_and_deletable() -> 
 #[tokio::test]
 #[ignore = "run by aws_endpoint_url_in_the_environment_reaches_the_emulator in a child process"]
 async fn child_from_env() -> TestResult {
-    let cloud = AwsCloud::from_env(AwsSettings::new(CLUSTER))
-        .await
-        .map_err(e("from_env"))?;
+    let settings = AwsSettings::new(CLUSTER);
+    let sdk = AwsCloud::sdk_config(&settings).await;
+    let cloud = AwsCloud::new(&sdk, settings).map_err(e("from the environment"))?;
     assert_eq!(cloud.region(), REGION);
     let ami = cloud
         .ami(AmiFamily::Al2023, K8S, Arch::Arm64)

@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use karpenter_contract::iam_policy as controller_policy_doc;
 use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
 use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
-use terraform_provider_karpenter::resources::{controller_chart, controller_policy_doc};
+use terraform_provider_karpenter::resources::controller_chart;
 use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
 
 #[derive(Parser)]

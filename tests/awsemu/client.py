@@ -52,22 +52,34 @@ class Emulator:
 
     @classmethod
     def start(cls, log_path: Path | None = None, deadline_s: float = START_DEADLINE_S,
-              region: str = DEFAULT_REGION, host: str = "127.0.0.1") -> "Emulator":
+              region: str = DEFAULT_REGION, host: str = "127.0.0.1",
+              directory: Path | None = None) -> "Emulator":
         """Start `python -m awsemu serve` on `host` and return once its port file names a port that
-        answers. Pods of the real node reach it only on a non-loopback host (harness.hostnet)."""
-        workdir = Path(tempfile.mkdtemp(prefix="awsemu-"))
-        port_file = workdir / "port"
+        answers. Pods of the real node reach it only on a non-loopback host (harness.hostnet).
+
+        Without `directory` the server is this process's: it stops when this process exits. With
+        one, it outlives this process (the local environment of `make env-up`): its log and
+        `awsemu.pid` are written there, and `harness.procs.stop_all(directory)` stops it."""
+        workdir = directory or Path(tempfile.mkdtemp(prefix="awsemu-"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        port_file = workdir / "awsemu.port"
+        port_file.unlink(missing_ok=True)
         log_path = log_path or workdir / "awsemu.log"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+        watch = [] if directory else ["--watch-pid", str(os.getpid())]
         began = time.monotonic()
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "awsemu", "serve", "--host", host, "--port", "0",
-                 "--port-file", str(port_file), "--quiet", "--watch-pid", str(os.getpid())],
-                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(TESTS_DIR),
+                 "--port-file", str(port_file), "--quiet", *watch],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(TESTS_DIR),
+                start_new_session=directory is not None,
             )
-        atexit.register(_kill_quietly, process)
+        if directory:
+            (directory / "awsemu.pid").write_text(str(process.pid))
+        else:
+            atexit.register(_kill_quietly, process)
         try:
             port = _wait_for_port(process, port_file, log_path, began + deadline_s)
             emulator = cls(process=process, port=port, log_path=log_path, region=region, host=host)
@@ -95,13 +107,22 @@ class Emulator:
         self._session.close()
 
     def env(self) -> dict[str, str]:
+        """What an AWS SDK (ours, boto3, the aws CLI) needs to talk to the emulator."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+    def client(self, service: str, region: str | None = None):
+        """A boto3 client of this emulator (dummy credentials), in `region` or the emulator's."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         response = self._session.request(method, f"{self.endpoint}{path}", timeout=HTTP_TIMEOUT_S, **kwargs)

@@ -76,7 +76,7 @@ def main() -> int:
         reg = registry.start(state / "registry")
         the_node = node.start(cluster, reg, state / "node")
         aws = aws_mod.start(state / "aws")
-        os.environ.update(aws.env)
+        os.environ.update(aws.env())
         aws_mod.make_network(CLUSTER, demo.ZONES)
         aws_mod.register_eks_cluster(CLUSTER, cluster)
         oidc = incluster.oidc_provider()

@@ -66,7 +66,7 @@ def main() -> int:
     try:
         cluster = cluster_mod.start(state / "cluster")
         aws = aws_mod.start(state / "aws")
-        os.environ.update({**aws.env, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
+        os.environ.update({**aws.env(), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
         aws_mod.make_network(CLUSTER, ZONES, REGION)
         aws_mod.register_eks_cluster(CLUSTER, cluster, REGION)
         manifests = subprocess.run([str(binary), "manifests"], check=True, capture_output=True, text=True).stdout

@@ -4,7 +4,6 @@ an event, a metric and a log line."""
 
 from __future__ import annotations
 
-import boto3
 
 from harness import procs
 

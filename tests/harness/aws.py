@@ -1,63 +1,26 @@
-"""The extended moto server (tests/awsemu) as a process of the environment."""
+"""The extended moto server (tests/awsemu) as a process of the environment, and what an
+environment seeds into it."""
 
 from __future__ import annotations
 
 import base64
 import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import requests
 
+from awsemu.client import DEFAULT_REGION, Emulator
+
 from . import cluster as cluster_mod
-from . import hostnet, paths, procs
+from . import hostnet
 
-REGION = "ap-southeast-1"
-
-
-@dataclass
-class Aws:
-    endpoint: str
-    proc: procs.Proc
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What an AWS SDK (ours, boto3, the aws CLI) needs to talk to the emulator."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-
-    def reset(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
+REGION = DEFAULT_REGION
 
 
-def start(directory: Path) -> Aws:
-    directory.mkdir(parents=True, exist_ok=True)
-    port_file = directory / "awsemu.port"
-    port_file.unlink(missing_ok=True)
-    proc = procs.start(
-        "awsemu",
-        [sys.executable, "-m", "awsemu", "serve", "--host", hostnet.address(), "--port", "0",
-         "--port-file", str(port_file)],
-        directory,
-        env={"PYTHONPATH": str(paths.REPO / "tests")},
-    )
-
-    def port() -> int | None:
-        if not proc.alive():
-            raise RuntimeError(f"awsemu exited:\n{proc.tail()}")
-        text = port_file.read_text().strip() if port_file.exists() else ""
-        return int(text) if text else None
-
-    endpoint = f"http://{hostnet.address()}:{procs.wait_for('the AWS emulator port', port, 60)}"
-    return Aws(endpoint, proc)
+def start(directory: Path) -> Emulator:
+    """The emulator of a local environment, on the host address, outliving this process."""
+    return Emulator.start(host=hostnet.address(), directory=directory)
 
 
 def make_network(cluster: str, zones: tuple[str, ...], region: str | None = None) -> dict[str, str]:

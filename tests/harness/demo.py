@@ -200,7 +200,7 @@ def run(state: Path) -> list[str]:
 def run_on(cluster: cluster_mod.Cluster, reg: registry.Registry, the_node: node.Node, state: Path) -> list[str]:
     say(f"node {the_node.name} Ready at {the_node.ip} (tainted CriticalAddonsOnly: system pods only)")
     aws = aws_mod.start(state / "aws")
-    os.environ.update(aws.env)
+    os.environ.update(aws.env())
     say(f"AWS emulator {aws.endpoint}")
     aws_mod.make_network(CLUSTER, ZONES)
     say(f"VPC with subnets in {', '.join(ZONES)} tagged karpenter.sh/discovery={CLUSTER}")

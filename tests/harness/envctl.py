@@ -37,7 +37,7 @@ def up() -> int:
         "KUBECONFIG": str(started.kubeconfig),
         "PATH": f"{started.bin_dir}:$PATH",
         "KARPENTER_RS_REGISTRY": reg.address,
-        **emulator.env,
+        **emulator.env(),
     }
     for key, value in exports.items():
         # PATH keeps the caller's value: it is the only line that must expand in their shell.

@@ -60,24 +60,30 @@ class Runner:
     binary: Path
     cli_config: Path
     env: dict[str, str]
+    # Leave out the caller's TF_* and AWS_* variables, so only `env` configures the run.
+    hermetic: bool = False
 
     @property
     def name(self) -> str:
         return self.binary.name
 
-    def run(self, workdir: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        env = {
-            **os.environ,
+    def environment(self) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items()
+                     if not (self.hermetic and k.startswith(("TF_", "AWS_")))}
+        return {
+            **inherited,
             **self.env,
             "TF_CLI_CONFIG_FILE": str(self.cli_config),
             "CHECKPOINT_DISABLE": "1",
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
         }
+
+    def run(self, workdir: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [str(self.binary), *args],
             cwd=workdir,
-            env=env,
+            env=self.environment(),
             capture_output=True,
             text=True,
             timeout=timeout,

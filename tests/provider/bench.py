@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from awsemu.client import Emulator  # noqa: E402
+from awsemu.client import DEFAULT_REGION, Emulator  # noqa: E402
 from harness import terraform as tf_harness  # noqa: E402
 
 SOURCE = tf_harness.PROVIDER_SOURCE
-REGION = "us-east-1"
+REGION = DEFAULT_REGION
 
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 

@@ -1,31 +1,8 @@
-"""Shared pieces of the bootstrap-resource tests: the extended AWS emulator (tests/awsemu, which
-has the managed IAM policies, the Pricing API and deterministic spot prices that plain moto lacks)
-and boto3 clients that look at AWS directly, never through our provider."""
+"""Shared pieces of the bootstrap-resource tests: reading what AWS holds (through the emulator's
+own clients, `aws.client(...)`, never through our provider)."""
 
 import json
 from urllib.parse import unquote
-
-import boto3
-import pytest
-
-REGION = "us-east-1"  # what tests/provider/conftest.py's Workspace writes into the provider block
-
-
-@pytest.fixture
-def emu(aws_emulator, monkeypatch):
-    """The emulator reset to its seeded state, with boto3 clients for the services we touch."""
-    aws_emulator.reset()
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    kw = dict(
-        endpoint_url=aws_emulator.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    clients = {s: boto3.client(s, **kw) for s in ("iam", "sqs", "events", "cloudformation", "ec2", "pricing")}
-    clients["url"] = aws_emulator.endpoint
-    return clients
 
 
 def policy_doc(raw):

@@ -2,38 +2,17 @@
 the extended moto server (tests/awsemu) on loopback. Nothing here imitates terraform or AWS."""
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import boto3
 import pytest
 
+from awsemu.client import DEFAULT_REGION
 from harness import terraform as tf_harness
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = "karpenter-rs/karpenter"
-REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, what, timeout=30.0, interval=0.05):
-    """Polls cond() until truthy; fails naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+SOURCE = tf_harness.PROVIDER_SOURCE
+REGION = DEFAULT_REGION  # the emulator's, as in every suite
 
 
 @pytest.fixture(scope="session")
@@ -59,47 +38,23 @@ def cli(request) -> str:
     return str(tf_harness.tofu_binary())
 
 
-@pytest.fixture
-def aws(aws_emulator):
-    """The extended AWS emulator (tests/awsemu), reset to its seeded state for each test."""
-    aws_emulator.reset()
-    kw = dict(
-        endpoint_url=aws_emulator.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return {
-        "url": aws_emulator.endpoint,
-        "sqs": boto3.client("sqs", **kw),
-        "events": boto3.client("events", **kw),
-    }
-
-
 class Workspace:
-    """A root module directory plus the environment terraform needs to use our dev build."""
+    """A root module directory whose main.tf configures our provider against the emulator, run
+    by one CLI through harness.terraform (dev_overrides to the debug build)."""
 
     def __init__(self, cli: str, path: Path, provider_dir: Path):
-        self.cli = cli
         self.path = path
-        rc = path / "cli.tfrc"
-        rc.write_text(
-            'provider_installation {\n'
-            f'  dev_overrides {{ "{SOURCE}" = "{provider_dir}" }}\n'
-            "  direct {}\n"
-            "}\n"
+        self.runner = tf_harness.Runner(
+            Path(cli),
+            tf_harness.cli_config(path, provider_dir),
+            {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_EC2_METADATA_DISABLED": "true"},
+            hermetic=True,
         )
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))
-        }
-        self.env.update(
-            TF_CLI_CONFIG_FILE=str(rc),
-            CHECKPOINT_DISABLE="1",
-            TF_IN_AUTOMATION="1",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_EC2_METADATA_DISABLED="true",
-        )
+
+    @property
+    def cli(self) -> str:
+        return str(self.runner.binary)
 
     def write(self, hcl: str, endpoint: str, extra_provider: str = ""):
         (self.path / "main.tf").write_text(
@@ -115,24 +70,14 @@ class Workspace:
         )
 
     def run(self, *args, check=True, timeout=300):
-        p = subprocess.run(
-            [self.cli, *args, "-no-color"] if args[0] not in ("state", "version") else [self.cli, *args],
-            cwd=self.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and p.returncode != 0:
-            sys.stderr.write(p.stdout + p.stderr)
-            pytest.fail(f"{self.cli} {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-        return p
+        argv = list(args) if args[0] in ("state", "version") else [*args, "-no-color"]
+        return self.runner.run(self.path, *argv, check=check, timeout=timeout)
 
     def popen(self, *args):
         return subprocess.Popen(
             [self.cli, *args, "-no-color"],
             cwd=self.path,
-            env=self.env,
+            env=self.runner.environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -4,15 +4,15 @@ object through boto3, change, drift, import, out-of-band deletion, destroy."""
 
 import json
 
-from bootstrap_support import (  # noqa: F401  (emu is a fixture)
+from bootstrap_support import (
     attached,
     default_policy_doc,
-    emu,
     leftovers,
     policy_doc,
     role_tags,
     statement,
 )
+from conftest import REGION
 
 BASE = sorted(
     f"arn:aws:iam::aws:policy/{p}"
@@ -56,8 +56,8 @@ IAM_ADDRESSES = [
 ]
 
 
-def write(ws, emu, team="platform", node_extra="", role_extra=""):
-    ws.write(STACK % dict(team=team, node_extra=node_extra, role_extra=role_extra), emu["url"], DEFAULT_TAGS)
+def write(ws, aws, team="platform", node_extra="", role_extra=""):
+    ws.write(STACK % dict(team=team, node_extra=node_extra, role_extra=role_extra), aws.endpoint, DEFAULT_TAGS)
 
 
 def converged(ws):
@@ -65,9 +65,9 @@ def converged(ws):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-def test_iam_bootstrap_lifecycle(ws, emu):
-    iam = emu["iam"]
-    write(ws, emu)
+def test_iam_bootstrap_lifecycle(ws, aws):
+    iam = aws.client("iam", REGION)
+    write(ws, aws)
     plan = ws.run("plan")
     for name in [n for _, n in IAM_ADDRESSES]:
         assert f'"{name}"' in plan.stdout, f"{name} default not planned:\n{plan.stdout}"
@@ -86,8 +86,8 @@ def test_iam_bootstrap_lifecycle(ws, emu):
     assert [r["RoleName"] for r in profile["Roles"]] == ["KarpenterNodeRole-demo"]
 
     # Controller policy: PassRole on the node role only, SQS on the queue only, tag-scoped EC2 writes.
-    queue_url = emu["sqs"].get_queue_url(QueueName="Karpenter-demo")["QueueUrl"]
-    queue_arn = emu["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = aws.client("sqs", REGION).get_queue_url(QueueName="Karpenter-demo")["QueueUrl"]
+    queue_arn = aws.client("sqs", REGION).get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy_arn = next(
         p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"] == "KarpenterControllerPolicy-demo"
     )
@@ -96,7 +96,7 @@ def test_iam_bootstrap_lifecycle(ws, emu):
     assert statement(doc, "ConsumeTheInterruptionQueue")["Resource"] == queue_arn
     terminate = statement(doc, "TerminateOnlyOwnInstancesAndTemplates")
     assert terminate["Condition"] == {"StringEquals": {"aws:ResourceTag/karpenter.sh/cluster": "demo"}}
-    assert statement(doc, "ReadOnlyDescribeInTheRegion")["Condition"]["StringEquals"]["aws:RequestedRegion"] == "us-east-1"
+    assert statement(doc, "ReadOnlyDescribeInTheRegion")["Condition"]["StringEquals"]["aws:RequestedRegion"] == REGION
 
     # Controller role: Pod Identity trust, the controller policy attached.
     ctl = iam.get_role(RoleName="KarpenterControllerRole-demo")["Role"]
@@ -112,7 +112,7 @@ def test_iam_bootstrap_lifecycle(ws, emu):
     )["OpenIDConnectProviderArn"]
     write(
         ws,
-        emu,
+        aws,
         team="infra",
         node_extra=f'additional_policy_arns = ["{S3_READ}"]',
         role_extra=f'oidc_provider_arn = "{oidc}"\n  service_account = "karpenter-controller"',
@@ -167,32 +167,32 @@ def test_iam_bootstrap_lifecycle(ws, emu):
 
     ws.run("destroy", "-auto-approve")
     assert ws.state_list() == []
-    assert leftovers(emu) == []
+    assert leftovers(aws) == []
 
 
-def test_a_profile_whose_role_cannot_be_added_stays_in_state_and_converges(ws, emu):
+def test_a_profile_whose_role_cannot_be_added_stays_in_state_and_converges(ws, aws):
     hcl = """
 resource "karpenter_instance_profile" "p" {
   role_name = "%s"
   timeouts { create = "2s" }
 }
 """
-    ws.write(hcl % "NoSuchRole-demo", emu["url"])
+    ws.write(hcl % "NoSuchRole-demo", aws.endpoint)
     p = ws.run("apply", "-auto-approve", check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0
     assert "iam:AddRoleToInstanceProfile" in out and "NoSuchRole-demo" in out, out
     # The profile was created: terraform must still know it, and AWS must still have it.
     assert ws.state_list() == ["karpenter_instance_profile.p"]
-    emu["iam"].get_instance_profile(InstanceProfileName="KarpenterNodeInstanceProfile-demo")
+    aws.client("iam", REGION).get_instance_profile(InstanceProfileName="KarpenterNodeInstanceProfile-demo")
 
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    emu["iam"].create_role(RoleName="NodeRole-demo", AssumeRolePolicyDocument=json.dumps(trust))
-    ws.write(hcl % "NodeRole-demo", emu["url"])
+    aws.client("iam", REGION).create_role(RoleName="NodeRole-demo", AssumeRolePolicyDocument=json.dumps(trust))
+    ws.write(hcl % "NodeRole-demo", aws.endpoint)
     ws.run("apply", "-auto-approve")
     converged(ws)
-    profile = emu["iam"].get_instance_profile(InstanceProfileName="KarpenterNodeInstanceProfile-demo")["InstanceProfile"]
+    profile = aws.client("iam", REGION).get_instance_profile(InstanceProfileName="KarpenterNodeInstanceProfile-demo")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == ["NodeRole-demo"]
     ws.run("destroy", "-auto-approve")
-    emu["iam"].delete_role(RoleName="NodeRole-demo")
-    assert leftovers(emu) == []
+    aws.client("iam", REGION).delete_role(RoleName="NodeRole-demo")
+    assert leftovers(aws) == []

@@ -3,13 +3,13 @@ from the emulator's EC2 and Pricing APIs (boto3) and must match exactly."""
 
 import json
 
-from bootstrap_support import REGION, emu  # noqa: F401
+from conftest import REGION
 
 ZONE = f"{REGION}a"
 
 
-def catalog(emu):
-    ec2 = emu["ec2"]
+def catalog(aws):
+    ec2 = aws.client("ec2", REGION)
     types = []
     for page in ec2.get_paginator("describe_instance_types").paginate():
         types += page["InstanceTypes"]
@@ -20,30 +20,31 @@ def catalog(emu):
     return types, zones
 
 
-def spot_price(emu, name, zone):
-    h = emu["ec2"].describe_spot_price_history(
+def spot_price(aws, name, zone):
+    h = aws.client("ec2", REGION).describe_spot_price_history(
         InstanceTypes=[name], AvailabilityZone=zone, ProductDescriptions=["Linux/UNIX"]
     )["SpotPriceHistory"]
     return min((float(x["SpotPrice"]) for x in h), default=None)
 
 
-def on_demand_price(emu, name):
+def on_demand_price(aws, name):
+    """The lowest positive price of the products a plain Linux node is billed as."""
     f = [
         {"Type": "TERM_MATCH", "Field": k, "Value": v}
         for k, v in [("regionCode", REGION), ("instanceType", name), ("operatingSystem", "Linux"), ("tenancy", "Shared"),
-                     ("capacitystatus", "Used"), ("preInstalledSw", "NA")]
+                     ("capacitystatus", "Used"), ("preInstalledSw", "NA"), ("licenseModel", "No License required")]
     ]
-    docs = emu["pricing"].get_products(ServiceCode="AmazonEC2", Filters=f)["PriceList"]
-    doc = json.loads(docs[0])
-    dims = [d for t in doc["terms"]["OnDemand"].values() for d in t["priceDimensions"].values()]
-    return float(dims[0]["pricePerUnit"]["USD"])
+    docs = aws.client("pricing", REGION).get_products(ServiceCode="AmazonEC2", Filters=f)["PriceList"]
+    prices = [float(d["pricePerUnit"]["USD"]) for doc in map(json.loads, docs)
+              for t in doc["terms"]["OnDemand"].values() for d in t["priceDimensions"].values()]
+    return min(p for p in prices if p > 0)
 
 
 def outputs(ws):
     return {k: v["value"] for k, v in json.loads(ws.run("output", "-json").stdout).items()}
 
 
-def test_spot_selection_matches_the_catalog(ws, emu):
+def test_spot_selection_matches_the_catalog(ws, aws):
     ws.write(
         f"""
 data "karpenter_instance_types" "x" {{
@@ -57,12 +58,12 @@ data "karpenter_instance_types" "x" {{
 output "names" {{ value = data.karpenter_instance_types.x.names }}
 output "types" {{ value = data.karpenter_instance_types.x.instance_types }}
 """,
-        emu["url"],
+        aws.endpoint,
     )
     ws.run("apply", "-auto-approve")
     got = outputs(ws)
 
-    types, zones = catalog(emu)
+    types, zones = catalog(aws)
     candidates = [
         t["InstanceType"]
         for t in types
@@ -73,7 +74,7 @@ output "types" {{ value = data.karpenter_instance_types.x.instance_types }}
         and ZONE in zones.get(t["InstanceType"], set())
     ]
     priced = sorted(
-        ((spot_price(emu, n, ZONE), n) for n in candidates),
+        ((spot_price(aws, n, ZONE), n) for n in candidates),
         key=lambda pn: (pn[0] is None, pn[0] if pn[0] is not None else 0, pn[1]),
     )
     assert len(candidates) > 6, "the emulator's catalog should offer more than six such types"
@@ -82,14 +83,14 @@ output "types" {{ value = data.karpenter_instance_types.x.instance_types }}
     for t in got["types"]:
         assert t["vcpus"] == 2 and t["architectures"] and "x86_64" in t["architectures"]
         assert t["zones"] == [ZONE]
-        assert t["spot_price"] == spot_price(emu, t["name"], ZONE)
-        assert t["on_demand_price"] == on_demand_price(emu, t["name"])
+        assert t["spot_price"] == spot_price(aws, t["name"], ZONE)
+        assert t["on_demand_price"] == on_demand_price(aws, t["name"])
         assert t["spot_price"] < t["on_demand_price"]
     prices = [t["spot_price"] for t in got["types"]]
     assert prices == sorted(prices)
 
 
-def test_on_demand_selection_with_a_price_ceiling(ws, emu):
+def test_on_demand_selection_with_a_price_ceiling(ws, aws):
     ws.write(
         """
 data "karpenter_instance_types" "x" {
@@ -102,23 +103,23 @@ data "karpenter_instance_types" "x" {
 }
 output "types" { value = data.karpenter_instance_types.x.instance_types }
 """,
-        emu["url"],
+        aws.endpoint,
     )
     ws.run("apply", "-auto-approve")
     got = outputs(ws)["types"]
     assert got, "some Graviton types with 4-8 vCPUs and >= 16 GiB cost under $0.40/h"
-    shapes = {t["InstanceType"]: t for t in catalog(emu)[0]}
+    shapes = {t["InstanceType"]: t for t in catalog(aws)[0]}
     for t in got:
         s = shapes[t["name"]]
         assert 4 <= s["VCpuInfo"]["DefaultVCpus"] <= 8
         assert s["MemoryInfo"]["SizeInMiB"] >= 16 * 1024 and t["memory_mib"] == s["MemoryInfo"]["SizeInMiB"]
         assert "arm64" in s["ProcessorInfo"]["SupportedArchitectures"] and s["CurrentGeneration"]
-        assert t["on_demand_price"] == on_demand_price(emu, t["name"]) <= 0.4
+        assert t["on_demand_price"] == on_demand_price(aws, t["name"]) <= 0.4
     prices = [t["on_demand_price"] for t in got]
     assert prices == sorted(prices)
 
 
-def test_filter_errors_name_the_attribute(ws, emu):
+def test_filter_errors_name_the_attribute(ws, aws):
     ws.write(
         """
 data "karpenter_instance_types" "x" {
@@ -128,7 +129,7 @@ data "karpenter_instance_types" "x" {
   cpu_architecture = "sparc"
 }
 """,
-        emu["url"],
+        aws.endpoint,
     )
     p = ws.run("plan", check=False)
     out = p.stdout + p.stderr

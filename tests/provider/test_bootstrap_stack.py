@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from bootstrap_support import emu, leftovers, policy_doc, statement  # noqa: F401
+from bootstrap_support import leftovers, policy_doc, statement
+from conftest import REGION
 
 STACK = """
 resource "karpenter_bootstrap_stack" "s" {
@@ -16,8 +17,8 @@ output "outputs" { value = karpenter_bootstrap_stack.s.outputs }
 """
 
 
-def write(ws, emu, retention=600, extra=""):
-    ws.write(STACK % dict(retention=retention, extra=extra), emu["url"], '  default_tags = { owner = "tests" }\n')
+def write(ws, aws, retention=600, extra=""):
+    ws.write(STACK % dict(retention=retention, extra=extra), aws.endpoint, '  default_tags = { owner = "tests" }\n')
 
 
 def converged(ws):
@@ -25,13 +26,13 @@ def converged(ws):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-def rules(emu):
-    return sorted(r["Name"] for r in emu["events"].list_rules()["Rules"])
+def rules(aws):
+    return sorted(r["Name"] for r in aws.client("events", REGION).list_rules()["Rules"])
 
 
-def test_stack_lifecycle(ws, emu):
-    cfn, iam, sqs = emu["cloudformation"], emu["iam"], emu["sqs"]
-    write(ws, emu)
+def test_stack_lifecycle(ws, aws):
+    cfn, iam, sqs = aws.client("cloudformation", REGION), aws.client("iam", REGION), aws.client("sqs", REGION)
+    write(ws, aws)
     plan = ws.run("plan")
     assert '"Karpenter-demo"' in plan.stdout and "template_body" in plan.stdout
     ws.run("apply", "-auto-approve")
@@ -52,12 +53,12 @@ def test_stack_lifecycle(ws, emu):
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["MessageRetentionPeriod"] == "600"
     assert outputs["InterruptionQueueArn"] == attrs["QueueArn"]
-    assert rules(emu) == sorted(
+    assert rules(aws) == sorted(
         f"Karpenter-demo-{k}"
         for k in ["spot-interruption", "rebalance-recommendation", "scheduled-change", "instance-state-change",
                   "capacity-reservation-interruption"]
     )
-    targets = emu["events"].list_targets_by_rule(Rule="Karpenter-demo-spot-interruption")["Targets"]
+    targets = aws.client("events", REGION).list_targets_by_rule(Rule="Karpenter-demo-spot-interruption")["Targets"]
     assert [t["Arn"] for t in targets] == [attrs["QueueArn"]]
     ctl = iam.get_role(RoleName="KarpenterControllerRole-demo")["Role"]
     assert outputs["ControllerRoleArn"] == ctl["Arn"]
@@ -67,7 +68,7 @@ def test_stack_lifecycle(ws, emu):
     )
     assert statement(doc, "PassOnlyTheNodeRole")["Resource"] == node["Arn"]
     assert statement(doc, "ConsumeTheInterruptionQueue")["Resource"] == attrs["QueueArn"]
-    assert statement(doc, "DiscoverTheClusterEndpoint")["Resource"] == "arn:aws:eks:us-east-1:123456789012:cluster/demo"
+    assert statement(doc, "DiscoverTheClusterEndpoint")["Resource"] == f"arn:aws:eks:{REGION}:123456789012:cluster/demo"
     # moto's CloudFormation ignores a role's ManagedPolicyArns, so the node role's four managed
     # policies are checked in the template CloudFormation holds rather than on the role.
     body = cfn.get_template(StackName="Karpenter-demo")["TemplateBody"]
@@ -81,7 +82,7 @@ def test_stack_lifecycle(ws, emu):
     converged(ws)
 
     # Change: longer retention, fewer rules -> one in-place stack update.
-    write(ws, emu, retention=900, extra='interruption_kinds = ["spot_interruption", "scheduled_change"]')
+    write(ws, aws, retention=900, extra='interruption_kinds = ["spot_interruption", "scheduled_change"]')
     plan = ws.run("plan", "-detailed-exitcode", check=False)
     assert plan.returncode == 2, plan.stdout + plan.stderr
     assert "600 -> 900" in plan.stdout and "1 to change" in plan.stdout
@@ -89,7 +90,7 @@ def test_stack_lifecycle(ws, emu):
     assert cfn.describe_stacks(StackName="Karpenter-demo")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])["Attributes"]
     assert attrs["MessageRetentionPeriod"] == "900"
-    assert rules(emu) == ["Karpenter-demo-scheduled-change", "Karpenter-demo-spot-interruption"]
+    assert rules(aws) == ["Karpenter-demo-scheduled-change", "Karpenter-demo-spot-interruption"]
     converged(ws)
 
     # Import round trip by stack name.
@@ -106,14 +107,14 @@ def test_stack_lifecycle(ws, emu):
 
     ws.run("destroy", "-auto-approve")
     assert ws.state_list() == []
-    assert leftovers(emu) == []
+    assert leftovers(aws) == []
 
 
-def test_a_stack_that_cannot_be_created_reports_why(ws, emu):
+def test_a_stack_that_cannot_be_created_reports_why(ws, aws):
     # A role with the stack's node role name already exists: creating the stack must fail.
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    emu["iam"].create_role(RoleName="KarpenterNodeRole-demo", AssumeRolePolicyDocument=json.dumps(trust))
-    write(ws, emu)
+    aws.client("iam", REGION).create_role(RoleName="KarpenterNodeRole-demo", AssumeRolePolicyDocument=json.dumps(trust))
+    write(ws, aws)
     p = ws.run("apply", "-auto-approve", check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0
@@ -121,17 +122,17 @@ def test_a_stack_that_cannot_be_created_reports_why(ws, emu):
     assert "KarpenterNodeRole-demo" in out, out
     # Whatever CloudFormation recorded is in state, so destroy cleans it up.
     ws.run("destroy", "-auto-approve")
-    emu["iam"].delete_role(RoleName="KarpenterNodeRole-demo")
-    assert leftovers(emu) == []
+    aws.client("iam", REGION).delete_role(RoleName="KarpenterNodeRole-demo")
+    assert leftovers(aws) == []
 
 
 @pytest.mark.parametrize("kinds", ['["earthquake"]'])
-def test_stack_input_errors_name_the_attribute(ws, emu, kinds):
-    write(ws, emu, retention=5, extra=f'name = "1-bad"\n  interruption_kinds = {kinds}')
+def test_stack_input_errors_name_the_attribute(ws, aws, kinds):
+    write(ws, aws, retention=5, extra=f'name = "1-bad"\n  interruption_kinds = {kinds}')
     p = ws.run("plan", check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0
     assert "message_retention_seconds = 5" in out and "Must be a whole number from 60 to 1209600" in out
     assert "interruption_kinds" in out and '"earthquake" is not an interruption kind' in out
     assert 'name = "1-bad"' in out and "must start with a letter" in out
-    assert emu["cloudformation"].list_stacks()["StackSummaries"] == []
+    assert aws.client("cloudformation", REGION).list_stacks()["StackSummaries"] == []

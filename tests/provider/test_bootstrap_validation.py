@@ -1,10 +1,10 @@
 """Bad input to the IAM bootstrap resources: each mistake is a diagnostic pointing at its
 attribute, at plan time, and nothing is created."""
 
-from bootstrap_support import emu, leftovers  # noqa: F401
+from bootstrap_support import leftovers
 
 
-def test_iam_input_errors_name_the_attribute(ws, emu):
+def test_iam_input_errors_name_the_attribute(ws, aws):
     ws.write(
         """
 resource "karpenter_node_role" "bad" {
@@ -25,7 +25,7 @@ resource "karpenter_controller_role" "bad" {
   timeouts { create = "soon" }
 }
 """,
-        emu["url"],
+        aws.endpoint,
     )
     p = ws.run("plan", check=False)
     out = p.stdout + p.stderr
@@ -42,4 +42,4 @@ resource "karpenter_controller_role" "bad" {
     ]
     for line, message in expected:
         assert line in out and message in out, f"missing {line!r} / {message!r} in:\n{out}"
-    assert leftovers(emu) == []
+    assert leftovers(aws) == []

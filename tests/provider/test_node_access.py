@@ -6,7 +6,7 @@ that authenticates through the EKS API, an EC2_LINUX access entry instead."""
 import boto3
 import yaml
 
-from bootstrap_support import REGION, emu  # noqa: F401  (fixture)
+from conftest import REGION
 
 OTHER = {
     "rolearn": "arn:aws:iam::123456789012:role/managed-node-group",
@@ -28,7 +28,7 @@ def map_roles(cluster) -> list[dict]:
     return yaml.safe_load(cm["data"]["mapRoles"]) or []
 
 
-def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy(ws, emu, cluster):
+def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy(ws, aws, cluster):
     existing = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -37,7 +37,7 @@ def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(existing))
     try:
-        ws.write(ACCESS, emu["url"], f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n')
+        ws.write(ACCESS, aws.endpoint, f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n')
         ws.run("apply", "-auto-approve")
         roles = map_roles(cluster)
         assert roles[0] == OTHER, roles
@@ -62,9 +62,9 @@ def test_the_node_role_is_merged_into_aws_auth_and_only_it_is_removed_on_destroy
         cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
 
 
-def test_an_aws_auth_config_map_the_provider_created_is_gone_after_destroy(ws, emu, cluster):
+def test_an_aws_auth_config_map_the_provider_created_is_gone_after_destroy(ws, aws, cluster):
     cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
-    ws.write(ACCESS, emu["url"], f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n')
+    ws.write(ACCESS, aws.endpoint, f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n')
     try:
         ws.run("apply", "-auto-approve")
         assert [r["rolearn"] for r in map_roles(cluster)] == [NODE_ROLE_ARN]
@@ -75,14 +75,14 @@ def test_an_aws_auth_config_map_the_provider_created_is_gone_after_destroy(ws, e
         cluster.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system", "--ignore-not-found")
 
 
-def test_on_a_cluster_using_the_eks_api_the_node_role_gets_an_ec2_linux_access_entry(ws, emu):
-    eks = boto3.client("eks", endpoint_url=emu["url"], region_name=REGION,
+def test_on_a_cluster_using_the_eks_api_the_node_role_gets_an_ec2_linux_access_entry(ws, aws):
+    eks = boto3.client("eks", endpoint_url=aws.endpoint, region_name=REGION,
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     eks.create_cluster(name="demo", roleArn="arn:aws:iam::123456789012:role/eks",
                        resourcesVpcConfig={"subnetIds": []},
                        accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
     # No `mode`: the provider reads the cluster's authentication mode.
-    ws.write(f'resource "karpenter_node_access" "nodes" {{\n  node_role_arn = "{NODE_ROLE_ARN}"\n}}\n', emu["url"])
+    ws.write(f'resource "karpenter_node_access" "nodes" {{\n  node_role_arn = "{NODE_ROLE_ARN}"\n}}\n', aws.endpoint)
     ws.run("apply", "-auto-approve")
     entry = eks.describe_access_entry(clusterName="demo", principalArn=NODE_ROLE_ARN)["accessEntry"]
     assert entry["type"] == "EC2_LINUX", entry

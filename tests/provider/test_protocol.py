@@ -6,9 +6,10 @@ import os
 import signal
 import subprocess
 
-import pytest
 
-from conftest import ROOT, wait_for
+from conftest import REGION, ROOT
+
+from harness import procs
 from slow_proxy import SlowProxy
 
 QUEUE_AND_RULE = """
@@ -25,7 +26,7 @@ resource "karpenter_interruption_rule" "spot" {
 
 
 def queue_url(aws, name="Karpenter-demo"):
-    return aws["sqs"].get_queue_url(QueueName=name)["QueueUrl"]
+    return aws.client("sqs", REGION).get_queue_url(QueueName=name)["QueueUrl"]
 
 
 def test_binary_run_by_hand_explains_itself_and_fails(provider_dir):
@@ -40,7 +41,7 @@ def test_binary_run_by_hand_explains_itself_and_fails(provider_dir):
 
 
 def test_full_lifecycle(ws, aws):
-    ws.write(QUEUE_AND_RULE % {"retention": 300}, aws["url"])
+    ws.write(QUEUE_AND_RULE % {"retention": 300}, aws.endpoint)
 
     # The rule's queue_arn is unknown at plan time and flows in from the queue at apply.
     plan = ws.run("plan")
@@ -50,16 +51,16 @@ def test_full_lifecycle(ws, aws):
 
     ws.run("apply", "-auto-approve")
     url = queue_url(aws)
-    attrs = aws["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    attrs = aws.client("sqs", REGION).get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["MessageRetentionPeriod"] == "300"
     policy = json.loads(attrs["Policy"])
     principals = policy["Statement"][0]["Principal"]["Service"]
     assert sorted(principals) == ["events.amazonaws.com", "sqs.amazonaws.com"]
     assert policy["Statement"][1]["Effect"] == "Deny"
-    assert aws["sqs"].list_queue_tags(QueueUrl=url)["Tags"] == {"team": "platform"}
-    rule = aws["events"].describe_rule(Name="Karpenter-demo-spot-interruption")
+    assert aws.client("sqs", REGION).list_queue_tags(QueueUrl=url)["Tags"] == {"team": "platform"}
+    rule = aws.client("events", REGION).describe_rule(Name="Karpenter-demo-spot-interruption")
     assert json.loads(rule["EventPattern"])["detail-type"] == ["EC2 Spot Instance Interruption Warning"]
-    targets = aws["events"].list_targets_by_rule(Rule="Karpenter-demo-spot-interruption")["Targets"]
+    targets = aws.client("events", REGION).list_targets_by_rule(Rule="Karpenter-demo-spot-interruption")["Targets"]
     assert [t["Arn"] for t in targets] == [attrs["QueueArn"]]
 
     # Converged: a second plan (with refresh) has nothing to do.
@@ -67,13 +68,13 @@ def test_full_lifecycle(ws, aws):
     ws.run("apply", "-refresh-only", "-auto-approve")
 
     # In-place update shows as a diff and applies.
-    ws.write(QUEUE_AND_RULE % {"retention": 600}, aws["url"])
+    ws.write(QUEUE_AND_RULE % {"retention": 600}, aws.endpoint)
     plan = ws.run("plan", "-detailed-exitcode", check=False)
     assert plan.returncode == 2, plan.stdout + plan.stderr
     assert "300 -> 600" in plan.stdout
     assert "1 to change" in plan.stdout
     ws.run("apply", "-auto-approve")
-    attrs = aws["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    attrs = aws.client("sqs", REGION).get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["MessageRetentionPeriod"] == "600"
 
     # Import round trip: forget both, import by natural id, and nothing needs changing.
@@ -84,8 +85,8 @@ def test_full_lifecycle(ws, aws):
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
     # Out-of-band deletion: refresh notices and the plan re-creates.
-    aws["events"].remove_targets(Rule="Karpenter-demo-spot-interruption", Ids=["KarpenterInterruptionQueueTarget"])
-    aws["events"].delete_rule(Name="Karpenter-demo-spot-interruption")
+    aws.client("events", REGION).remove_targets(Rule="Karpenter-demo-spot-interruption", Ids=["KarpenterInterruptionQueueTarget"])
+    aws.client("events", REGION).delete_rule(Name="Karpenter-demo-spot-interruption")
     plan = ws.run("plan", "-detailed-exitcode", check=False)
     assert plan.returncode == 2
     assert "1 to add" in plan.stdout
@@ -93,8 +94,8 @@ def test_full_lifecycle(ws, aws):
 
     ws.run("destroy", "-auto-approve")
     assert ws.state_list() == []
-    assert aws["sqs"].list_queues().get("QueueUrls", []) == []
-    assert aws["events"].list_rules()["Rules"] == []
+    assert aws.client("sqs", REGION).list_queues().get("QueueUrls", []) == []
+    assert aws.client("events", REGION).list_rules()["Rules"] == []
 
 
 def test_validation_errors_name_the_attribute(ws, aws):
@@ -108,7 +109,7 @@ resource "karpenter_interruption_rule" "r" {
   queue_arn = "not-an-arn"
 }
 """,
-        aws["url"],
+        aws.endpoint,
     )
     p = ws.run("plan", check=False)
     out = p.stdout + p.stderr
@@ -117,17 +118,17 @@ resource "karpenter_interruption_rule" "r" {
     assert "message_retention_seconds = 5" in out and "Must be a whole number from 60 to 1209600" in out
     assert 'kind      = "earthquake"' in out and "Must be one of `spot_interruption`" in out
     assert 'queue_arn = "not-an-arn"' in out and "Invalid ARN" in out
-    assert aws["sqs"].list_queues().get("QueueUrls", []) == []
+    assert aws.client("sqs", REGION).list_queues().get("QueueUrls", []) == []
 
 
 def test_ctrl_c_during_apply_keeps_the_queue_and_next_apply_converges(ws, aws):
-    proxy = SlowProxy(aws["url"])
+    proxy = SlowProxy(aws.endpoint)
     try:
         ws.write(QUEUE_AND_RULE % {"retention": 300}, proxy.url)
         # After the policy is set, the provider waits for SQS to show it; hold those reads.
         proxy.hold(after="SetQueueAttributes", action="GetQueueAttributes")
         apply = ws.popen("apply", "-auto-approve")
-        wait_for(proxy.held.is_set, "the apply to wait on the new queue", timeout=120)
+        procs.wait_for("the apply to wait on the new queue", proxy.held.is_set, 120, interval=0.05)
         # Ctrl-C reaches the whole process group, the provider included.
         os.killpg(apply.pid, signal.SIGINT)
         out, _ = apply.communicate(timeout=120)
@@ -139,7 +140,7 @@ def test_ctrl_c_during_apply_keeps_the_queue_and_next_apply_converges(ws, aws):
 
         ws.run("apply", "-auto-approve")
         assert ws.run("plan", "-detailed-exitcode").returncode == 0
-        assert len(aws["sqs"].list_queues()["QueueUrls"]) == 1
+        assert len(aws.client("sqs", REGION).list_queues()["QueueUrls"]) == 1
     finally:
         proxy.close()
 

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REGION
 
-from bootstrap_support import emu  # noqa: F401  (fixture)
 
 
 # The seed's Provisioner, verbatim, with its ${CLUSTER_NAME} placeholder.
@@ -55,8 +55,8 @@ def kube_block(cluster):
     return f'  kubernetes {{ config_path = "{cluster.kubeconfig}" }}\n'
 
 
-def write(ws, emu, cluster, hcl):
-    ws.write(hcl, emu["url"], kube_block(cluster))
+def write(ws, aws, cluster, hcl):
+    ws.write(hcl, aws.endpoint, kube_block(cluster))
 
 
 def spec_of(cluster, name):
@@ -67,8 +67,8 @@ def exists(cluster, *args):
     return cluster.kubectl("get", *args, check=False).returncode == 0
 
 
-def test_the_seed_spot_fleet_in_hcl_is_the_seed_yaml_applied_with_kubectl(ws, emu, cluster):
-    write(ws, emu, cluster, CONTROLLER + SPOT_FLEET)
+def test_the_seed_spot_fleet_in_hcl_is_the_seed_yaml_applied_with_kubectl(ws, aws, cluster):
+    write(ws, aws, cluster, CONTROLLER + SPOT_FLEET)
     applied = ws.run("apply", "-auto-approve")
     # The seed's own advice, at plan time: 2 types x 3 zones is too few spot pools, and those
     # zones are not in the provider's region.
@@ -93,7 +93,7 @@ def test_the_seed_spot_fleet_in_hcl_is_the_seed_yaml_applied_with_kubectl(ws, em
     assert ws.run("plan", "-detailed-exitcode", check=False).returncode == 0
 
     # Remove it through Terraform, then apply the seed's YAML unchanged (CLUSTER_NAME substituted).
-    write(ws, emu, cluster, CONTROLLER)
+    write(ws, aws, cluster, CONTROLLER)
     ws.run("apply", "-auto-approve")
     assert not exists(cluster, "provisioner", "spot-fleet")
     cluster.kubectl("apply", "-f", "-", input=SEED_YAML.replace("${CLUSTER_NAME}", "demo"))
@@ -130,8 +130,8 @@ resource "karpenter_provisioner" "bad" {
 """
 
 
-def test_an_invalid_provisioner_is_rejected_at_plan_and_by_the_api_server(ws, emu, cluster):
-    write(ws, emu, cluster, INVALID)
+def test_an_invalid_provisioner_is_rejected_at_plan_and_by_the_api_server(ws, aws, cluster):
+    write(ws, aws, cluster, INVALID)
     plan = ws.run("plan", check=False)
     out = plan.stdout + plan.stderr
     assert plan.returncode == 1, out
@@ -147,7 +147,7 @@ def test_an_invalid_provisioner_is_rejected_at_plan_and_by_the_api_server(ws, em
     assert "max_pods      = 0" in out, out
 
     # The same object sent directly is refused by the API server's CRD schema.
-    write(ws, emu, cluster, CONTROLLER)
+    write(ws, aws, cluster, CONTROLLER)
     ws.run("apply", "-auto-approve")
     def bad(requirement: dict, **spec) -> str:
         return json.dumps({
@@ -193,9 +193,9 @@ def tagged_launch_templates(ec2):
     return [t["LaunchTemplateId"] for t in r["LaunchTemplates"]]
 
 
-def test_destroy_with_the_controller_stopped_leaves_no_instance_template_provisioner_or_crd(ws, emu, cluster):
-    ec2 = emu["ec2"]
-    write(ws, emu, cluster, CONTROLLER + SPOT_FLEET)
+def test_destroy_with_the_controller_stopped_leaves_no_instance_template_provisioner_or_crd(ws, aws, cluster):
+    ec2 = aws.client("ec2", REGION)
+    write(ws, aws, cluster, CONTROLLER + SPOT_FLEET)
     ws.run("apply", "-auto-approve")
 
     # What a controller would have left running: instances and a launch template tagged for the
@@ -247,8 +247,8 @@ def test_destroy_with_the_controller_stopped_leaves_no_instance_template_provisi
 
 
 @pytest.mark.parametrize("kind", ["bad-kind"])
-def test_an_unknown_interruption_kind_is_rejected_with_its_path(ws, emu, cluster, kind):
-    write(ws, emu, cluster, CONTROLLER.replace("rebalance_recommendation", kind))
+def test_an_unknown_interruption_kind_is_rejected_with_its_path(ws, aws, cluster, kind):
+    write(ws, aws, cluster, CONTROLLER.replace("rebalance_recommendation", kind))
     plan = ws.run("plan", check=False)
     out = plan.stdout + plan.stderr
     assert plan.returncode == 1
@@ -259,18 +259,18 @@ def test_an_unknown_interruption_kind_is_rejected_with_its_path(ws, emu, cluster
     ('  env = { AWS_REGION = "us-east-1" }', "Environment variable set by the installation", 'AWS_REGION = "us-east-1"'),
     ("  project_web_identity_token = true", "Web identity token without a role", "project_web_identity_token = true"),
 ])
-def test_controller_settings_that_cannot_work_are_refused_at_plan_naming_the_attribute(ws, emu, cluster, extra,
+def test_controller_settings_that_cannot_work_are_refused_at_plan_naming_the_attribute(ws, aws, cluster, extra,
                                                                                        summary, where):
-    write(ws, emu, cluster, CONTROLLER.replace('  timeouts { delete = "2m" }', f'{extra}\n  timeouts {{ delete = "2m" }}'))
+    write(ws, aws, cluster, CONTROLLER.replace('  timeouts { delete = "2m" }', f'{extra}\n  timeouts {{ delete = "2m" }}'))
     plan = ws.run("plan", check=False)
     out = plan.stdout + plan.stderr
     assert plan.returncode == 1
     assert summary in out and where in out, out
 
 
-def test_the_imds_monitor_daemonset_comes_and_goes_with_its_attribute(ws, emu, cluster):
+def test_the_imds_monitor_daemonset_comes_and_goes_with_its_attribute(ws, aws, cluster):
     with_monitor = CONTROLLER.replace('  timeouts { delete = "2m" }', '  imds_monitor = true\n  timeouts { delete = "2m" }')
-    write(ws, emu, cluster, with_monitor)
+    write(ws, aws, cluster, with_monitor)
     ws.run("apply", "-auto-approve")
     ds = cluster.get_json("daemonset", "karpenter-imds-monitor", "-n", "karpenter")
     pod = ds["spec"]["template"]["spec"]
@@ -281,7 +281,7 @@ def test_the_imds_monitor_daemonset_comes_and_goes_with_its_attribute(ws, emu, c
     assert ws.run("plan", "-detailed-exitcode", check=False).returncode == 0
 
     # Turned off, an update removes exactly the monitor's objects.
-    write(ws, emu, cluster, CONTROLLER)
+    write(ws, aws, cluster, CONTROLLER)
     ws.run("apply", "-auto-approve")
     assert not exists(cluster, "daemonset", "karpenter-imds-monitor", "-n", "karpenter")
     assert not exists(cluster, "clusterrole", "karpenter-imds-monitor")

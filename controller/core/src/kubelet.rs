@@ -118,6 +118,33 @@ pub fn allocatable(it: &InstanceType, cfg: Option<&KubeletConfiguration>) -> Res
     }
 }
 
+/// Why `cfg` leaves pods no room on any of `types` (no cpu, memory or pods to hand out), naming
+/// what runs out on the largest of them; None when some type keeps room for a pod. The
+/// Provisioner is then refused rather than launching nodes nothing can be scheduled on.
+pub fn leaves_no_room(types: &[InstanceType], cfg: &KubeletConfiguration) -> Option<String> {
+    let room = |a: &Resources| a.cpu_millis > 0 && a.memory_bytes > 0 && a.pods > 0;
+    if types.iter().any(|it| room(&allocatable(it, Some(cfg)))) {
+        return None;
+    }
+    let largest = types.iter().max_by_key(|it| (it.memory_mib, it.vcpus))?;
+    let alloc = allocatable(largest, Some(cfg));
+    let short: Vec<&str> = [
+        ("cpu", alloc.cpu_millis),
+        ("memory", alloc.memory_bytes),
+        ("pods", alloc.pods),
+    ]
+    .into_iter()
+    .filter(|(_, left)| *left <= 0)
+    .map(|(name, _)| name)
+    .collect();
+    Some(format!(
+        "leaves no allocatable {} on any instance type, not even {}; lower kubeReserved, \
+         systemReserved or evictionHard",
+        short.join(", "),
+        largest.name
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +197,43 @@ mod tests {
         assert_eq!(threshold("10%", 1000), Some(100));
         assert_eq!(threshold("101%", 1000), None);
         assert_eq!(threshold("lots", 1000), None);
+    }
+
+    #[test]
+    fn a_configuration_that_leaves_no_room_anywhere_says_what_runs_out_on_the_largest_type() {
+        let types = [
+            m5_large(),
+            InstanceType::named("m5.24xlarge", 96, 393_216).max_pods(737),
+        ];
+        let huge = |resource: &str, q: &str| KubeletConfiguration {
+            system_reserved: [(resource.to_string(), Quantity::new(q))].into(),
+            ..KubeletConfiguration::default()
+        };
+        assert_eq!(
+            leaves_no_room(&types, &huge("cpu", "8")),
+            None,
+            "room on m5.24xlarge"
+        );
+        assert_eq!(
+            leaves_no_room(&types, &huge("cpu", "96")).as_deref(),
+            Some(
+                "leaves no allocatable cpu on any instance type, not even m5.24xlarge; lower \
+                 kubeReserved, systemReserved or evictionHard"
+            )
+        );
+        let everything = KubeletConfiguration {
+            eviction_hard: [(MEMORY_AVAILABLE.to_string(), "100%".to_string())].into(),
+            ..huge("cpu", "100")
+        };
+        let why = leaves_no_room(&types, &everything).unwrap_or_default();
+        assert!(
+            why.starts_with("leaves no allocatable cpu, memory on any"),
+            "{why}"
+        );
+        assert_eq!(
+            leaves_no_room(&[], &everything),
+            None,
+            "no catalog, nothing to say"
+        );
     }
 }

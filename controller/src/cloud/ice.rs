@@ -4,8 +4,8 @@
 //! same way and slow every launch. A pool stays marked for `ttl` (default 3 min, a setting: users of
 //! the anchors ask for faster recovery) and then becomes a candidate again by itself.
 
-use super::clock::{Clock, SystemClock};
 use super::types::{CapacityType, Pool};
+use crate::clock::{Clock, SystemClock};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -116,7 +116,7 @@ impl UnavailableOfferings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     fn cache(ttl_secs: u64) -> (UnavailableOfferings, ManualClock) {
         let clock = ManualClock::new();

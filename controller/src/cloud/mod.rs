@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`provider`]: the [`CloudProvider`] trait, one contract per method; [`error`]: its typed errors.
 //! - [`types`], [`catalog`], [`fleet`], [`launch_template`]: the values that cross the seam.
-//! - [`ice`]: the unavailable-offerings cache (pool -> expiry) with an injected [`clock`].
+//! - [`ice`]: the unavailable-offerings cache (pool -> expiry) with an injected [`crate::clock`].
 //! - [`overrides`]: which pools one CreateFleet offers (cheapest 60 types, ICE'd pools left out).
 //! - [`launch`]: the [`Launcher`]: retry with what is left, spot -> on-demand fallback, a report.
 //! - [`tags`]: the tags on everything we create; [`to_core`]: the catalog as karpenter-core's types.
@@ -11,7 +11,6 @@
 
 pub mod aws;
 pub mod catalog;
-pub mod clock;
 pub mod double;
 pub mod error;
 pub mod fleet;
@@ -20,16 +19,16 @@ pub mod launch;
 pub mod launch_template;
 pub mod overrides;
 pub mod provider;
-pub mod tags;
+pub use karpenter_contract::tags;
 pub mod to_core;
 pub mod types;
 
 #[cfg(test)]
 mod test_support;
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use aws::{AwsCloud, AwsSettings};
 pub use catalog::{Catalog, InstanceTypeInfo, Offering, PriceSource};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CloudError;
 pub use fleet::{FleetOverride, FleetRequest, FleetResult, LaunchedInstance};
 pub use ice::UnavailableOfferings;

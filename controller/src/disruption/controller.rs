@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,6 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::decide::{self, Decision, EMPTINESS_ANNOTATION, NodeFacts};
+use crate::clock::Clock;
 use crate::crd::Provisioner;
 use crate::metrics::Metrics;
 use crate::provisioning::NominatedNodes;
@@ -24,19 +24,6 @@ use crate::termination::node::{self as ournode, NodeEvents};
 
 pub const PERIOD: Duration = Duration::from_secs(5);
 
-/// Wall time as a dependency: the loop reads it here, tests pass their own.
-pub trait WallClock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-pub struct SystemWallClock;
-
-impl WallClock for SystemWallClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabels {
     pub action: String,
@@ -44,7 +31,7 @@ pub struct ActionLabels {
 
 pub struct Disruption {
     client: kube::Client,
-    clock: Arc<dyn WallClock>,
+    clock: Arc<dyn Clock>,
     events: NodeEvents,
     actions: Family<ActionLabels, Counter>,
     /// Nodes pods were recently nominated to, and for how long a nomination keeps a node busy.
@@ -76,7 +63,7 @@ pub fn facts(node: &Node, pods: &[&Pod], provisioner: Option<&Provisioner>) -> N
 }
 
 impl Disruption {
-    pub fn new(client: kube::Client, metrics: &Metrics, clock: Arc<dyn WallClock>) -> Self {
+    pub fn new(client: kube::Client, metrics: &Metrics, clock: Arc<dyn Clock>) -> Self {
         let actions = Family::<ActionLabels, Counter>::default();
         metrics.register(
             "karpenter_deprovisioning_actions_performed",
@@ -136,7 +123,7 @@ impl Disruption {
             .filter_map(|p| p.metadata.name.clone().map(|n| (n, p)))
             .collect();
         let api: Api<Node> = Api::all(self.client.clone());
-        let now = self.clock.now();
+        let now = self.clock.wall();
         for node in nodes.state() {
             if node.metadata.deletion_timestamp.is_some() || !ournode::has_finalizer(&node) {
                 continue;

@@ -8,4 +8,4 @@
 pub mod controller;
 pub mod decide;
 
-pub use controller::{Disruption, SystemWallClock, WallClock};
+pub use controller::Disruption;

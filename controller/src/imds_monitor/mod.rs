@@ -43,7 +43,7 @@ impl NodeAction {
 #[derive(Args, Debug, Clone)]
 pub struct ImdsArgs {
     /// The node this process runs on (from the downward API: spec.nodeName).
-    #[arg(long, env = "NODE_NAME")]
+    #[arg(long, env = karpenter_contract::settings::env::NODE_NAME)]
     pub node_name: String,
     /// Kubeconfig file; without it the in-cluster config is used.
     #[arg(long, env = "KUBECONFIG")]

@@ -13,8 +13,6 @@ use super::decide::{Decision, decide};
 use super::metrics::{InterruptionMetrics, MessageTypeLabels};
 use super::queue::{Queue, Received};
 
-pub const DEFAULT_WORKERS: usize = 4;
-
 pub struct Processor {
     queue: Arc<dyn Queue>,
     handler: Arc<Handler>,

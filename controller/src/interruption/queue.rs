@@ -36,19 +36,18 @@ pub trait Queue: Send + Sync {
 }
 
 pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
+    sqs: aws_sdk_sqs::Client,
     url: String,
 }
 
 impl SqsQueue {
     /// `queue` is a queue URL or a queue name (resolved with GetQueueUrl).
     pub async fn connect(sdk: &aws_config::SdkConfig, queue: &str) -> Result<Self, QueueError> {
-        let client = aws_sdk_sqs::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
         let url = if queue.starts_with("https://") || queue.starts_with("http://") {
             queue.to_string()
         } else {
-            client
-                .get_queue_url()
+            sqs.get_queue_url()
                 .queue_name(queue)
                 .send()
                 .await
@@ -62,7 +61,7 @@ impl SqsQueue {
                     message: format!("no URL returned for queue {queue:?}"),
                 })?
         };
-        Ok(SqsQueue { client, url })
+        Ok(SqsQueue { sqs, url })
     }
 
     pub fn url(&self) -> &str {
@@ -79,7 +78,7 @@ fn sent_at(millis: &str) -> Option<SystemTime> {
 impl Queue for SqsQueue {
     async fn receive(&self) -> Result<Vec<Received>, QueueError> {
         let out = self
-            .client
+            .sqs
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(MAX_MESSAGES)
@@ -131,7 +130,7 @@ impl Queue for SqsQueue {
                 message: e.to_string(),
             })?;
         let out = self
-            .client
+            .sqs
             .delete_message_batch()
             .queue_url(&self.url)
             .set_entries(Some(entries))

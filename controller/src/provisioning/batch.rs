@@ -9,7 +9,9 @@ use std::time::{Instant, SystemTime};
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
-use karpenter_core::scheduling::{NewNode, Plan, SchedulingInput, solve};
+use karpenter_contract::settings::SettingKey;
+use karpenter_core::kubelet;
+use karpenter_core::scheduling::{InstanceType, NewNode, Plan, SchedulingInput, solve};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 
@@ -20,13 +22,14 @@ use super::events::{
 use super::launch::LaunchError;
 use super::node::{LaunchedNode, node_object};
 use super::pending::{self, PodKey};
-use super::{Nomination, Provisioning, Stores};
+use super::{Nomination, Provisioning};
 use super::{convert, usage};
 use crate::cloud::error::codes;
 use crate::cloud::launch::Fallback;
 use crate::cloud::{Catalog, Instance, LaunchReport, LaunchedInstance, to_core};
 use crate::crd::Provisioner;
 use crate::metrics::{FailureLabels, NodeLabels, ReasonLabels, Timer};
+use crate::state::ClusterState;
 use kube::Resource as _;
 
 /// Root volume size nodes get when the provisioner does not set one (the EKS AMI default).
@@ -92,12 +95,12 @@ impl Provisioning {
     }
 
     /// Valid provisioners not being deleted; invalid ones are logged and left out.
-    pub(crate) fn provisioners(&self, stores: &Stores) -> Vec<Arc<Provisioner>> {
+    pub(crate) fn provisioners(&self, stores: &ClusterState) -> Vec<Arc<Provisioner>> {
         self.checked_provisioners(stores).0
     }
 
     /// (valid, invalid with their problems) among the provisioners not being deleted.
-    fn checked_provisioners(&self, stores: &Stores) -> (Vec<Arc<Provisioner>>, Vec<Invalid>) {
+    fn checked_provisioners(&self, stores: &ClusterState) -> (Vec<Arc<Provisioner>>, Vec<Invalid>) {
         let mut valid = Vec::new();
         let mut invalid = Vec::new();
         for p in stores.provisioners.state() {
@@ -119,10 +122,10 @@ impl Provisioning {
 
     fn input(
         &self,
-        stores: &Stores,
+        stores: &ClusterState,
         pending: &[Arc<Pod>],
         provisioners: &[Arc<Provisioner>],
-        catalog: &Catalog,
+        instance_types: Vec<InstanceType>,
     ) -> SchedulingInput {
         let usage = usage::usage_by_provisioner(stores.nodes.state().iter().map(|n| n.as_ref()));
         let all_pods = stores.pods.state();
@@ -181,7 +184,7 @@ impl Provisioning {
                 .iter()
                 .map(|p| usage::with_usage(p, usage.get(p.name())))
                 .collect(),
-            instance_types: to_core::instance_types(catalog, &self.ice, DEFAULT_EPHEMERAL_GIB),
+            instance_types,
             nodes,
             daemonsets,
             pods: pending
@@ -195,7 +198,7 @@ impl Provisioning {
         }
     }
 
-    pub async fn provision(&self, stores: &Stores, keys: Vec<PodKey>) {
+    pub async fn provision(&self, stores: &ClusterState, keys: Vec<PodKey>) {
         let nodes = stores.nodes.state();
         self.prune_nominations(&nodes);
         let pending: Vec<Arc<Pod>> = keys
@@ -220,7 +223,22 @@ impl Provisioning {
                 return;
             }
         };
-        let (provisioners, invalid) = self.checked_provisioners(stores);
+        let (mut provisioners, mut invalid) = self.checked_provisioners(stores);
+        let instance_types = to_core::instance_types(&catalog, &self.ice, DEFAULT_EPHEMERAL_GIB);
+        // Only the catalog tells whether kubelet settings leave pods any room at all.
+        provisioners.retain(|p| {
+            let Some(why) = p
+                .spec
+                .kubelet_configuration
+                .as_ref()
+                .and_then(|k| kubelet::leaves_no_room(&instance_types, k))
+            else {
+                return true;
+            };
+            tracing::warn!(provisioner = p.name(), errors = %why, "skipping an invalid provisioner");
+            invalid.push((p.clone(), format!("spec.kubeletConfiguration: {why}")));
+            false
+        });
         // Said where the user looks while pods wait: on the Provisioner itself.
         for (p, errors) in &invalid {
             self.events
@@ -232,7 +250,7 @@ impl Provisioning {
                 )
                 .await;
         }
-        let input = self.input(stores, &pending, &provisioners, &catalog);
+        let input = self.input(stores, &pending, &provisioners, instance_types);
         let plan = {
             let _timer = Timer::start(&self.metrics.scheduling_duration);
             solve(&input)
@@ -356,15 +374,16 @@ impl Provisioning {
             tracing::info!(%pool, ttl = ?self.ice.ttl(), "insufficient capacity: pool marked unavailable");
         }
         let quota = codes::MAX_SPOT_INSTANCE_COUNT_EXCEEDED;
+        let fallback_key = SettingKey::SpotQuotaFallback;
         match (&report.result, report.spot_quota_exceeded) {
             (Ok(instance), true) => {
                 tracing::warn!(
                     provisioner = %new.provisioner, code = quota, instance_type = %instance.instance_type,
-                    "Provisioning failed for spot: {quota}: the account's spot instance quota is reached; spotQuotaFallback is on, launched on-demand instead"
+                    "Provisioning failed for spot: {quota}: the account's spot instance quota is reached; {fallback_key} is on, launched on-demand instead"
                 );
                 for pod in pods {
                     let note = format!(
-                        "{quota}: the account's spot instance quota is reached; launched on-demand {} instead (spotQuotaFallback is on)",
+                        "{quota}: the account's spot instance quota is reached; launched on-demand {} instead ({fallback_key} is on)",
                         instance.instance_type
                     );
                     self.events
@@ -385,7 +404,7 @@ impl Provisioning {
                 let code = error.code().unwrap_or(error.metric_label()).to_string();
                 let note = if spot_quota {
                     format!(
-                        "{quota}: the account's spot instance quota is reached and spotQuotaFallback is off, so the pod stays pending; raise the EC2 spot quota or set spotQuotaFallback"
+                        "{quota}: the account's spot instance quota is reached and {fallback_key} is off, so the pod stays pending; raise the EC2 spot quota or set {fallback_key}"
                     )
                 } else {
                     format!("{code}: {error}")

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use karpenter_contract::settings::SettingKey;
 use karpenter_core::bootstrap::ClusterFacts;
 use tokio::sync::Mutex;
 
@@ -45,14 +46,17 @@ impl ClusterFactsSource {
         {
             Some(self.cloud.cluster().await.map_err(|e| {
                 format!(
-                    "EKS DescribeCluster {} failed ({e}); set clusterEndpoint, clusterCABundle and serviceCIDR, or allow eks:DescribeCluster",
-                    self.name
+                    "EKS DescribeCluster {} failed ({e}); set {}, {} and {}, or allow eks:DescribeCluster",
+                    self.name,
+                    SettingKey::ClusterEndpoint,
+                    SettingKey::ClusterCaBundle,
+                    SettingKey::ServiceCidr
                 )
             })?)
         } else {
             None
         };
-        let pick = |ours: &Option<String>, theirs: Option<&Option<String>>, setting: &str| {
+        let pick = |ours: &Option<String>, theirs: Option<&Option<String>>, setting: SettingKey| {
             ours.clone()
                 .or_else(|| theirs.cloned().flatten())
                 .filter(|v| !v.is_empty())
@@ -68,17 +72,17 @@ impl ClusterFactsSource {
             endpoint: pick(
                 &o.endpoint,
                 described.as_ref().map(|d| &d.endpoint),
-                "clusterEndpoint",
+                SettingKey::ClusterEndpoint,
             )?,
             ca_bundle: pick(
                 &o.ca_bundle,
                 described.as_ref().map(|d| &d.ca_bundle),
-                "clusterCABundle",
+                SettingKey::ClusterCaBundle,
             )?,
             service_cidr: pick(
                 &o.service_cidr,
                 described.as_ref().map(|d| &d.service_cidr),
-                "serviceCIDR",
+                SettingKey::ServiceCidr,
             )?,
         };
         *known = Some(facts.clone());

@@ -29,18 +29,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use serde::de::DeserializeOwned;
+use kube::runtime::reflector::{self, ReflectHandle};
 use tokio::sync::mpsc;
 
 use crate::cloud::{CloudProvider, Launcher, UnavailableOfferings};
 use crate::crd::Provisioner;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use crate::state::ClusterState;
 use batcher::Batcher;
 use cluster_facts::{ClusterFactsSource, ClusterOverrides};
 use events::PodEvents;
@@ -93,15 +91,6 @@ impl NominatedNodes {
 /// How long a node's last nomination is remembered at most (any window asked of it is shorter).
 const NOMINATION_MEMORY: Duration = Duration::from_secs(600);
 
-/// Caches of every object the scheduling input is built from, fed by watches.
-#[derive(Clone)]
-pub struct Stores {
-    pub pods: Store<Pod>,
-    pub nodes: Store<Node>,
-    pub daemonsets: Store<DaemonSet>,
-    pub provisioners: Store<Provisioner>,
-}
-
 pub struct Provisioning {
     pub(crate) client: kube::Client,
     pub(crate) settings: Settings,
@@ -116,25 +105,6 @@ pub struct Provisioning {
     pub(crate) first_seen: Mutex<HashMap<String, Instant>>,
     /// Node name -> when pods were last nominated to it.
     pub(crate) nominated_nodes: NominatedNodes,
-}
-
-fn spawn_reflector<K>(api: Api<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    tokio::spawn(async move {
-        stream
-            .for_each(|event| async move {
-                if let Err(error) = event {
-                    tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
-                }
-            })
-            .await;
-    });
-    reader
 }
 
 impl Provisioning {
@@ -187,40 +157,18 @@ impl Provisioning {
         })
     }
 
-    /// Starts the watches; pods that become provisionable are sent on the returned channel.
-    fn watch(&self) -> (Stores, mpsc::UnboundedReceiver<PodKey>) {
+    /// Sends the key of every pod that changes into a provisionable state.
+    fn provisionable(changes: ReflectHandle<Pod>) -> mpsc::UnboundedReceiver<PodKey> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (pod_reader, pod_writer) = reflector::store();
-        let pods = reflector::reflector(
-            pod_writer,
-            watcher(
-                Api::<Pod>::all(self.client.clone()),
-                watcher::Config::default(),
-            ),
-        )
-        .default_backoff()
-        .applied_objects();
         tokio::spawn(async move {
-            let mut pods = std::pin::pin!(pods);
-            while let Some(event) = pods.next().await {
-                match event {
-                    Ok(pod) if pending::is_provisionable(&pod) => {
-                        if tx.send(pending::key(&pod)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, kind = "Pod", "watch error; retrying"),
+            let mut changes = std::pin::pin!(changes);
+            while let Some(pod) = changes.next().await {
+                if pending::is_provisionable(&pod) && tx.send(pending::key(&pod)).is_err() {
+                    return;
                 }
             }
         });
-        let stores = Stores {
-            pods: pod_reader,
-            nodes: spawn_reflector(Api::<Node>::all(self.client.clone())),
-            daemonsets: spawn_reflector(Api::<DaemonSet>::all(self.client.clone())),
-            provisioners: spawn_reflector(Api::<Provisioner>::all(self.client.clone())),
-        };
-        (stores, rx)
+        rx
     }
 
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -229,17 +177,13 @@ impl Provisioning {
 
     /// Runs until a watch ends for good. Batches close after `batchIdleDuration` without a new
     /// pod or `batchMaxDuration` after the first.
-    pub async fn run(self: Arc<Self>) -> Result<(), ProvisioningError> {
-        let (stores, mut keys) = self.watch();
-        for (kind, ready) in [
-            ("Pod", stores.pods.wait_until_ready().await),
-            ("Node", stores.nodes.wait_until_ready().await),
-            ("DaemonSet", stores.daemonsets.wait_until_ready().await),
-            ("Provisioner", stores.provisioners.wait_until_ready().await),
-        ] {
-            ready.map_err(|_| ProvisioningError::WatchEnded(kind))?;
-        }
-        tracing::info!("provisioning: caches synced, watching unschedulable pods");
+    pub async fn run(
+        self: Arc<Self>,
+        stores: ClusterState,
+        pod_changes: ReflectHandle<Pod>,
+    ) -> Result<(), ProvisioningError> {
+        let mut keys = Self::provisionable(pod_changes);
+        tracing::info!("provisioning: watching unschedulable pods");
         let mut batcher: Batcher<PodKey> = Batcher::new(
             self.settings.batch_idle_duration,
             self.settings.batch_max_duration,
@@ -278,7 +222,7 @@ impl Provisioning {
         }
     }
 
-    async fn terminate_unregistered(&self, stores: &Stores) {
+    async fn terminate_unregistered(&self, stores: &ClusterState) {
         let nodes = stores.nodes.state();
         let late = registration::unregistered(
             nodes.iter().map(|n| n.as_ref()),
@@ -302,7 +246,7 @@ impl Provisioning {
     }
 
     /// Cost and usage gauges, and each provisioner's status where it changed.
-    async fn record(&self, stores: &Stores) {
+    async fn record(&self, stores: &ClusterState) {
         let nodes = stores.nodes.state();
         cost::record(&self.metrics, nodes.iter().map(|n| n.as_ref()));
         let usage = usage::usage_by_provisioner(nodes.iter().map(|n| n.as_ref()));

@@ -255,7 +255,10 @@ mod tests {
         let cap = status.capacity.unwrap_or_default();
         assert_eq!(cap["cpu"].0, "2000m");
         assert_eq!(cap["pods"].0, "29");
+        // 92.5% of 8 GiB; less 11 MiB x 29 pods + 255 MiB kube-reserved and 100 MiB eviction.
+        assert_eq!(cap["memory"].0, "7759462Ki");
         let alloc = status.allocatable.unwrap_or_default();
         assert_eq!(alloc["cpu"].0, "1930m");
+        assert_eq!(alloc["memory"].0, "7069286Ki");
     }
 }

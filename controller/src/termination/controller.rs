@@ -12,7 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{ReflectHandle, Store};
 
 use super::drain_step::{self, Refusals};
 use super::metrics::TerminationMetrics;
@@ -73,10 +73,9 @@ impl Termination {
         }
     }
 
-    /// Runs the finalizer controller until its Node watch ends.
-    pub async fn run(self: Arc<Self>) {
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        Controller::new(nodes, watcher::Config::default())
+    /// Runs the finalizer controller on the shared Node cache and its changes, until they end.
+    pub async fn run(self: Arc<Self>, nodes: Store<Node>, changes: ReflectHandle<Node>) {
+        Controller::for_shared_stream(changes, nodes)
             .run(
                 |node, ctx: Arc<Self>| async move { ctx.reconcile(&node).await },
                 |node, error, ctx| {

@@ -9,13 +9,11 @@
 //! - [`controller`]: the finalizer loop: cordon -> drain step by step -> terminate -> finalizer off.
 //! - [`provisioner_gone`]: a deleted Provisioner's nodes are deleted (and so drained).
 //! - [`metrics`]: drain duration, evictions by outcome, errors.
-//! - [`lifecycle`]: starts every controller that ends nodes (this one, disruption, interruption, GC).
 
 pub mod controller;
 pub mod drain;
 pub mod drain_step;
 pub mod evict;
-pub mod lifecycle;
 pub mod metrics;
 pub mod node;
 pub mod provisioner_gone;

@@ -169,7 +169,7 @@ impl NodeEvents {
                 client,
                 Reporter {
                     controller: "karpenter".into(),
-                    instance: std::env::var("POD_NAME").ok(),
+                    instance: std::env::var(karpenter_contract::settings::env::POD_NAME).ok(),
                 },
             ),
         }

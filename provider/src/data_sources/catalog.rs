@@ -11,6 +11,7 @@ use super::selector::TypeInfo;
 use crate::plugin::Diagnostics;
 use crate::provider::AwsContext;
 use crate::resources::iam_common::{aws_error, ec2, pricing, sdk_error_text};
+use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices as price_list};
 
 /// Every instance type offered in some zone of the region, without prices.
 pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<TypeInfo>> {
@@ -174,14 +175,10 @@ pub async fn on_demand_prices(
             .value(value)
             .build()
     };
-    let filters = [
-        term("regionCode", &aws.region),
-        term("operatingSystem", "Linux"),
-        term("tenancy", "Shared"),
-        term("capacitystatus", "Used"),
-        term("preInstalledSw", "NA"),
-    ];
-    let filters: Result<Vec<_>, _> = filters.into_iter().collect();
+    let filters: Result<Vec<_>, _> = std::iter::once(("regionCode", aws.region.as_str()))
+        .chain(PRODUCT_FILTERS)
+        .map(|(field, value)| term(field, value))
+        .collect();
     let filters = match filters {
         Ok(f) => f,
         Err(e) => {
@@ -189,10 +186,11 @@ pub async fn on_demand_prices(
             return None;
         }
     };
-    let mut out = BTreeMap::new();
+    let mut docs = Vec::new();
     let mut pages = client
         .get_products()
         .service_code("AmazonEC2")
+        .format_version("aws_v1")
         .set_filters(Some(filters))
         .max_results(100)
         .into_paginator()
@@ -210,11 +208,7 @@ pub async fn on_demand_prices(
                 return None;
             }
         };
-        for doc in p.price_list() {
-            if let Some((t, price)) = super::selector::parse_price_list_entry(doc) {
-                out.entry(t).or_insert(price);
-            }
-        }
+        docs.extend(p.price_list().iter().cloned());
     }
-    Some(out)
+    Some(price_list(docs.iter().map(String::as_str)))
 }

@@ -120,22 +120,6 @@ pub fn select(types: Vec<TypeInfo>, f: &Filters) -> Vec<TypeInfo> {
     out
 }
 
-/// The on-demand USD hourly price and instance type of one Price List entry (a JSON document).
-pub fn parse_price_list_entry(doc: &str) -> Option<(String, f64)> {
-    let v: serde_json::Value = serde_json::from_str(doc).ok()?;
-    let name = v["product"]["attributes"]["instanceType"]
-        .as_str()?
-        .to_string();
-    let terms = v["terms"]["OnDemand"].as_object()?;
-    let price = terms
-        .values()
-        .filter_map(|t| t["priceDimensions"].as_object())
-        .flat_map(|d| d.values())
-        .filter_map(|d| d["pricePerUnit"]["USD"].as_str()?.parse::<f64>().ok())
-        .find(|p| *p > 0.0)?;
-    Some((name, price))
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -220,16 +204,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(names(&select(catalog(), &f)), ["m5.large", "c5.xlarge"]);
-    }
-
-    #[test]
-    fn price_list_entries_parse() {
-        let doc = r#"{"product":{"attributes":{"instanceType":"m5.large"}},"terms":{"OnDemand":{"SKU.JRTCKXETXF":{"priceDimensions":{"SKU.JRTCKXETXF.6YS6EN2CT7":{"pricePerUnit":{"USD":"0.0960000000"}}}}}}}"#;
-        assert_eq!(
-            parse_price_list_entry(doc),
-            Some(("m5.large".into(), 0.096))
-        );
-        assert_eq!(parse_price_list_entry("{}"), None);
     }
 
     proptest! {

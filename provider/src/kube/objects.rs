@@ -29,6 +29,12 @@ impl ObjectRef {
         }
     }
 
+    /// The Provisioner `name` (cluster-scoped).
+    pub fn provisioner(name: &str) -> Self {
+        use karpenter_core::api::provisioner::{API_VERSION, KIND};
+        Self::new(API_VERSION, KIND, None, name)
+    }
+
     pub fn of(obj: &Json) -> Option<Self> {
         Some(ObjectRef {
             api_version: obj["apiVersion"].as_str()?.to_string(),

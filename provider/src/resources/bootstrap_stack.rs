@@ -13,13 +13,13 @@ use super::common::{aws, aws_error, sdk_error_text};
 use super::iam_common::{
     cloudformation, set_value, string_set, timeout_of, timeouts_block, validate_timeouts,
 };
-use super::interruption_rule::KINDS;
 use crate::plugin::validate::{CharsIn, IntBetween, LengthBetween};
 use crate::plugin::{
     Attribute, AttributePath, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource,
     Schema, Value,
 };
 use crate::provider::AwsContext;
+use karpenter_contract::interruption::{KINDS, queue_name};
 
 pub struct BootstrapStack;
 
@@ -390,10 +390,8 @@ impl Resource for BootstrapStack {
             return;
         };
         if plan.planned.get("name").is_unknown() {
-            plan.planned.set(
-                "name",
-                Value::string(format!("Karpenter-{}", aws.cluster_name)),
-            );
+            plan.planned
+                .set("name", Value::string(queue_name(&aws.cluster_name)));
         }
         let body = template_text(&aws, &plan.planned);
         plan.planned.set(

@@ -5,12 +5,12 @@
 
 use serde_json::{Value as Json, json};
 
-use super::controller_policy_doc::{Scope, document};
 use super::controller_role::trust_policy;
 use super::iam_common::partition;
-use super::interruption_rule::{KINDS, event_pattern};
 use super::node_role::{base_policy_arns, ec2_trust};
 use crate::plugin::Value;
+use karpenter_contract::iam_policy::{Scope, document};
+use karpenter_contract::interruption::{KINDS, TARGET_ID, event_pattern, queue_name, rule_name};
 
 /// What the user chose; everything else derives from the cluster name and region.
 pub struct Inputs<'a> {
@@ -68,7 +68,7 @@ pub fn template(i: &Inputs<'_>) -> Json {
         json!({
             "Type": "AWS::SQS::Queue",
             "Properties": {
-                "QueueName": format!("Karpenter-{c}"),
+                "QueueName": queue_name(c),
                 "MessageRetentionPeriod": i.retention_seconds,
                 "SqsManagedSseEnabled": true
             }
@@ -110,11 +110,11 @@ pub fn template(i: &Inputs<'_>) -> Json {
             json!({
                 "Type": "AWS::Events::Rule",
                 "Properties": {
-                    "Name": format!("Karpenter-{c}-{}", kind.replace('_', "-")),
+                    "Name": rule_name(c, kind),
                     "Description": format!("karpenter-rs {kind} events for cluster {c}"),
                     "EventPattern": event_pattern(kind),
                     "State": "ENABLED",
-                    "Targets": [{"Id": "KarpenterInterruptionQueueTarget", "Arn": queue_arn}]
+                    "Targets": [{"Id": TARGET_ID, "Arn": queue_arn}]
                 }
             }),
         );

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use regex::{Captures, Regex};
 use serde_json::Value as Json;
 
-use super::controller_crd;
 use super::controller_objects::{IMDS_MONITOR, Install, objects};
 use crate::kube::MANAGED_BY;
+use karpenter_contract::crd;
+use karpenter_contract::settings::SettingKey;
 
 const NS: &str = "__NAMESPACE__";
 const IMAGE: &str = "__IMAGE__";
@@ -44,7 +45,7 @@ fn placeholder_install() -> Install {
         web_identity_role_arn: Some(ROLE.into()),
         env: BTreeMap::from([(ENV.into(), ENV.into())]),
         settings: BTreeMap::from([
-            ("clusterName".into(), CLUSTER.into()),
+            (SettingKey::ClusterName.name(), CLUSTER.into()),
             (SETTINGS.into(), SETTINGS.into()),
         ]),
         cpu_request: CPU.into(),
@@ -220,7 +221,7 @@ pub fn files() -> Vec<(String, String)> {
         ("values.yaml".into(), VALUES.into()),
         (
             "crds/provisioners.karpenter.sh.yaml".into(),
-            format!("{header}{}", yaml(&[&controller_crd::crd_json()])),
+            format!("{header}{}", yaml(&[&crd::crd_json()])),
         ),
         (
             "templates/controller.yaml".into(),
@@ -271,7 +272,9 @@ mod tests {
     /// The chart's values for an installation, as a user of the chart would write them.
     fn values_of(i: &Install) -> Json {
         let mut settings = i.settings.clone();
-        let cluster = settings.remove("clusterName").unwrap_or_default();
+        let cluster = settings
+            .remove(&SettingKey::ClusterName.name())
+            .unwrap_or_default();
         serde_json::json!({
             "image": i.image, "replicas": i.replicas, "clusterName": cluster, "region": i.region,
             "settings": settings,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use karpenter_contract::settings::SettingKey;
 use karpenter_core::interruption::{Action, EventKind};
 
 use super::common::{Waited, aws, parse_duration, wait_until};
@@ -24,47 +25,33 @@ pub struct ControllerInstall;
 const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-/// ConfigMap keys (controller/src/settings.rs) of the plain string settings, by attribute name.
-const STRING_SETTINGS: [(&str, &str); 8] = [
-    ("cluster_endpoint", "clusterEndpoint"),
-    ("cluster_ca_bundle", "clusterCABundle"),
-    ("service_cidr", "serviceCIDR"),
-    ("interruption_queue", "interruptionQueue"),
-    ("batch_idle_duration", "batchIdleDuration"),
-    ("batch_max_duration", "batchMaxDuration"),
-    ("ice_cache_ttl", "iceCacheTTL"),
-    ("registration_timeout", "registrationTimeout"),
+/// The settings ConfigMap keys of the plain string settings, by attribute name.
+const STRING_SETTINGS: [(&str, SettingKey); 8] = [
+    ("cluster_endpoint", SettingKey::ClusterEndpoint),
+    ("cluster_ca_bundle", SettingKey::ClusterCaBundle),
+    ("service_cidr", SettingKey::ServiceCidr),
+    ("interruption_queue", SettingKey::InterruptionQueue),
+    ("batch_idle_duration", SettingKey::BatchIdleDuration),
+    ("batch_max_duration", SettingKey::BatchMaxDuration),
+    ("ice_cache_ttl", SettingKey::IceCacheTtl),
+    ("registration_timeout", SettingKey::RegistrationTimeout),
 ];
 
-/// `spot_interruption` -> `spotInterruptionAction`, as the controller's settings read it.
-pub fn action_key(kind_name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in kind_name.chars() {
-        match (c, upper) {
-            ('_', _) => upper = true,
-            (c, true) => {
-                out.push(c.to_ascii_uppercase());
-                upper = false;
-            }
-            (c, false) => out.push(c),
-        }
-    }
-    out + "Action"
-}
-
 fn settings_of(v: &Value, cluster_name: &str) -> BTreeMap<String, String> {
-    let mut s = BTreeMap::from([("clusterName".to_string(), cluster_name.to_string())]);
+    let mut s = BTreeMap::from([(SettingKey::ClusterName.name(), cluster_name.to_string())]);
     for (attr, key) in STRING_SETTINGS {
         if let Some(x) = v.get(attr).as_str() {
-            s.insert(key.to_string(), x.to_string());
+            s.insert(key.name(), x.to_string());
         }
     }
     if let Some(b) = v.get("spot_quota_fallback").as_bool() {
-        s.insert("spotQuotaFallback".into(), b.to_string());
+        s.insert(SettingKey::SpotQuotaFallback.name(), b.to_string());
     }
+    // Kinds are validated at plan time; an unknown one never reaches apply.
     for (kind, action) in v.get("interruption_actions").as_string_map() {
-        s.insert(action_key(&kind), action);
+        if let Ok(kind) = kind.parse::<EventKind>() {
+            s.insert(SettingKey::Action(kind).name(), action);
+        }
     }
     s
 }
@@ -167,7 +154,7 @@ impl Resource for ControllerInstall {
             ));
         }
         b = b
-            .attribute(Attribute::bool("spot_quota_fallback").optional().description("Setting `spotQuotaFallback`: fall back to on-demand when the account's spot quota is exhausted."))
+            .attribute(Attribute::bool("spot_quota_fallback").optional().description(format!("Setting `{}`: fall back to on-demand when the account's spot quota is exhausted.", SettingKey::SpotQuotaFallback)))
             .attribute(Attribute::string_map("interruption_actions").optional().description(
                 "Action per interruption kind (`spot_interruption`, `rebalance_recommendation`, `scheduled_change`, \
                  `instance_state_change`, `capacity_reservation_interruption`): `ignore`, `cordon`, `cordon-and-drain`, \
@@ -498,7 +485,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_keys_are_the_ones_the_controller_reads() {
+    fn every_setting_attribute_becomes_its_configmap_key() {
         let mut v = Value::object([
             ("spot_quota_fallback", Value::Bool(true)),
             (
@@ -509,20 +496,9 @@ mod tests {
         for (attr, _) in STRING_SETTINGS {
             v.set(attr, Value::string("1s"));
         }
-        let known = karpenter_controller::settings::known_keys();
         let s = settings_of(&v, "demo");
-        for k in s.keys() {
-            assert!(
-                known.contains(k),
-                "{k} is not a controller setting: {known:?}"
-            );
-        }
-        for k in EventKind::ALL {
-            assert_eq!(
-                action_key(k.name()),
-                karpenter_controller::settings::action_key(k)
-            );
-        }
-        assert_eq!(s.len(), 2 + STRING_SETTINGS.len() + EventKind::ALL.len());
+        let written: Vec<SettingKey> = s.keys().filter_map(|k| k.parse().ok()).collect();
+        assert_eq!(written.len(), s.len(), "{s:?}");
+        assert_eq!(s.len(), SettingKey::all().count());
     }
 }

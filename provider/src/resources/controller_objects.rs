@@ -9,13 +9,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value as Json, json};
 
-use super::controller_crd;
 use crate::kube::MANAGED_BY;
+use karpenter_contract::settings::{HEALTHZ_PATH, READYZ_PATH, env};
+use karpenter_contract::{crd, rbac};
 
 pub const APP: &str = "karpenter";
-pub const SETTINGS_CONFIGMAP: &str = "karpenter-settings";
-pub const LEASE_NAME: &str = "karpenter-leader-election";
-pub const METRICS_PORT: u16 = 8080;
+pub use karpenter_contract::settings::{HTTP_PORT as METRICS_PORT, LEASE_NAME, SETTINGS_CONFIGMAP};
 /// The annotation EKS reads to give a ServiceAccount's pods an IAM role (IRSA).
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 pub const IMDS_MONITOR: &str = "karpenter-imds-monitor";
@@ -29,13 +28,13 @@ pub const SYSTEM_NODE_TAINT_KEY: &str = "CriticalAddonsOnly";
 /// Environment variables the installation sets itself (in the controller or the IMDS monitor);
 /// `env` may not name them.
 pub const RESERVED_ENV: [&str; 11] = [
-    "KARPENTER_NAMESPACE",
-    "POD_NAME",
-    "NODE_NAME",
-    "KARPENTER_SETTINGS_CONFIGMAP",
-    "KARPENTER_LEADER_ELECT",
-    "KARPENTER_LEASE_NAME",
-    "KARPENTER_LISTEN",
+    env::NAMESPACE,
+    env::POD_NAME,
+    env::NODE_NAME,
+    env::SETTINGS_CONFIGMAP,
+    env::LEADER_ELECT,
+    env::LEASE_NAME,
+    env::LISTEN,
     "RUST_LOG",
     "AWS_REGION",
     "AWS_ROLE_ARN",
@@ -103,39 +102,14 @@ fn meta(name: &str, ns: Option<&str>) -> Json {
     m
 }
 
-/// What the controller reads and writes cluster-wide, and nothing more.
-fn cluster_role_rules() -> Json {
-    json!([
-        {"apiGroups": ["karpenter.sh"], "resources": ["provisioners"], "verbs": ["get", "list", "watch", "update", "patch"]},
-        {"apiGroups": ["karpenter.sh"], "resources": ["provisioners/status"], "verbs": ["get", "update", "patch"]},
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        // create/delete: the placeholder pods that hold a replacement's room during an interruption.
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
-        {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "list", "watch"]}
-    ])
-}
-
-/// In its own namespace only: its settings and its leader-election Lease.
-fn role_rules() -> Json {
-    json!([
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [SETTINGS_CONFIGMAP], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [LEASE_NAME], "verbs": ["get", "update", "patch"]}
-    ])
-}
-
 fn container_env(i: &Install) -> Vec<Json> {
     let mut env = vec![
-        json!({"name": "KARPENTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
-        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
-        json!({"name": "KARPENTER_SETTINGS_CONFIGMAP", "value": SETTINGS_CONFIGMAP}),
-        json!({"name": "KARPENTER_LEADER_ELECT", "value": "true"}),
-        json!({"name": "KARPENTER_LEASE_NAME", "value": LEASE_NAME}),
-        json!({"name": "KARPENTER_LISTEN", "value": format!("0.0.0.0:{METRICS_PORT}")}),
+        json!({"name": env::NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+        json!({"name": env::POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        json!({"name": env::SETTINGS_CONFIGMAP, "value": SETTINGS_CONFIGMAP}),
+        json!({"name": env::LEADER_ELECT, "value": "true"}),
+        json!({"name": env::LEASE_NAME, "value": LEASE_NAME}),
+        json!({"name": env::LISTEN, "value": format!("0.0.0.0:{METRICS_PORT}")}),
         json!({"name": "RUST_LOG", "value": i.log_level}),
         json!({"name": "AWS_REGION", "value": i.region}),
     ];
@@ -188,8 +162,8 @@ fn deployment(i: &Install) -> Json {
                         "args": ["run"],
                         "env": container_env(i),
                         "ports": [{"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
-                        "livenessProbe": probe("/healthz"),
-                        "readinessProbe": probe("/readyz"),
+                        "livenessProbe": probe(HEALTHZ_PATH),
+                        "readinessProbe": probe(READYZ_PATH),
                         "resources": {
                             "requests": {"cpu": i.cpu_request, "memory": i.memory_request},
                             "limits": {"memory": i.memory_limit}
@@ -216,8 +190,8 @@ fn deployment(i: &Install) -> Json {
 
 fn imds_monitor_env(i: &Install) -> Vec<Json> {
     let mut env = vec![
-        json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
-        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        json!({"name": env::NODE_NAME, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
+        json!({"name": env::POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
         json!({"name": "RUST_LOG", "value": i.log_level}),
     ];
     env.extend(user_env(i));
@@ -268,12 +242,7 @@ fn imds_monitor_objects(i: &Install) -> Vec<Json> {
     });
     vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(IMDS_MONITOR, Some(ns))}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(IMDS_MONITOR, None), "rules": [
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]},
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
-            {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-            {"apiGroups": ["events.k8s.io", ""], "resources": ["events"], "verbs": ["create", "patch"]}
-        ]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(IMDS_MONITOR, None), "rules": rbac::to_json(rbac::IMDS_MONITOR_RULES)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(IMDS_MONITOR, None),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMDS_MONITOR},
                "subjects": [{"kind": "ServiceAccount", "name": IMDS_MONITOR, "namespace": ns}]}),
@@ -289,14 +258,14 @@ pub fn objects(i: &Install) -> Vec<Json> {
         sa_meta["annotations"] = json!(i.service_account_annotations);
     }
     let mut all = vec![
-        controller_crd::crd_json(),
+        crd::crd_json(),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, None)}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(APP, None), "rules": cluster_role_rules()}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(APP, None), "rules": rbac::to_json(rbac::CONTROLLER_CLUSTER_RULES)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(APP, None),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": APP},
                "subjects": [{"kind": "ServiceAccount", "name": APP, "namespace": ns}]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(APP, Some(ns)), "rules": role_rules()}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(APP, Some(ns)), "rules": rbac::to_json(rbac::CONTROLLER_NAMESPACE_RULES)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(APP, Some(ns)),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": APP},
                "subjects": [{"kind": "ServiceAccount", "name": APP, "namespace": ns}]}),
@@ -413,7 +382,7 @@ mod tests {
             .as_array()
             .map(|e| e.iter().filter_map(|v| v["name"].as_str()).collect())
             .unwrap_or_default();
-        set.push("NODE_NAME"); // the IMDS monitor's
+        set.push(env::NODE_NAME); // the IMDS monitor's
         set.sort_unstable();
         let mut reserved = RESERVED_ENV.to_vec();
         reserved.sort_unstable();

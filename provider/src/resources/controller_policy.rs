@@ -1,11 +1,10 @@
 //! `karpenter_controller_policy`: the customer-managed IAM policy of the controller, scoped to one
-//! cluster, one node role and one interruption queue (see `controller_policy_doc`).
+//! cluster, one node role and one interruption queue (see `karpenter_contract::iam_policy`).
 
 use async_trait::async_trait;
 use aws_sdk_iam::error::ProvideErrorMetadata as _;
 
 use super::common::{ArnOf, aws, aws_error, sdk_error_text, tags_for_state};
-use super::controller_policy_doc::{Scope, document, scope_of};
 use super::iam_common::{
     ArnWithResource, IamName, arn_account, decode_policy, doc_for_state, iam, iam_tags,
     is_no_such_entity, partition, stale_keys, tag_map,
@@ -14,6 +13,7 @@ use crate::plugin::{
     Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
 };
 use crate::provider::AwsContext;
+use karpenter_contract::iam_policy::{Scope, document, scope_of};
 
 pub struct ControllerPolicy;
 

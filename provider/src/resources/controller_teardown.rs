@@ -13,13 +13,10 @@ use karpenter_core::api::labels;
 use serde_json::json;
 
 use super::common::{Waited, sdk_error_text, wait_until};
-use super::provisioner::provisioner_ref;
 use crate::kube::objects::{self, ObjectRef, error_text};
 use crate::plugin::CallContext;
 
-/// The tag the controller puts on every instance and launch template of a cluster
-/// (controller/src/cloud/tags.rs), and the one DescribeInstances filters on.
-pub const CLUSTER_TAG: &str = "karpenter.sh/cluster";
+use karpenter_contract::tags::CLUSTER as CLUSTER_TAG;
 
 /// Whether a controller holds and renews the leader Lease: alive when its record changes within
 /// one lease duration (15 s) plus slack. Compares the record, not clocks, like the controller does.
@@ -79,7 +76,7 @@ async fn provisioner_names(client: &kube::Client) -> Result<Vec<String>, kube::E
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
         None,
-        super::controller_crd::CRD_NAME,
+        karpenter_contract::crd::CRD_NAME,
     );
     if objects::get(client, &crd).await?.is_none() {
         return Ok(Vec::new());
@@ -87,7 +84,7 @@ async fn provisioner_names(client: &kube::Client) -> Result<Vec<String>, kube::E
     let list = objects::list(
         client,
         karpenter_core::api::provisioner::API_VERSION,
-        "Provisioner",
+        karpenter_core::api::provisioner::KIND,
         None,
     )
     .await?;
@@ -181,7 +178,7 @@ pub async fn remove_capacity(
     match provisioner_names(client).await {
         Ok(names) => {
             for n in &names {
-                if let Err(e) = objects::delete(client, &provisioner_ref(n)).await {
+                if let Err(e) = objects::delete(client, &ObjectRef::provisioner(n)).await {
                     left.push(format!(
                         "Provisioner {n}: delete failed: {}",
                         error_text(&e)
@@ -274,7 +271,9 @@ pub async fn remove_capacity(
     }
     if let Ok(names) = provisioner_names(client).await {
         for n in names {
-            if let Err(e) = objects::merge_patch(client, &provisioner_ref(&n), &unfinalize).await {
+            if let Err(e) =
+                objects::merge_patch(client, &ObjectRef::provisioner(&n), &unfinalize).await
+            {
                 left.push(format!(
                     "Provisioner {n}: cannot remove finalizers: {}",
                     error_text(&e)

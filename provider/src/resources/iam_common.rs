@@ -27,13 +27,9 @@ pub fn ec2(aws: &AwsContext) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&aws.sdk)
 }
 
-/// The Price List API answers only in a few regions; us-east-1 serves every region's prices.
+/// A Pricing client for the endpoint nearest to the region.
 pub fn pricing(aws: &AwsContext) -> aws_sdk_pricing::Client {
-    let region = match aws.region.as_str() {
-        r @ ("us-east-1" | "eu-central-1" | "ap-south-1") => r.to_string(),
-        r if r.starts_with("cn-") => "cn-northwest-1".to_string(),
-        _ => "us-east-1".to_string(),
-    };
+    let region = karpenter_contract::pricing::pricing_region(&aws.region);
     let conf = aws_sdk_pricing::config::Builder::from(&aws.sdk)
         .region(aws_sdk_pricing::config::Region::new(region))
         .build();

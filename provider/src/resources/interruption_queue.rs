@@ -232,7 +232,9 @@ impl Resource for InterruptionQueue {
         if let Some(aws) = ctx.provider_data::<AwsContext>() {
             plan.planned.set(
                 "name",
-                Value::string(format!("Karpenter-{}", aws.cluster_name)),
+                Value::string(karpenter_contract::interruption::queue_name(
+                    &aws.cluster_name,
+                )),
             );
         }
     }

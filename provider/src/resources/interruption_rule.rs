@@ -13,43 +13,9 @@ use crate::plugin::{
     Attribute, Block, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
 };
 use crate::provider::AwsContext;
+use karpenter_contract::interruption::{KINDS, TARGET_ID, event_pattern, rule_name};
 
 pub struct InterruptionRule;
-
-/// The id of our target on every rule; delete removes it before the rule.
-const TARGET_ID: &str = "KarpenterInterruptionQueueTarget";
-
-pub const KINDS: [&str; 5] = [
-    "spot_interruption",
-    "rebalance_recommendation",
-    "scheduled_change",
-    "instance_state_change",
-    "capacity_reservation_interruption",
-];
-
-/// The EventBridge pattern of each kind (see DESIGN.md, interruption kinds).
-pub fn event_pattern(kind: &str) -> Option<serde_json::Value> {
-    use serde_json::json;
-    let ec2 = |detail_type: &str| json!({"source": ["aws.ec2"], "detail-type": [detail_type]});
-    Some(match kind {
-        "spot_interruption" => ec2("EC2 Spot Instance Interruption Warning"),
-        "rebalance_recommendation" => ec2("EC2 Instance Rebalance Recommendation"),
-        "capacity_reservation_interruption" => {
-            ec2("EC2 Capacity Reservation Instance Interruption Warning")
-        }
-        "instance_state_change" => json!({
-            "source": ["aws.ec2"],
-            "detail-type": ["EC2 Instance State-change Notification"],
-            "detail": {"state": ["stopping", "stopped", "shutting-down", "terminated"]}
-        }),
-        "scheduled_change" => json!({
-            "source": ["aws.health"],
-            "detail-type": ["AWS Health Event"],
-            "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]}
-        }),
-        _ => return None,
-    })
-}
 
 fn is_gone<E: ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ResourceNotFoundException")
@@ -257,7 +223,7 @@ impl Resource for InterruptionRule {
         if plan.planned.get("name").is_unknown()
             && let Some(aws) = ctx.provider_data::<AwsContext>()
         {
-            let name = format!("Karpenter-{}-{}", aws.cluster_name, kind.replace('_', "-"));
+            let name = rule_name(&aws.cluster_name, &kind);
             plan.planned.set("name", Value::string(name));
         }
     }
@@ -429,21 +395,5 @@ impl Importer for InterruptionRule {
             );
         }
         state
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_has_a_pattern_and_patterns_are_distinct() {
-        let pats: Vec<_> = KINDS.iter().map(|k| event_pattern(k).unwrap()).collect();
-        for (i, a) in pats.iter().enumerate() {
-            for b in &pats[i + 1..] {
-                assert_ne!(a, b);
-            }
-        }
-        assert!(event_pattern("nope").is_none());
     }
 }

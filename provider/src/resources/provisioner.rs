@@ -23,15 +23,6 @@ pub struct ProvisionerResource;
 
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-pub fn provisioner_ref(name: &str) -> ObjectRef {
-    ObjectRef::new(
-        karpenter_core::api::provisioner::API_VERSION,
-        karpenter_core::api::provisioner::KIND,
-        None,
-        name,
-    )
-}
-
 /// The spec of a configuration or plan when everything in it is known, else None (checks then
 /// wait for apply, where the API server applies the same rules).
 fn known_spec(v: &Value, diags: &mut Diagnostics) -> Option<karpenter_core::api::ProvisionerSpec> {
@@ -90,7 +81,7 @@ pub async fn delete_and_wait(
     timeout: Duration,
     diags: &mut Diagnostics,
 ) -> bool {
-    let r = provisioner_ref(name);
+    let r = ObjectRef::provisioner(name);
     if let Err(e) = objects::delete(client, &r).await {
         diags.error(format!("Cannot delete Provisioner {name}"), error_text(&e));
         return false;
@@ -210,7 +201,7 @@ impl Resource for ProvisionerResource {
     ) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
         let name = planned.get("name").as_str()?.to_string();
-        match objects::get(&client, &provisioner_ref(&name)).await {
+        match objects::get(&client, &ObjectRef::provisioner(&name)).await {
             Ok(None) => {}
             Ok(Some(_)) => {
                 diags.error_at(
@@ -236,7 +227,7 @@ impl Resource for ProvisionerResource {
     ) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
         let name = state.get("name").as_str()?.to_string();
-        match objects::get(&client, &provisioner_ref(&name)).await {
+        match objects::get(&client, &ObjectRef::provisioner(&name)).await {
             Ok(Some(obj)) => {
                 let spec = spec_of_json(&obj, diags)?;
                 Some(state_from_spec(&name, &spec, state))
@@ -313,7 +304,7 @@ impl Importer for ProvisionerResource {
 
     async fn import(&self, ctx: &CallContext, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let client = aws(ctx, diags)?.kube.client(diags)?;
-        match objects::get(&client, &provisioner_ref(id)).await {
+        match objects::get(&client, &ObjectRef::provisioner(id)).await {
             Ok(Some(obj)) => {
                 let spec = spec_of_json(&obj, diags)?;
                 Some(state_from_spec(id, &spec, &Value::Null))

@@ -261,7 +261,7 @@ pub fn schema() -> Schema {
                     .requires_replace()
                     .description("Name of the Provisioner object."),
             )
-            .attribute(Attribute::string_map("limits").optional().description("Resource limits over all nodes of this provisioner, e.g. `{ cpu = \"1000\", memory = \"1000Gi\" }`."))
+            .attribute(Attribute::string_map("limits").optional().description("Resource limits over the capacity of all nodes of this provisioner (memory counts what the kubelet reports, about 7.5% below the instance type's nominal size), e.g. `{ cpu = \"1000\", memory = \"1000Gi\" }`."))
             .attribute(Attribute::number("ttl_seconds_after_empty").optional().description("Delete a node this many seconds after its last non-daemonset pod left."))
             .attribute(Attribute::number("ttl_seconds_until_expired").optional().description("Replace nodes older than this many seconds."))
             .attribute(Attribute::string_map("labels").optional().description("Labels put on every node."))

@@ -268,6 +268,17 @@ fn validate_kubelet(c: &mut Collector, at: &str, k: &KubeletConfiguration, famil
                     path,
                     format!("{value:?} is neither a quantity (100Mi) nor a percentage (10%)"),
                 );
+            } else if field == "evictionHard"
+                && value.trim().ends_with('%')
+                && kubelet::threshold(value, 100) == Some(100)
+            {
+                c.push(
+                    path,
+                    format!(
+                        "{value:?} leaves pods nothing: the kubelet would evict as soon as they use any; \
+                         use a lower threshold such as 10%"
+                    ),
+                );
             }
         }
     }
@@ -765,7 +776,11 @@ mod tests {
             max_pods: Some(0),
             kube_reserved: [("gpu".to_string(), Quantity::new("1"))].into(),
             system_reserved: [("memory".to_string(), Quantity::new("-1Gi"))].into(),
-            eviction_hard: [("memory.available".to_string(), "lots".to_string())].into(),
+            eviction_hard: [
+                ("memory.available".to_string(), "lots".to_string()),
+                ("nodefs.available".to_string(), "100%".to_string()),
+            ]
+            .into(),
             eviction_soft: [("nodefs.available".to_string(), "15%".to_string())].into(),
             image_gc_high_threshold_percent: Some(80),
             image_gc_low_threshold_percent: Some(85),
@@ -779,6 +794,7 @@ mod tests {
                 "spec.kubeletConfiguration.kubeReserved[gpu]",
                 "spec.kubeletConfiguration.systemReserved[memory]",
                 "spec.kubeletConfiguration.evictionHard[memory.available]",
+                "spec.kubeletConfiguration.evictionHard[nodefs.available]",
                 "spec.kubeletConfiguration.evictionSoftGracePeriod",
                 "spec.kubeletConfiguration.imageGCLowThresholdPercent",
             ]

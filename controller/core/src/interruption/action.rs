@@ -143,6 +143,19 @@ impl ActionSettings {
     }
 }
 
+impl EventKind {
+    /// What the controller does with this kind unless the settings say otherwise.
+    pub fn default_action(self) -> Action {
+        match self {
+            Self::SpotInterruption | Self::CapacityReservationInterruption => {
+                Action::ReplaceAndDrain
+            }
+            Self::RebalanceRecommendation => Action::ReplaceAndCordon,
+            Self::ScheduledChange | Self::InstanceStateChange => Action::CordonAndDrain,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +233,22 @@ mod tests {
         assert_eq!(
             settings.get(EventKind::SpotInterruption),
             Action::ReplaceAndDrain
+        );
+    }
+
+    #[test]
+    fn defaults_follow_issue_7() {
+        use Action::*;
+        let defaults = EventKind::ALL.map(EventKind::default_action);
+        assert_eq!(
+            defaults,
+            [
+                ReplaceAndDrain,
+                ReplaceAndCordon,
+                CordonAndDrain,
+                CordonAndDrain,
+                ReplaceAndDrain
+            ]
         );
     }
 }

@@ -1,22 +1,20 @@
 //! The five event kinds we act on, how they are recognised, and the EventBridge rule pattern that
 //! routes each of them to the interruption queue.
 //!
-//! The provider builds its EventBridge rules from [`EventKind::event_pattern`] and the controller
-//! classifies messages with [`EventKind::classify`], so both sides agree by construction.
+//! The provider builds its EventBridge rules from [`EventKind::event_pattern`] (through
+//! karpenter-contract's `interruption` module) and the controller classifies messages with
+//! [`EventKind::classify`], so both sides agree by construction.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use super::action::Action;
+use super::scheduled_change::{HEALTH_CATEGORY_SCHEDULED_CHANGE, HEALTH_SERVICE_EC2};
 use super::state_change::InstanceState;
 
 pub(crate) const SOURCE_EC2: &str = "aws.ec2";
 pub(crate) const SOURCE_HEALTH: &str = "aws.health";
-/// AWS Health events are acted on only for this service and category.
-pub(crate) const HEALTH_SERVICE_EC2: &str = "EC2";
-pub(crate) const HEALTH_CATEGORY_SCHEDULED_CHANGE: &str = "scheduledChange";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
@@ -46,7 +44,7 @@ impl EventKind {
     ];
 
     /// Stable snake_case name: metric label, settings key, log field.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Self::SpotInterruption => "spot_interruption",
             Self::RebalanceRecommendation => "rebalance_recommendation",
@@ -106,17 +104,6 @@ impl EventKind {
             map.insert("detail".to_owned(), detail);
         }
         pattern
-    }
-
-    /// What the controller does with this kind unless the settings say otherwise.
-    pub fn default_action(self) -> Action {
-        match self {
-            Self::SpotInterruption | Self::CapacityReservationInterruption => {
-                Action::ReplaceAndDrain
-            }
-            Self::RebalanceRecommendation => Action::ReplaceAndCordon,
-            Self::ScheduledChange | Self::InstanceStateChange => Action::CordonAndDrain,
-        }
     }
 }
 
@@ -215,22 +202,6 @@ mod tests {
         assert_eq!(
             EventKind::classify("aws.ec2", "ec2 spot instance interruption warning"),
             None
-        );
-    }
-
-    #[test]
-    fn defaults_follow_issue_7() {
-        use Action::*;
-        let defaults = EventKind::ALL.map(EventKind::default_action);
-        assert_eq!(
-            defaults,
-            [
-                ReplaceAndDrain,
-                ReplaceAndCordon,
-                CordonAndDrain,
-                CordonAndDrain,
-                ReplaceAndDrain
-            ]
         );
     }
 }

@@ -8,7 +8,8 @@
 //! - [`action`]: the per-kind [`Action`] setting and its defaults.
 //! - one module per kind: [`spot`], [`rebalance`], [`scheduled_change`], [`state_change`],
 //!   [`capacity_reservation`], each a model and a small parser.
-//! - [`message`]: the [`Message`] sum type, [`Ignored`] reasons and outcome labels.
+//! - [`message`]: the [`Message`] sum type and outcome labels; [`ignored`]: why a message is
+//!   [`Ignored`].
 //! - [`error`]: [`ParseError`]; `fields`: path-aware JSON reads behind it.
 //! - [`instance_id`], [`timestamp`]: validated values shared by the kinds.
 
@@ -16,6 +17,7 @@ pub mod action;
 pub mod capacity_reservation;
 pub mod error;
 mod fields;
+pub mod ignored;
 pub mod instance_id;
 pub mod kind;
 pub mod message;
@@ -30,9 +32,10 @@ use serde_json::Value;
 pub use action::{Action, ActionSettings, InvalidAction};
 pub use capacity_reservation::CapacityReservationInterruption;
 pub use error::ParseError;
+pub use ignored::{IgnoreReason, Ignored};
 pub use instance_id::InstanceId;
 pub use kind::{EventKind, UnknownEventKind};
-pub use message::{IgnoreReason, Ignored, Message, OUTCOME_LABELS, outcome_label};
+pub use message::{Message, OUTCOME_LABELS, outcome_label};
 pub use rebalance::RebalanceRecommendation;
 pub use scheduled_change::ScheduledChange;
 pub use spot::{SpotAction, SpotInterruption};
@@ -74,8 +77,10 @@ pub fn parse_message(body: &str) -> Result<Message, ParseError> {
         EventKind::RebalanceRecommendation => {
             rebalance::parse(&event).map(Message::RebalanceRecommendation)
         }
-        EventKind::ScheduledChange => scheduled_change::parse(&event),
-        EventKind::InstanceStateChange => state_change::parse(&event),
+        EventKind::ScheduledChange => scheduled_change::parse(&event)
+            .map(|parsed| parsed.map_or_else(Message::ignored, Message::ScheduledChange)),
+        EventKind::InstanceStateChange => state_change::parse(&event)
+            .map(|parsed| parsed.map_or_else(Message::ignored, Message::StateChange)),
         EventKind::CapacityReservationInterruption => {
             capacity_reservation::parse(&event).map(Message::CapacityReservationInterruption)
         }

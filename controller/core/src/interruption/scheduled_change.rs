@@ -3,10 +3,13 @@
 
 use super::error::{ParseError, excerpt};
 use super::fields::Fields;
+use super::ignored::IgnoreReason;
 use super::instance_id::InstanceId;
-use super::kind::{HEALTH_CATEGORY_SCHEDULED_CHANGE, HEALTH_SERVICE_EC2};
-use super::message::{IgnoreReason, Message};
 use super::timestamp::Timestamp;
+
+/// AWS Health events are acted on only for this service and category.
+pub(crate) const HEALTH_SERVICE_EC2: &str = "EC2";
+pub(crate) const HEALTH_CATEGORY_SCHEDULED_CHANGE: &str = "scheduledChange";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduledChange {
@@ -18,30 +21,29 @@ pub struct ScheduledChange {
     pub event_type_code: String,
 }
 
-pub(crate) fn parse(event: &Fields<'_>) -> Result<Message, ParseError> {
+/// The change, or why this health event asks nothing of us.
+pub(crate) fn parse(
+    event: &Fields<'_>,
+) -> Result<Result<ScheduledChange, IgnoreReason>, ParseError> {
     let detail = event.object("detail")?;
     let service = detail.str("service")?;
     if service != HEALTH_SERVICE_EC2 {
-        return Ok(Message::ignored(IgnoreReason::HealthServiceNotEc2 {
+        return Ok(Err(IgnoreReason::HealthServiceNotEc2 {
             service: excerpt(service),
         }));
     }
     let category = detail.str("eventTypeCategory")?;
     if category != HEALTH_CATEGORY_SCHEDULED_CHANGE {
-        return Ok(Message::ignored(
-            IgnoreReason::HealthCategoryNotScheduledChange {
-                category: excerpt(category),
-            },
-        ));
+        return Ok(Err(IgnoreReason::HealthCategoryNotScheduledChange {
+            category: excerpt(category),
+        }));
     }
     let event_type_code = excerpt(detail.str("eventTypeCode")?);
     let instance_ids = affected_instances(&detail)?;
     if instance_ids.is_empty() {
-        return Ok(Message::ignored(IgnoreReason::NoAffectedInstances {
-            event_type_code,
-        }));
+        return Ok(Err(IgnoreReason::NoAffectedInstances { event_type_code }));
     }
-    Ok(Message::ScheduledChange(ScheduledChange {
+    Ok(Ok(ScheduledChange {
         instance_ids,
         start_time: detail.time("startTime")?,
         end_time: detail.opt_time("endTime")?,

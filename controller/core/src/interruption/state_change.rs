@@ -2,8 +2,8 @@
 
 use super::error::{ParseError, excerpt};
 use super::fields::Fields;
+use super::ignored::IgnoreReason;
 use super::instance_id::InstanceId;
-use super::message::{IgnoreReason, Message};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateChange {
@@ -40,15 +40,15 @@ impl InstanceState {
 
 /// A state we do not act on (pending, running, or one EC2 adds later) is ignored before the
 /// instance id is even read: the rule should never have delivered it.
-pub(crate) fn parse(event: &Fields<'_>) -> Result<Message, ParseError> {
+pub(crate) fn parse(event: &Fields<'_>) -> Result<Result<StateChange, IgnoreReason>, ParseError> {
     let detail = event.object("detail")?;
     let state = detail.str("state")?;
     let Some(state) = InstanceState::ALL.into_iter().find(|s| s.as_str() == state) else {
-        return Ok(Message::ignored(IgnoreReason::StateNotActionable {
+        return Ok(Err(IgnoreReason::StateNotActionable {
             state: excerpt(state),
         }));
     };
-    Ok(Message::StateChange(StateChange {
+    Ok(Ok(StateChange {
         instance_id: detail.instance_id("instance-id")?,
         state,
     }))

@@ -48,14 +48,14 @@ fn yes() -> bool {
     true
 }
 
-const MIB: i64 = 1 << 20;
-
 impl InstanceType {
-    /// What limits count: the nominal size of the machine.
+    /// What the machine's kubelet reports as its capacity, and what limits count: its vCPUs, the
+    /// memory the VM sees (less than the nominal size; [`crate::kubelet::memory_capacity`]), the
+    /// root volume and the ENI pod limit.
     pub fn capacity(&self) -> Resources {
         Resources {
             cpu_millis: i64::from(self.vcpus) * 1000,
-            memory_bytes: self.memory_mib as i64 * MIB,
+            memory_bytes: crate::kubelet::memory_capacity(self),
             ephemeral_bytes: i64::from(self.ephemeral_storage_gib) << 30,
             pods: i64::from(self.max_pods),
             gpus: i64::from(self.gpus),
@@ -91,6 +91,8 @@ impl InstanceType {
 mod tests {
     use super::*;
 
+    const MIB: i64 = 1 << 20;
+
     #[test]
     fn allocatable_is_less_than_capacity_by_the_documented_overheads() {
         let m5_large = InstanceType::named("m5.large", 2, 8192).max_pods(29);
@@ -99,7 +101,9 @@ mod tests {
         // 8192 MiB * 0.925 - (11 * 29 + 355) MiB
         assert_eq!(a.memory_bytes, 8192 * MIB * 925 / 1000 - 674 * MIB);
         assert_eq!(a.pods, 29);
-        assert!(a.fits_in(&m5_large.capacity()));
+        let c = m5_large.capacity();
+        assert_eq!(c.memory_bytes, 8192 * MIB * 925 / 1000);
+        assert_eq!(c.memory_bytes - a.memory_bytes, 674 * MIB);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::AwsCloud;
 use super::sdk_error::from_sdk;
-use crate::cloud::clock::Clock;
+use crate::clock::Clock;
 use crate::cloud::error::CloudError;
 use crate::cloud::types::Arch;
 use aws_sdk_ec2::types::{self as ec2, Filter};
@@ -147,7 +147,7 @@ impl AwsCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     #[test]
     fn the_parameter_is_the_familys_own_for_the_arch() {

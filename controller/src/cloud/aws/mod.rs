@@ -22,12 +22,12 @@ mod prices;
 mod sdk_error;
 
 use super::catalog::Catalog;
-use super::clock::{Clock, SystemClock};
 use super::error::CloudError;
 use super::fleet::{FleetRequest, FleetResult};
 use super::launch_template::{LaunchTemplate, NodeConfig};
 use super::provider::{CloudProvider, EksCluster, Selector};
 use super::types::{Arch, Instance, SecurityGroup, Subnet};
+use crate::clock::{Clock, SystemClock};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use karpenter_core::bootstrap::AmiFamily;
@@ -69,32 +69,15 @@ pub struct AwsCloud {
     templates: launch_templates::KnownTemplates,
 }
 
-/// The Pricing API answers only in a few regions; ask the one nearest to `region`.
-pub fn pricing_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "cn-northwest-1"
-    } else if region.starts_with("ap-") {
-        "ap-south-1"
-    } else if region.starts_with("eu-")
-        || region.starts_with("me-")
-        || region.starts_with("af-")
-        || region.starts_with("il-")
-    {
-        "eu-central-1"
-    } else {
-        "us-east-1"
-    }
-}
-
 impl AwsCloud {
-    /// Loads the SDK configuration from the environment (region, credentials, endpoint URLs).
-    pub async fn from_env(settings: AwsSettings) -> Result<Self, CloudError> {
+    /// The SDK configuration from the environment (credentials, endpoint URLs; the region unless
+    /// the settings name one).
+    pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
-        let sdk = loader.load().await;
-        Self::new(&sdk, settings)
+        loader.load().await
     }
 
     pub fn new(sdk: &SdkConfig, settings: AwsSettings) -> Result<Self, CloudError> {
@@ -130,7 +113,9 @@ impl AwsCloud {
             .region(Region::new(region.clone()))
             .build();
         let pricing_config = aws_sdk_pricing::config::Builder::from(sdk)
-            .region(Region::new(pricing_region(&region)))
+            .region(Region::new(karpenter_contract::pricing::pricing_region(
+                &region,
+            )))
             .build();
         Ok(AwsCloud {
             amis: ami::AmiCache::new(settings.ami_cache_ttl, clock),
@@ -248,18 +233,5 @@ impl CloudProvider for AwsCloud {
 
     async fn terminate(&self, instance_ids: &[String]) -> Result<(), CloudError> {
         self.terminate_instances(instance_ids).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pricing_region;
-
-    #[test]
-    fn pricing_is_asked_in_a_region_that_serves_it() {
-        assert_eq!(pricing_region("ap-southeast-1"), "ap-south-1");
-        assert_eq!(pricing_region("eu-west-1"), "eu-central-1");
-        assert_eq!(pricing_region("us-west-2"), "us-east-1");
-        assert_eq!(pricing_region("cn-north-1"), "cn-northwest-1");
     }
 }

@@ -6,6 +6,7 @@ use super::sdk_error::from_sdk;
 use crate::cloud::error::CloudError;
 use aws_sdk_ec2::primitives::DateTime;
 use aws_sdk_pricing::types::{Filter, FilterType};
+use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices};
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -29,39 +30,6 @@ impl OnDemandPrices {
 pub(super) enum SpotPrices {
     Known(HashMap<(String, String), f64>),
     Unavailable,
-}
-
-/// Linux, shared tenancy, no pre-installed software, capacity actually used: the one product per
-/// instance type that a plain node is billed as.
-const PRODUCT_FILTERS: [(&str, &str); 5] = [
-    ("operatingSystem", "Linux"),
-    ("tenancy", "Shared"),
-    ("capacitystatus", "Used"),
-    ("preInstalledSw", "NA"),
-    ("licenseModel", "No License required"),
-];
-
-/// (instance type, $/h) from one PriceList entry; None for anything unpriced or malformed.
-pub(super) fn parse_product(doc: &str) -> Option<(String, f64)> {
-    let v: serde_json::Value = serde_json::from_str(doc).ok()?;
-    let instance_type = v
-        .pointer("/product/attributes/instanceType")?
-        .as_str()?
-        .to_string();
-    let terms = v.pointer("/terms/OnDemand")?.as_object()?;
-    let price = terms
-        .values()
-        .filter_map(|term| term.get("priceDimensions")?.as_object())
-        .flat_map(|dims| dims.values())
-        .filter_map(|d| {
-            d.pointer("/pricePerUnit/USD")?
-                .as_str()?
-                .parse::<f64>()
-                .ok()
-        })
-        .filter(|p| *p > 0.0)
-        .min_by(|a, b| a.total_cmp(b))?;
-    Some((instance_type, price))
 }
 
 impl AwsCloud {
@@ -89,15 +57,14 @@ impl AwsCloud {
             .try_collect()
             .await
             .map_err(|e| from_sdk(op, e))?;
-        let mut prices: HashMap<String, f64> = HashMap::new();
-        for doc in pages.iter().flat_map(|p| p.price_list()) {
-            if let Some((t, p)) = parse_product(doc) {
-                prices
-                    .entry(t)
-                    .and_modify(|old| *old = old.min(p))
-                    .or_insert(p);
-            }
-        }
+        let prices: HashMap<String, f64> = on_demand_prices(
+            pages
+                .iter()
+                .flat_map(|p| p.price_list())
+                .map(String::as_str),
+        )
+        .into_iter()
+        .collect();
         let prices = OnDemandPrices(prices);
         if prices.0.is_empty() {
             return Err(CloudError::aws(
@@ -146,27 +113,5 @@ impl AwsCloud {
                 .or_insert((at, price));
         }
         Ok(latest.into_iter().map(|(k, (_, p))| (k, p)).collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_price_list_document_gives_its_type_and_hourly_price() {
-        let doc = r#"{"product":{"attributes":{"instanceType":"m5.large"}},
-          "terms":{"OnDemand":{"SKU.JRTCKXETXF":{"priceDimensions":{"SKU.JRTCKXETXF.6YS6EN2CT7":
-          {"unit":"Hrs","pricePerUnit":{"USD":"0.0960000000"}}}}}}}"#;
-        assert_eq!(parse_product(doc), Some(("m5.large".to_string(), 0.096)));
-    }
-
-    #[test]
-    fn unpriced_or_malformed_documents_are_skipped() {
-        let zero = r#"{"product":{"attributes":{"instanceType":"m5.large"}},
-          "terms":{"OnDemand":{"a":{"priceDimensions":{"b":{"pricePerUnit":{"USD":"0.0000000000"}}}}}}}"#;
-        assert_eq!(parse_product(zero), None);
-        assert_eq!(parse_product("not json"), None);
-        assert_eq!(parse_product(r#"{"product":{}}"#), None);
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
+use crate::clock::ManualClock;
 use crate::cloud::catalog::{Catalog, PriceSource};
-use crate::cloud::clock::ManualClock;
 use crate::cloud::double::RecordingCloud;
 use crate::cloud::error::codes;
 use crate::cloud::test_support::{instance_type, subnet};

@@ -21,8 +21,7 @@ pub struct Scope<'a> {
     pub queue_arn: Json,
 }
 
-/// The tag the controller puts on every instance, fleet and launch template it creates.
-pub const CLUSTER_TAG: &str = "karpenter.sh/cluster";
+use crate::tags::CLUSTER as CLUSTER_TAG;
 
 pub fn document(s: &Scope<'_>) -> Json {
     let (p, r, c) = (s.partition, s.region, s.cluster);
@@ -142,6 +141,61 @@ pub fn document(s: &Scope<'_>) -> Json {
     })
 }
 
+/// Every AWS operation the controller calls, as (service, operation). A controller test reads
+/// its source for the calls it makes and compares them with this list; a test here compares the
+/// list with the policy's actions.
+pub const CONTROLLER_CALLS: &[(&str, &str)] = &[
+    ("ec2", "CreateFleet"),
+    ("ec2", "CreateLaunchTemplate"),
+    ("ec2", "DeleteLaunchTemplate"),
+    ("ec2", "DescribeImages"),
+    ("ec2", "DescribeInstanceTypeOfferings"),
+    ("ec2", "DescribeInstanceTypes"),
+    ("ec2", "DescribeInstances"),
+    ("ec2", "DescribeLaunchTemplates"),
+    ("ec2", "DescribeSecurityGroups"),
+    ("ec2", "DescribeSpotPriceHistory"),
+    ("ec2", "DescribeSubnets"),
+    ("ec2", "TerminateInstances"),
+    ("eks", "DescribeCluster"),
+    ("pricing", "GetProducts"),
+    ("sqs", "DeleteMessageBatch"),
+    ("sqs", "GetQueueUrl"),
+    ("sqs", "ReceiveMessage"),
+    ("ssm", "GetParameter"),
+];
+
+/// What EC2 authorises inside a CreateFleet call besides CreateFleet: the instances it runs, the
+/// tags it puts on them, and passing the instance profile's role.
+pub const AUTHORISED_WITHIN_CREATE_FLEET: [&str; 3] =
+    ["ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"];
+
+/// The IAM action that authorises an operation (batch operations are authorised per entry).
+pub fn action_of(service: &str, operation: &str) -> String {
+    let operation = match (service, operation) {
+        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
+        (_, op) => op,
+    };
+    format!("{service}:{operation}")
+}
+
+/// Every action the document grants, once each.
+pub fn actions(doc: &Json) -> std::collections::BTreeSet<String> {
+    doc["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|st| match &st["Action"] {
+            Json::String(a) => vec![a.clone()],
+            Json::Array(list) => list
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        })
+        .collect()
+}
+
 /// Recovers (node role ARN, queue ARN) from a document this module wrote, for import.
 pub fn scope_of(doc: &Json) -> (Option<String>, Option<String>) {
     let mut node = None;
@@ -259,5 +313,15 @@ mod tests {
             "NodeRole"
         );
         assert!(statements_with(&d, "eks:DescribeCluster")[0]["Resource"]["Fn::Join"].is_array());
+    }
+
+    #[test]
+    fn the_policy_grants_exactly_what_the_controller_calls() {
+        let mut needed: std::collections::BTreeSet<String> = CONTROLLER_CALLS
+            .iter()
+            .map(|(service, op)| action_of(service, op))
+            .collect();
+        needed.extend(AUTHORISED_WITHIN_CREATE_FLEET.map(str::to_string));
+        assert_eq!(actions(&scope()), needed);
     }
 }

@@ -1,4 +1,5 @@
-//! The tags we put on everything we create, and how we find our things again.
+//! The tags the controller puts on everything it creates, and how it and the provider (policy
+//! conditions, `terraform destroy`'s teardown) find those things again.
 //!
 //! - `kubernetes.io/cluster/<cluster>` = `owned`: the Kubernetes convention (the AWS cloud provider
 //!   and load balancer controller read it);
@@ -14,7 +15,8 @@
 use std::collections::BTreeMap;
 
 pub const CLUSTER: &str = "karpenter.sh/cluster";
-pub const PROVISIONER_NAME: &str = "karpenter.sh/provisioner-name";
+/// The same key as the node label.
+pub const PROVISIONER_NAME: &str = karpenter_core::api::labels::PROVISIONER_NAME;
 pub const NAME: &str = "Name";
 pub const KUBERNETES_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
 pub const OWNED: &str = "owned";

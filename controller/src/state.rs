@@ -1,0 +1,118 @@
+//! The cluster as every controller sees it: one watch per kind, cached once and shared, and for
+//! the two kinds whose changes start work, their change streams (kube's shared reflectors): nodes
+//! for the termination finalizer, pods for provisioning.
+//!
+//! A change stream must be consumed: a shared reflector waits for its slowest subscriber.
+
+use std::fmt::Debug;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ReflectHandle, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+
+use crate::crd::Provisioner;
+
+/// How many changes a change stream holds for a subscriber that is behind.
+const CHANGE_BUFFER: usize = 1024;
+
+/// The caches every controller reads.
+#[derive(Clone)]
+pub struct ClusterState {
+    pub nodes: Store<Node>,
+    pub pods: Store<Pod>,
+    pub provisioners: Store<Provisioner>,
+    pub daemonsets: Store<DaemonSet>,
+}
+
+/// The change streams; each must be handed to a consumer.
+pub struct Changes {
+    pub nodes: ReflectHandle<Node>,
+    pub pods: ReflectHandle<Pod>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} watch ended before its cache was ready")]
+pub struct WatchEnded(pub &'static str);
+
+trait Watched:
+    kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+impl<K> Watched for K where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+
+/// Drives a watch into `writer` for the life of the process, logging its errors (the watcher
+/// retries with backoff).
+fn drive<K: Watched>(client: &kube::Client, writer: reflector::store::Writer<K>) {
+    let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect_shared(writer);
+    tokio::spawn(stream.for_each(|event| async move {
+        if let Err(error) = event {
+            tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
+        }
+    }));
+}
+
+fn cached<K: Watched>(client: &kube::Client) -> Store<K> {
+    let (reader, writer) = reflector::store();
+    drive(client, writer);
+    reader
+}
+
+fn cached_with_changes<K: Watched>(client: &kube::Client) -> (Store<K>, ReflectHandle<K>) {
+    let (reader, writer) = reflector::store_shared(CHANGE_BUFFER);
+    let changes = writer
+        .subscribe()
+        .expect("a store made by store_shared always has a dispatcher");
+    drive(client, writer);
+    (reader, changes)
+}
+
+impl ClusterState {
+    /// Starts one watch per kind.
+    pub fn watch(client: &kube::Client) -> (ClusterState, Changes) {
+        let (nodes, node_changes) = cached_with_changes(client);
+        let (pods, pod_changes) = cached_with_changes(client);
+        let state = ClusterState {
+            nodes,
+            pods,
+            provisioners: cached(client),
+            daemonsets: cached(client),
+        };
+        let changes = Changes {
+            nodes: node_changes,
+            pods: pod_changes,
+        };
+        (state, changes)
+    }
+
+    /// Waits until every cache has its first full list. Done once, before any controller starts:
+    /// a store's readiness wakes only the last task that polled it, so controllers must not wait
+    /// on the same store side by side.
+    pub async fn ready(&self) -> Result<(), WatchEnded> {
+        self.nodes
+            .wait_until_ready()
+            .await
+            .map_err(|_| WatchEnded("Node"))?;
+        self.pods
+            .wait_until_ready()
+            .await
+            .map_err(|_| WatchEnded("Pod"))?;
+        self.provisioners
+            .wait_until_ready()
+            .await
+            .map_err(|_| WatchEnded("Provisioner"))?;
+        self.daemonsets
+            .wait_until_ready()
+            .await
+            .map_err(|_| WatchEnded("DaemonSet"))?;
+        Ok(())
+    }
+}

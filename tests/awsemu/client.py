@@ -114,7 +114,6 @@ class Emulator:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_EC2_METADATA_DISABLED": "true",
         }
 
     def client(self, service: str, region: str | None = None):

@@ -58,7 +58,9 @@ def nodeadm_view(user_data: str, tmp_path) -> dict:
     checker = paths.go_component("nodeadm-check") / "krs-nodeadm-check"
     path = tmp_path / "user-data"
     path.write_text(user_data)
-    out = subprocess.run([str(checker), str(path)], capture_output=True, text=True)
+    # nodeadm reads the user data from IMDS (the checker serves it); it must not be switched off.
+    env = {k: v for k, v in os.environ.items() if k != "AWS_EC2_METADATA_DISABLED"}
+    out = subprocess.run([str(checker), str(path)], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -165,6 +167,19 @@ def test_a_provisioner_that_cannot_bootstrap_is_refused_and_nothing_launches(clu
 
     warning = procs.wait_for("an InvalidProvisioner event", warned, 60)[0]
     assert "spec.provider.userData: not valid TOML" in warning["message"], warning
+
+    # Reservations no instance type in the catalog can hold: only the controller, which has the
+    # catalog, can tell; it refuses the Provisioner and names what runs out.
+    p = provisioner("no-room", ["spot"])
+    p["spec"]["kubeletConfiguration"] = {"systemReserved": {"cpu": "2000"}}
+    apply(cluster, p)
+
+    def no_room() -> list[dict]:
+        return [e for e in events(cluster, "default", "InvalidProvisioner")
+                if e["involvedObject"]["name"] == "no-room"]
+
+    warning = procs.wait_for("an InvalidProvisioner event for no-room", no_room, 60)[0]
+    assert "spec.kubeletConfiguration: leaves no allocatable cpu on any instance type" in warning["message"], warning
     assert not nodes(cluster)
     assert not boto3.client("ec2", region_name=REGION).describe_instances(
         Filters=[{"Name": "tag-key", "Values": ["karpenter.sh/cluster"]}])["Reservations"]

@@ -150,7 +150,8 @@ def _run_nodeadm(directory: Path, imds: str) -> Path:
     out = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
         capture_output=True, text=True,
-        env={**os.environ, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
+        env={**{k: v for k, v in os.environ.items() if k != "AWS_EC2_METADATA_DISABLED"},
+             "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
              "ECR_CREDENTIAL_PROVIDER_BIN_PATH": str(provider_stub),
              # nodeadm asks `kubelet --version` which configuration layout to write.
              "PATH": f"{kubelet_dir}:{os.environ['PATH']}"},

@@ -4,6 +4,8 @@ own clients, `aws.client(...)`, never through our provider)."""
 import json
 from urllib.parse import unquote
 
+from conftest import REGION
+
 
 def policy_doc(raw):
     """IAM returns documents URL-encoded (or as dicts from boto3's parser): always a dict."""
@@ -35,18 +37,18 @@ def ours(names, cluster="demo"):
     return sorted(n for n in names if cluster in n)
 
 
-def leftovers(emu):
+def leftovers(aws):
     """Every IAM, SQS, EventBridge and CloudFormation object of cluster `demo` still in the emulator."""
-    iam = emu["iam"]
+    iam = aws.client("iam", REGION)
     left = []
     left += ours(r["RoleName"] for r in iam.list_roles()["Roles"])
     left += ours(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"])
     left += ours(p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"])
-    left += ours(emu["sqs"].list_queues().get("QueueUrls", []))
-    left += ours(r["Name"] for r in emu["events"].list_rules()["Rules"])
+    left += ours(aws.client("sqs", REGION).list_queues().get("QueueUrls", []))
+    left += ours(r["Name"] for r in aws.client("events", REGION).list_rules()["Rules"])
     left += ours(
         s["StackName"]
-        for s in emu["cloudformation"].list_stacks()["StackSummaries"]
+        for s in aws.client("cloudformation", REGION).list_stacks()["StackSummaries"]
         if s["StackStatus"] != "DELETE_COMPLETE"
     )
     return left

@@ -56,13 +56,13 @@ class Workspace:
     def cli(self) -> str:
         return str(self.runner.binary)
 
-    def write(self, hcl: str, endpoint: str, extra_provider: str = ""):
+    def write(self, hcl: str, endpoint: str, extra_provider: str = "", region: str = REGION):
         (self.path / "main.tf").write_text(
             "terraform {\n"
             f'  required_providers {{ karpenter = {{ source = "{SOURCE}" }} }}\n'
             "}\n"
             'provider "karpenter" {\n'
-            f'  region       = "{REGION}"\n'
+            f'  region       = "{region}"\n'
             '  cluster_name = "demo"\n'
             f'  aws {{ endpoint_url = "{endpoint}" }}\n'
             f"{extra_provider}"

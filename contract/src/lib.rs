@@ -2,6 +2,7 @@
 //! place, so neither spells a fact the other defines.
 //!
 //! - [`crd`]: the Provisioner custom resource and its CustomResourceDefinition.
+//! - [`case`]: one name spelt as AWS, Kubernetes and the settings want it.
 //! - [`interruption`]: the interruption kinds, their EventBridge patterns, queue and rule names.
 //! - [`settings`]: the settings ConfigMap's keys and the installation's names.
 //! - [`tags`]: the tags on everything the controller creates.
@@ -9,6 +10,7 @@
 //! - [`iam_policy`]: the controller's IAM policy; [`rbac`]: its (and the IMDS monitor's) RBAC rules.
 #![forbid(unsafe_code)]
 
+pub mod case;
 pub mod crd;
 pub mod iam_policy;
 pub mod interruption;

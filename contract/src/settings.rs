@@ -94,20 +94,7 @@ impl FromStr for SettingKey {
 
 /// `spot_interruption` -> `spotInterruptionAction`.
 fn action_key(kind: EventKind) -> String {
-    let mut key = String::new();
-    let mut upper = false;
-    for c in kind.name().chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            key.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            key.push(c);
-        }
-    }
-    key.push_str("Action");
-    key
+    crate::case::camel_case(kind.name()) + "Action"
 }
 
 /// Namespace of the installation (ConfigMap, Lease, Deployment, service account).

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use karpenter_contract::case::pascal_case;
 use karpenter_contract::iam_policy::CONTROLLER_CALLS;
 
 const SERVICES: [&str; 5] = ["ec2", "eks", "pricing", "sqs", "ssm"];
@@ -22,18 +23,6 @@ fn sources(dir: &Path, out: &mut Vec<String>) {
             out.push(std::fs::read_to_string(&path).unwrap_or_default());
         }
     }
-}
-
-fn pascal(snake: &str) -> String {
-    snake
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// (service, operation) of every `<service>.<operation>()` in `text`, whitespace ignored.
@@ -56,7 +45,7 @@ fn calls_in(text: &str) -> Vec<(String, String)> {
                 .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                 .collect();
             if !name.is_empty() && rest[name.len()..].starts_with("()") {
-                found.push((service.to_string(), pascal(&name)));
+                found.push((service.to_string(), pascal_case(&name)));
             }
         }
     }

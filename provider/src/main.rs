@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use karpenter_contract::iam_policy as controller_policy_doc;
+use karpenter_contract::iam_policy;
 use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
             queue_arn,
             partition,
         }) => {
-            let doc = controller_policy_doc::document(&controller_policy_doc::Scope {
+            let doc = iam_policy::document(&iam_policy::Scope {
                 partition: &partition,
                 region: &region,
                 cluster: &cluster,

@@ -123,7 +123,7 @@ def _metadata_config(instance: dict, region: str, user_data_b64: str) -> dict:
             "availabilityZone": zone,
             "region": region,
             "privateIp": instance["PrivateIpAddress"],
-            "architecture": "x86_64",
+            "architecture": instance.get("Architecture", "x86_64"),
             "version": "2017-09-30",
         }}},
         "userdata": {"values": {"userdata": user_data_b64}},
@@ -294,8 +294,8 @@ def boot(cluster: cluster_mod.Cluster, registry: Registry, region: str, instance
         started.kubelet_drop_in = json.loads(drop_ins[0].read_text()) if drop_ins else {}
 
         sandbox = node.push_pause_image(registry, directory)
-        node._cni_config(directory, BRIDGE, POD_CIDR)
-        containerd_config = node._containerd_config(directory, registry, sandbox, paths.go_component("runc") / "runc")
+        node.cni_config(directory, BRIDGE, POD_CIDR)
+        containerd_config = node.containerd_config(directory, registry, sandbox, paths.go_component("runc") / "runc")
         containerd_bin = paths.go_component("containerd")
         started.procs.append(procs.start(
             "containerd", [str(containerd_bin / "containerd"), "--config", str(containerd_config), "--log-level", "warn"],
@@ -327,11 +327,11 @@ def cleanup(directory: Path, ip: str | None = None) -> None:
     if directory.exists():
         procs.stop_all(directory)
     for _ in range(3):
-        node._kill(node._kubepods_pids(f"{CGROUP_PARENT}/"))
-        node._kill(node._shim_pids(directory))
-    node._unmount_under(directory)
+        node.kill(node.kubepods_pids(f"{CGROUP_PARENT}/"))
+        node.kill(node.shim_pids(directory))
+    node.unmount_under(directory)
     subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
-    node._remove_cgroups(f"{CGROUP_PARENT}/")
+    node.remove_cgroups(f"{CGROUP_PARENT}/")
     for hierarchy in node.CGROUP_ROOT.glob(f"*/{CGROUP_PARENT}"):
         try:
             hierarchy.rmdir()

@@ -106,7 +106,7 @@ def push_pause_image(registry: Registry, directory: Path) -> str:
     return ref
 
 
-def _containerd_config(directory: Path, registry: Registry, sandbox: str, runc: Path) -> Path:
+def containerd_config(directory: Path, registry: Registry, sandbox: str, runc: Path) -> Path:
     hosts = directory / "containerd" / "certs.d" / registry.address
     hosts.mkdir(parents=True, exist_ok=True)
     # Plain HTTP on loopback, as a registry mirror inside a VPC would be TLS: pulls only.
@@ -148,7 +148,7 @@ state = "{directory / 'containerd' / 'state'}"
     return config
 
 
-def _cni_config(directory: Path, bridge: str = BRIDGE, pod_cidr: str = POD_CIDR) -> None:
+def cni_config(directory: Path, bridge: str = BRIDGE, pod_cidr: str = POD_CIDR) -> None:
     """A bridge on the machine with host-local addresses; pods reach the host address (API
     server, AWS emulator) through the bridge's gateway, so no masquerading is needed."""
     (directory / "cni").mkdir(parents=True, exist_ok=True)
@@ -263,8 +263,8 @@ def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> 
         containerd_bin = paths.go_component("containerd")
         runc = paths.go_component("runc") / "runc"
         sandbox = push_pause_image(registry, directory)
-        _cni_config(directory)
-        config = _containerd_config(directory, registry, sandbox, runc)
+        cni_config(directory)
+        config = containerd_config(directory, registry, sandbox, runc)
         node.procs.append(procs.start(
             "containerd", [str(containerd_bin / "containerd"), "--config", str(config), "--log-level", "warn"],
             directory,
@@ -314,7 +314,7 @@ def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> 
 # --- cleanup --------------------------------------------------------------------------------------
 
 
-def _kubepods_pids(parent: str = "") -> set[int]:
+def kubepods_pids(parent: str = "") -> set[int]:
     """Processes in the pods' cgroups of the kubelet whose cgroupRoot is `parent` ("" = /)."""
     pids: set[int] = set()
     for tasks in CGROUP_ROOT.glob(f"*/{parent}kubepods*/**/cgroup.procs"):
@@ -325,7 +325,7 @@ def _kubepods_pids(parent: str = "") -> set[int]:
     return pids
 
 
-def _kill(pids: set[int]) -> None:
+def kill(pids: set[int]) -> None:
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -333,7 +333,7 @@ def _kill(pids: set[int]) -> None:
             pass
 
 
-def _shim_pids(directory: Path) -> set[int]:
+def shim_pids(directory: Path) -> set[int]:
     """containerd's runc shims of this node (they outlive containerd by design)."""
     sock = str(directory / "containerd.sock")
     found = set()
@@ -347,7 +347,7 @@ def _shim_pids(directory: Path) -> set[int]:
     return found
 
 
-def _unmount_under(directory: Path) -> None:
+def unmount_under(directory: Path) -> None:
     prefix = str(directory.resolve()) + "/"
     mounts = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
@@ -358,7 +358,7 @@ def _unmount_under(directory: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True)
 
 
-def _remove_cgroups(parent: str = "") -> None:
+def remove_cgroups(parent: str = "") -> None:
     for top in CGROUP_ROOT.glob(f"*/{parent}kubepods*"):
         for cg in sorted((p for p in top.glob("**/") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             try:
@@ -374,13 +374,13 @@ def cleanup(directory: Path) -> None:
     if directory.exists():
         procs.stop_all(directory)
     for _ in range(3):
-        _kill(_kubepods_pids())
-        _kill(_shim_pids(directory))
+        kill(kubepods_pids())
+        kill(shim_pids(directory))
         time.sleep(0.2)
-    _unmount_under(directory)
+    unmount_under(directory)
     k8s_bin = paths.CACHE / "bin"
     proxies = sorted(k8s_bin.glob("kubernetes-*/kube-proxy"))
     if proxies:
         subprocess.run([str(proxies[-1]), "--cleanup"], capture_output=True)
     subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
-    _remove_cgroups()
+    remove_cgroups()

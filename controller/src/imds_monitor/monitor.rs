@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
 use karpenter_core::imds::{Document, Notice};
 use kube::api::Api;
 
@@ -14,6 +15,7 @@ use super::NodeAction;
 use super::source::Imds;
 use crate::termination::controller::DRAIN_POLL;
 use crate::termination::drain_step::{self, Refusals};
+use crate::termination::evict::KubePods;
 use crate::termination::node::{self as ournode, NodeEvents};
 
 /// The configured action per notice kind.
@@ -167,7 +169,9 @@ impl Monitor {
         let started = std::time::Instant::now();
         let mut evicted = 0;
         loop {
-            let step = drain_step::step(&self.client, &self.node, &self.refusals).await?;
+            let pods = KubePods(self.client.clone());
+            let step =
+                drain_step::step(&pods, &self.node, &self.refusals, Timestamp::now()).await?;
             evicted += step.evicted;
             if step.done {
                 tracing::info!(node = %self.node, evicted, drain_seconds = started.elapsed().as_secs_f64(), "imds-monitor: node drained");

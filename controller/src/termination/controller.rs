@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ReflectHandle, Store};
 
 use super::drain_step::{self, Refusals};
+use super::evict::KubePods;
 use super::metrics::TerminationMetrics;
 use super::node::{self as ournode, NodeEvents};
 use crate::cloud::CloudProvider;
@@ -115,7 +117,8 @@ impl Termination {
             crate::interruption::replacement::release(&self.client, &name).await?;
         }
 
-        let step = drain_step::step(&self.client, &name, &self.refusals).await?;
+        let pods = KubePods(self.client.clone());
+        let step = drain_step::step(&pods, &name, &self.refusals, Timestamp::now()).await?;
         for (outcome, n) in [("evicted", step.evicted), ("refused", step.refused)] {
             if n > 0 {
                 self.own

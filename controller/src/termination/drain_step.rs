@@ -6,12 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams};
 
 use super::drain::{self, PodRef, eviction_backoff};
-use super::evict::{self, Outcome};
+use super::evict::{Outcome, PodOps};
 
 /// What one step did and what is left.
 #[derive(Debug, Default)]
@@ -48,15 +46,13 @@ impl Refusals {
 }
 
 pub async fn step(
-    client: &kube::Client,
+    pods: &dyn PodOps,
     node: &str,
     refusals: &Refusals,
+    now: Timestamp,
 ) -> Result<Step, kube::Error> {
-    let pods: Api<Pod> = Api::all(client.clone());
-    let on_node = pods
-        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-        .await?;
-    let plan = drain::plan(on_node.items.iter(), Timestamp::now());
+    let on_node = pods.pods_on(node).await?;
+    let plan = drain::plan(on_node.iter(), now);
     let mut out = Step {
         done: plan.is_done(),
         do_not_evict: plan.do_not_evict.clone(),
@@ -64,7 +60,6 @@ pub async fn step(
     };
     for (ns, name) in &plan.evict {
         let uid = on_node
-            .items
             .iter()
             .find(|p| {
                 p.metadata.name.as_deref() == Some(name)
@@ -72,8 +67,7 @@ pub async fn step(
             })
             .and_then(|p| p.metadata.uid.as_deref())
             .unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-        match evict::evict(&api, name).await {
+        match pods.evict(ns, name).await {
             Outcome::Evicted | Outcome::Gone => {
                 refusals.clear(uid);
                 out.evicted += 1;
@@ -90,4 +84,114 @@ pub async fn step(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    /// Pods on the node, and what the Eviction API answers for each (Evicted unless listed).
+    struct Pods {
+        on_node: Vec<Pod>,
+        refused: Vec<&'static str>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl PodOps for Pods {
+        async fn pods_on(&self, _node: &str) -> Result<Vec<Pod>, kube::Error> {
+            Ok(self.on_node.clone())
+        }
+
+        async fn evict(&self, namespace: &str, name: &str) -> Outcome {
+            self.asked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!("{namespace}/{name}"));
+            if self.refused.contains(&name) {
+                Outcome::Refused(
+                    "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+                )
+            } else {
+                Outcome::Evicted
+            }
+        }
+    }
+
+    fn pod(name: &str, annotations: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "app", "uid": format!("uid-{name}"),
+                         "annotations": annotations},
+            "spec": {"nodeName": "n", "containers": [{"name": "c", "image": "i"}]}
+        }))
+        .unwrap_or_default()
+    }
+
+    fn now() -> Timestamp {
+        "2026-01-01T00:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[tokio::test]
+    async fn a_refused_pod_backs_off_alone_while_the_others_are_evicted() -> Result<(), kube::Error>
+    {
+        let pods = Pods {
+            on_node: vec![
+                pod("a", json!({})),
+                pod("b", json!({})),
+                pod("c", json!({})),
+            ],
+            refused: vec!["b"],
+            asked: Mutex::default(),
+        };
+        let refusals = Refusals::default();
+        let first = step(&pods, "n", &refusals, now()).await?;
+        assert_eq!((first.evicted, first.refused, first.done), (2, 1, false));
+        assert_eq!(first.retry_after, Some(eviction_backoff(1)));
+        let second = step(&pods, "n", &refusals, now()).await?;
+        assert_eq!(
+            second.retry_after,
+            Some(eviction_backoff(2)),
+            "refusals in a row back off longer"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_do_not_evict_pod_holds_the_node_and_is_never_evicted() -> Result<(), kube::Error> {
+        let pods = Pods {
+            on_node: vec![pod("keep", json!({"karpenter.sh/do-not-evict": "true"}))],
+            refused: vec![],
+            asked: Mutex::default(),
+        };
+        let s = step(&pods, "n", &Refusals::default(), now()).await?;
+        assert!(!s.done);
+        assert_eq!(
+            s.do_not_evict,
+            vec![("app".to_string(), "keep".to_string())]
+        );
+        assert!(
+            pods.asked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_node_with_nothing_left_is_done() -> Result<(), kube::Error> {
+        let pods = Pods {
+            on_node: vec![],
+            refused: vec![],
+            asked: Mutex::default(),
+        };
+        let s = step(&pods, "n", &Refusals::default(), now()).await?;
+        assert!(s.done && s.evicted == 0 && s.retry_after.is_none());
+        Ok(())
+    }
 }

@@ -21,16 +21,7 @@ pub struct Inputs<'a> {
 }
 
 fn logical_rule_id(kind: &str) -> String {
-    let camel: String = kind
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    format!("{camel}Rule")
+    format!("{}Rule", karpenter_contract::case::pascal_case(kind))
 }
 
 fn parse(text: &str) -> Json {

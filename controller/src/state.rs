@@ -36,7 +36,7 @@ pub struct Changes {
 
 #[derive(Debug, thiserror::Error)]
 #[error("the {0} watch ended before its cache was ready")]
-pub struct WatchEnded(pub &'static str);
+pub struct WatchEnded(pub String);
 
 trait Watched:
     kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
@@ -58,6 +58,13 @@ fn drive<K: Watched>(client: &kube::Client, writer: reflector::store::Writer<K>)
             tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
         }
     }));
+}
+
+async fn synced<K: Watched>(store: &Store<K>) -> Result<(), WatchEnded> {
+    store
+        .wait_until_ready()
+        .await
+        .map_err(|_| WatchEnded(K::kind(&()).into_owned()))
 }
 
 fn cached<K: Watched>(client: &kube::Client) -> Store<K> {
@@ -97,22 +104,9 @@ impl ClusterState {
     /// a store's readiness wakes only the last task that polled it, so controllers must not wait
     /// on the same store side by side.
     pub async fn ready(&self) -> Result<(), WatchEnded> {
-        self.nodes
-            .wait_until_ready()
-            .await
-            .map_err(|_| WatchEnded("Node"))?;
-        self.pods
-            .wait_until_ready()
-            .await
-            .map_err(|_| WatchEnded("Pod"))?;
-        self.provisioners
-            .wait_until_ready()
-            .await
-            .map_err(|_| WatchEnded("Provisioner"))?;
-        self.daemonsets
-            .wait_until_ready()
-            .await
-            .map_err(|_| WatchEnded("DaemonSet"))?;
-        Ok(())
+        synced(&self.nodes).await?;
+        synced(&self.pods).await?;
+        synced(&self.provisioners).await?;
+        synced(&self.daemonsets).await
     }
 }

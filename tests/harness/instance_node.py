@@ -24,7 +24,6 @@ at a time per machine (its own lock): its cgroup root, bridge and pod range are 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shlex
@@ -150,8 +149,7 @@ def _run_nodeadm(directory: Path, imds: str) -> Path:
     out = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
         capture_output=True, text=True,
-        env={**{k: v for k, v in os.environ.items() if k != "AWS_EC2_METADATA_DISABLED"},
-             "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
+        env={**os.environ, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
              "ECR_CREDENTIAL_PROVIDER_BIN_PATH": str(provider_stub),
              # nodeadm asks `kubelet --version` which configuration layout to write.
              "PATH": f"{kubelet_dir}:{os.environ['PATH']}"},
@@ -248,14 +246,8 @@ def _cgroup_root() -> None:
 
 
 def _take_lock(directory: Path) -> int:
-    lock = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock)
-        raise InstanceNodeError(f"another instance node runs on this machine ({LOCK.read_text().strip()})") from None
-    os.ftruncate(lock, 0)
-    os.write(lock, f"pid {os.getpid()}\t{directory}".encode())
+    lock = node.hold_lock(LOCK, "another instance node runs on this machine")
+    node.claim(lock, directory)
     return lock
 
 

@@ -234,20 +234,32 @@ def _take_machine(directory: Path) -> int:
     """The machine-wide lock: held by the process that started the node, and, once that process
     has gone (`make env-up` returns while its node runs), the previous owner's kubelet still
     counts as holding the machine."""
-    lock = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock)
-        owner = LOCK.read_text().strip() or "another process"
-        raise NodeError(f"another local environment's node runs on this machine ({owner}); stop it first") from None
+    lock = hold_lock(LOCK, "another local environment's node runs on this machine")
     previous = LOCK.read_text().strip().split("\t")[-1]
     if previous and Path(previous) != directory and _still_running(Path(previous)):
         os.close(lock)
         raise NodeError(f"the node of {previous} still runs on this machine; stop it first (`make env-down`)")
+    claim(lock, directory)
+    return lock
+
+
+def hold_lock(path: Path, busy: str) -> int:
+    """Holds the lock file `path` for as long as the returned descriptor stays open; if another
+    process holds it, fails saying `busy` and who holds it."""
+    lock = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        owner = path.read_text().strip() or "another process"
+        raise NodeError(f"{busy} ({owner}); stop it first") from None
+    return lock
+
+
+def claim(lock: int, directory: Path) -> None:
+    """Writes into a held lock file who holds it: this process, for `directory`."""
     os.ftruncate(lock, 0)
     os.write(lock, f"pid {os.getpid()}\t{directory}".encode())
-    return lock
 
 
 def start(cluster: cluster_mod.Cluster, registry: Registry, directory: Path) -> Node:

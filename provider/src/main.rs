@@ -15,7 +15,7 @@ use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
 use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
-use terraform_provider_karpenter::resources::controller_chart;
+use terraform_provider_karpenter::resources::controller_install::chart;
 use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
 
 #[derive(Parser)]
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         Some(Command::Docs { out }) => {
             written(write_files(&out, docs::render(&KarpenterProvider::new())))
         }
-        Some(Command::Chart { out }) => written(write_files(&out, controller_chart::files())),
+        Some(Command::Chart { out }) => written(write_files(&out, chart::files())),
         Some(Command::ControllerPolicy {
             cluster,
             region,

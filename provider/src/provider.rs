@@ -27,9 +27,9 @@ pub struct AwsContext {
 
 impl AwsContext {
     /// Tags sent to AWS: provider default tags overlaid by the resource's own.
-    pub fn merged_tags(&self, own: &Value) -> BTreeMap<String, String> {
+    pub fn merged_tags(&self, own: &Option<BTreeMap<String, String>>) -> BTreeMap<String, String> {
         let mut t = self.default_tags.clone();
-        t.extend(own.as_string_map());
+        t.extend(own.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
         t
     }
 }

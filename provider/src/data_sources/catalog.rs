@@ -10,7 +10,8 @@ use aws_sdk_pricing::types::{Filter as PriceFilter, FilterType};
 use super::selector::TypeInfo;
 use crate::plugin::Diagnostics;
 use crate::provider::AwsContext;
-use crate::resources::iam_common::{aws_error, ec2, pricing, sdk_error_text};
+use crate::resources::aws::errors::{aws_error, sdk_error_text};
+use crate::resources::aws::{ec2, pricing};
 use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices as price_list};
 
 /// Every instance type offered in some zone of the region, without prices.

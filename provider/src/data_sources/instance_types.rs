@@ -5,12 +5,13 @@ use async_trait::async_trait;
 
 use super::catalog;
 use super::selector::{Capacity, Filters, TypeInfo, select};
+use crate::plugin::model::Field;
 use crate::plugin::schema::NestingMode;
 use crate::plugin::validate::{IntBetween, OneOf};
 use crate::plugin::{
     Attribute, AttributePath, Block, CallContext, DataSource, Diagnostics, Number, Schema, Value,
 };
-use crate::resources::iam_common::{aws, string_set};
+use crate::resources::aws::context as aws;
 
 pub struct InstanceTypes;
 
@@ -35,6 +36,12 @@ fn bounds(config: &Value, exact: &str, min: &str, max: &str) -> (Option<f64>, Op
         Some(v) => (Some(v), Some(v)),
         None => (num(config.get(min)), num(config.get(max))),
     }
+}
+
+fn string_set(v: &Value) -> std::collections::BTreeSet<String> {
+    <Option<std::collections::BTreeSet<String>> as Field>::from_value(v)
+        .flatten()
+        .unwrap_or_default()
 }
 
 fn filters(config: &Value) -> Filters {

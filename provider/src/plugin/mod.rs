@@ -6,6 +6,7 @@
 //! - `codec`: cty msgpack and JSON encodings
 //! - `schema`: attributes, blocks, nesting; config validation walk
 //! - `validate`: named validators; `plan`: generic plan helpers (defaults, unknowns, replace)
+//! - `model`: typed views of values (`model!`), decoded and encoded once per call
 //! - `diag`: diagnostics with attribute paths
 //! - `traits`: Provider, Resource, DataSource, Importer, StateUpgrader, CallContext
 //! - `handshake`, `tls`, `logging`: go-plugin launch contract
@@ -17,6 +18,7 @@ pub mod diag;
 pub mod docs;
 pub mod handshake;
 pub mod logging;
+pub mod model;
 pub mod plan;
 pub mod schema;
 pub mod server;
@@ -26,10 +28,11 @@ pub mod validate;
 pub mod value;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use plan::{PlanModifier, PlannedChange};
+pub use model::{DecodeError, Model};
+pub use plan::{AttributePlanModifier, PlanModifier, PlannedChange};
 pub use schema::{Attribute, Block, BlockNesting, NestedBlock, NestingMode, Schema};
 pub use server::{ServeError, serve};
 pub use traits::{
-    CallContext, DataSource, Importer, Provider, ProviderData, Resource, StateUpgrader,
+    CallContext, DataSource, Importer, Provider, ProviderData, Read, Resource, StateUpgrader,
 };
 pub use value::{AttributePath, Number, Type, Value};

@@ -1,23 +1,57 @@
 //! Plan helpers: the generic part of PlanResourceChange that every resource wants.
 
+use std::fmt;
+use std::sync::Arc;
+
 use super::schema::Schema;
+use super::traits::CallContext;
 use super::value::{AttributePath, Value};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum PlanModifier {
     /// A change to this attribute destroys and re-creates the resource.
     RequiresReplace,
     /// Keep the prior state value instead of "known after apply" when the attribute is computed
     /// and the configuration leaves it unset (ids, ARNs that never change).
     UseStateForUnknown,
+    /// A provider's own rule, run after the generic plan and before replacements are found.
+    Custom(Arc<dyn AttributePlanModifier>),
+}
+
+/// A plan rule for one attribute that the generic planner does not know, such as a default
+/// taken from the provider's configuration.
+pub trait AttributePlanModifier: Send + Sync {
+    /// The sentence the docs show.
+    fn description(&self) -> String;
+    /// Refines `planned`, the attribute's planned value (unknown when Terraform cannot know it).
+    fn modify(&self, ctx: &CallContext, prior: &Value, config: &Value, planned: &mut Value);
 }
 
 impl PlanModifier {
     /// The sentence the docs show.
-    pub fn description(&self) -> &'static str {
+    pub fn description(&self) -> String {
         match self {
-            PlanModifier::RequiresReplace => "Changing this forces a new resource to be created.",
-            PlanModifier::UseStateForUnknown => "Keeps its value across updates.",
+            PlanModifier::RequiresReplace => {
+                "Changing this forces a new resource to be created.".into()
+            }
+            PlanModifier::UseStateForUnknown => "Keeps its value across updates.".into(),
+            PlanModifier::Custom(m) => m.description(),
+        }
+    }
+    fn is_requires_replace(&self) -> bool {
+        matches!(self, PlanModifier::RequiresReplace)
+    }
+    fn is_use_state_for_unknown(&self) -> bool {
+        matches!(self, PlanModifier::UseStateForUnknown)
+    }
+}
+
+impl fmt::Debug for PlanModifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanModifier::RequiresReplace => f.write_str("RequiresReplace"),
+            PlanModifier::UseStateForUnknown => f.write_str("UseStateForUnknown"),
+            PlanModifier::Custom(m) => write!(f, "Custom({:?})", m.description()),
         }
     }
 }
@@ -60,7 +94,10 @@ pub fn plan_change(
         if !a.computed || a.default.is_some() || !config.get(&a.name).is_null() {
             continue;
         }
-        let keep = a.plan_modifiers.contains(&PlanModifier::UseStateForUnknown);
+        let keep = a
+            .plan_modifiers
+            .iter()
+            .any(PlanModifier::is_use_state_for_unknown);
         let v = if creating {
             Value::Unknown
         } else if keep || !changing {
@@ -76,6 +113,28 @@ pub fn plan_change(
     }
 }
 
+/// Runs the custom modifiers of top-level attributes on a plan that is not a destroy.
+pub fn apply_custom_modifiers(
+    schema: &Schema,
+    ctx: &CallContext,
+    prior: &Value,
+    config: &Value,
+    planned: &mut Value,
+) {
+    if planned.is_null() {
+        return;
+    }
+    for a in &schema.block.attributes {
+        for m in &a.plan_modifiers {
+            if let PlanModifier::Custom(m) = m {
+                let mut v = planned.get(&a.name).clone();
+                m.modify(ctx, prior.get(&a.name), config.get(&a.name), &mut v);
+                planned.set(&a.name, v);
+            }
+        }
+    }
+}
+
 /// Top-level attributes marked `RequiresReplace` whose planned value differs from the prior one.
 /// Run after the resource's own plan changes, so values it fills in are compared too.
 pub fn replacements(schema: &Schema, prior: &Value, planned: &Value) -> Vec<AttributePath> {
@@ -87,7 +146,9 @@ pub fn replacements(schema: &Schema, prior: &Value, planned: &Value) -> Vec<Attr
         .attributes
         .iter()
         .filter(|a| {
-            a.plan_modifiers.contains(&PlanModifier::RequiresReplace)
+            a.plan_modifiers
+                .iter()
+                .any(PlanModifier::is_requires_replace)
                 && planned.get(&a.name) != prior.get(&a.name)
         })
         .map(|a| AttributePath::attr(&a.name))

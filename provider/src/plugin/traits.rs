@@ -74,13 +74,9 @@ pub trait Resource: Send + Sync {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value>;
-    /// Returns the current state, or None when the remote object is gone.
-    async fn read(
-        &self,
-        ctx: &CallContext,
-        state: &Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value>;
+    /// The current state, or that the remote object is gone, or that reading failed (with an
+    /// error in `diags`; the prior state is then kept).
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Read;
     async fn update(
         &self,
         ctx: &CallContext,
@@ -97,6 +93,14 @@ pub trait Resource: Send + Sync {
     fn upgrader(&self) -> Option<&dyn StateUpgrader> {
         None
     }
+}
+
+/// What a resource's read found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Read {
+    Found(Value),
+    Gone,
+    Failed,
 }
 
 #[async_trait]

@@ -1,43 +1,54 @@
-//! Managed resources, one module each, written against `crate::plugin` only.
+//! Managed resources, one folder each, written against `crate::plugin`. The AWS-backed ones
+//! implement `framework::AwsObject` over a typed model; AWS plumbing lives in `aws`, the policy
+//! documents in `policies`.
 
-mod bootstrap_stack;
-mod bootstrap_template;
-mod common;
-pub mod controller_chart;
+pub mod aws;
+pub mod framework;
+pub mod policies;
+
+pub mod bootstrap_stack;
 pub mod controller_install;
-mod controller_objects;
-mod controller_policy;
-mod controller_role;
-mod controller_rollout;
-mod controller_teardown;
-pub mod iam_common;
-mod iam_role;
-mod instance_profile;
+pub mod controller_policy;
+pub mod controller_role;
+pub mod instance_profile;
 pub mod interruption_queue;
 pub mod interruption_rule;
 pub mod node_access;
-mod node_access_aws_auth;
-mod node_role;
+pub mod node_role;
 pub mod provisioner;
-mod provisioner_checks;
-mod provisioner_hcl;
-mod provisioner_offerings;
 
 use std::sync::Arc;
 
 use crate::plugin::Resource;
+use framework::Aws;
 
 pub fn all() -> Vec<Arc<dyn Resource>> {
     vec![
-        Arc::new(interruption_queue::InterruptionQueue),
-        Arc::new(interruption_rule::InterruptionRule),
-        Arc::new(node_role::NodeRole),
-        Arc::new(instance_profile::InstanceProfile),
-        Arc::new(controller_policy::ControllerPolicy),
-        Arc::new(controller_role::ControllerRole),
-        Arc::new(bootstrap_stack::BootstrapStack),
+        Arc::new(Aws(interruption_queue::InterruptionQueue)),
+        Arc::new(Aws(interruption_rule::InterruptionRule)),
+        Arc::new(Aws(node_role::NodeRole)),
+        Arc::new(Aws(instance_profile::InstanceProfile)),
+        Arc::new(Aws(controller_policy::ControllerPolicy)),
+        Arc::new(Aws(controller_role::ControllerRole)),
+        Arc::new(Aws(bootstrap_stack::BootstrapStack)),
         Arc::new(provisioner::ProvisionerResource),
         Arc::new(controller_install::ControllerInstall),
         Arc::new(node_access::NodeAccess),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::framework::assert_model_matches_schema;
+
+    #[test]
+    fn every_models_fields_are_its_schemas_attributes() {
+        assert_model_matches_schema(super::interruption_queue::InterruptionQueue);
+        assert_model_matches_schema(super::interruption_rule::InterruptionRule);
+        assert_model_matches_schema(super::node_role::NodeRole);
+        assert_model_matches_schema(super::instance_profile::InstanceProfile);
+        assert_model_matches_schema(super::controller_policy::ControllerPolicy);
+        assert_model_matches_schema(super::controller_role::ControllerRole);
+        assert_model_matches_schema(super::bootstrap_stack::BootstrapStack);
+    }
 }

@@ -11,8 +11,9 @@ use super::proto::tfplugin6::provider_server::Provider as ProviderRpc;
 use super::registry::Registry;
 use crate::plugin::codec::decode_json;
 use crate::plugin::diag::{Diagnostic, Diagnostics};
-use crate::plugin::plan::{plan_change, replacements};
+use crate::plugin::plan::{apply_custom_modifiers, plan_change, replacements};
 use crate::plugin::schema::validate_config;
+use crate::plugin::traits::Read;
 use crate::plugin::value::{AttributePath, Value};
 
 pub(crate) struct ProviderService {
@@ -301,12 +302,19 @@ impl ProviderRpc for ProviderService {
         let ty = schema.value_type();
         let current = try_diag!(value_from_pb(req.current_state.as_ref(), &ty), diags, mk);
         let ctx = self.reg.context();
-        let new = res.read(&ctx, &current, &mut diags).await;
-        // On a failed read keep what we had: dropping it would make Terraform forget the object.
-        let new = match new {
-            Some(v) => v,
-            None if diags.has_errors() => current,
-            None => Value::Null,
+        let new = match res.read(&ctx, &current, &mut diags).await {
+            Read::Found(v) => v,
+            Read::Gone => Value::Null,
+            // Keep what we had: dropping it would make Terraform forget the object.
+            Read::Failed => {
+                if !diags.has_errors() {
+                    diags.error(
+                        "Read failed",
+                        format!("{} could not be read; no reason was given.", req.type_name),
+                    );
+                }
+                current
+            }
         };
         let dv = try_diag!(value_to_pb(&new, &ty), diags, mk);
         Ok(Response::new(pb::read_resource::Response {
@@ -347,6 +355,7 @@ impl ProviderRpc for ProviderService {
         let config = try_diag!(value_from_pb(req.config.as_ref(), &ty), diags, mk);
         let mut plan = plan_change(schema, &prior, &proposed, &config);
         let ctx = self.reg.context();
+        apply_custom_modifiers(schema, &ctx, &prior, &config, &mut plan.planned);
         res.modify_plan(&ctx, &prior, &config, &mut plan, &mut diags)
             .await;
         for p in replacements(schema, &prior, &plan.planned) {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use aws_sdk_iam::error::ProvideErrorMetadata as _;
 
-use super::common::{aws_error, sdk_error_text};
-use super::iam_common::{
-    RetryEnd, iam_tags, is_no_such_entity, retry_eventual, stale_keys, string_set, tag_map,
-    timeout_of,
-};
-use crate::plugin::{CallContext, Diagnostics, Value};
+use super::errors::{aws_error, is_no_such_entity, sdk_error_text};
+use super::retry::{RetryEnd, retry_eventual};
+use super::tags::{iam_tag_map, iam_tags, stale_keys};
+use crate::plugin::{CallContext, Diagnostics};
+use crate::resources::framework::Op;
+use crate::resources::policies::decode_policy;
 
 /// What a role looks like in IAM.
 pub struct RemoteRole {
@@ -43,7 +43,7 @@ pub async fn fetch(
         }
     };
     let tags = match iam.list_role_tags().role_name(name).send().await {
-        Ok(o) => tag_map(o.tags()),
+        Ok(o) => iam_tag_map(o.tags()),
         Err(e) => {
             aws_error(
                 diags,
@@ -57,9 +57,7 @@ pub async fn fetch(
     let attached = attached_policies(iam, name, diags).await?;
     Some(RemoteRole {
         arn: role.arn().to_string(),
-        trust: super::iam_common::decode_policy(
-            role.assume_role_policy_document().unwrap_or_default(),
-        ),
+        trust: decode_policy(role.assume_role_policy_document().unwrap_or_default()),
         tags,
         attached,
     })
@@ -336,52 +334,36 @@ async fn delete_only(iam: &aws_sdk_iam::Client, name: &str, what: &str, diags: &
     }
 }
 
-/// Brings a role's managed policies from `prior`'s `attached_policy_arns` (none when `prior` is
-/// null: a role just created) to `planned`'s, within the planned `create` timeout.
-pub async fn sync_planned_policies(
-    ctx: &CallContext,
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-    prior: &Value,
-    planned: &Value,
-    default_timeout: Duration,
-    diags: &mut Diagnostics,
-) -> bool {
-    let had = string_set(prior.get("attached_policy_arns"));
-    let want = string_set(planned.get("attached_policy_arns"));
-    let timeout = timeout_of(planned, "create", default_timeout);
-    sync_policies(ctx, iam, name, &had, &want, timeout, diags).await
+/// What a role should be, or was: the parts that change in place.
+pub struct RoleSpec<'a> {
+    pub trust: Option<&'a str>,
+    pub attached: Option<&'a BTreeSet<String>>,
+    pub tags: &'a Option<BTreeMap<String, String>>,
 }
 
-/// A role's `update`: everything of it that changes in place (trust policy, managed policies,
-/// tags); the state is the plan once all of it is done.
+/// A role's `update`: trust policy, managed policies and tags brought from `had` to `want`.
 pub async fn update(
-    ctx: &CallContext,
-    prior: &Value,
-    planned: &Value,
-    default_timeout: Duration,
+    op: &Op<'_>,
+    name: &str,
+    had: RoleSpec<'_>,
+    want: RoleSpec<'_>,
     diags: &mut Diagnostics,
-) -> Option<Value> {
-    let aws = super::common::aws(ctx, diags)?;
-    let iam = super::iam_common::iam(&aws);
-    let name = prior.get("name").as_str()?;
-    let trust = planned.get("assume_role_policy");
-    if trust != prior.get("assume_role_policy")
-        && !update_trust(&iam, name, trust.as_str().unwrap_or_default(), diags).await
+) -> bool {
+    let iam = super::iam(op.aws);
+    if let Some(trust) = want.trust
+        && want.trust != had.trust
+        && !update_trust(&iam, name, trust, diags).await
     {
-        return None;
+        return false;
     }
-    if !sync_planned_policies(ctx, &iam, name, prior, planned, default_timeout, diags).await {
-        return None;
+    let none = BTreeSet::new();
+    let (had_p, want_p) = (
+        had.attached.unwrap_or(&none),
+        want.attached.unwrap_or(&none),
+    );
+    if !sync_policies(op.ctx, &iam, name, had_p, want_p, op.timeout, diags).await {
+        return false;
     }
-    let had_tags = aws.merged_tags(prior.get("tags"));
-    sync_tags(
-        &iam,
-        name,
-        &had_tags,
-        &aws.merged_tags(planned.get("tags")),
-        diags,
-    )
-    .await
-    .then(|| planned.clone())
+    let had_tags = op.aws.merged_tags(had.tags);
+    sync_tags(&iam, name, &had_tags, &op.aws.merged_tags(want.tags), diags).await
 }

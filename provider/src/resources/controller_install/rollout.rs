@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::common::{Waited, wait_until};
-use super::controller_objects::{APP, Install};
+use super::objects::{APP, Install};
 use crate::kube::objects::{self as kobj, ObjectRef, error_text};
 use crate::plugin::CallContext;
+use crate::resources::aws::retry::{Stopped, wait_until};
 
 /// Waiting reasons no amount of waiting fixes: fail at once instead of at the timeout.
 const PERMANENT: [&str; 2] = ["InvalidImageName", "ErrImageNeverPull"];
@@ -86,12 +86,12 @@ pub async fn wait(
     let last = last.into_inner().unwrap_or_else(|e| e.into_inner());
     let ns = &install.namespace;
     match waited {
-        Waited::Done(Ok(())) => Ok(()),
-        Waited::Done(Err(why)) => Err(format!("The pods cannot start:\n{why}")),
-        Waited::Cancelled => Err(format!(
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(format!("The pods cannot start:\n{why}")),
+        Err(Stopped::Cancelled) => Err(format!(
             "Cancelled while waiting for {ns}/{APP} to roll out:\n{last}"
         )),
-        Waited::TimedOut => Err(format!(
+        Err(Stopped::TimedOut) => Err(format!(
             "The Deployment {ns}/{APP} did not roll out within {timeout:?}:\n{last}"
         )),
     }

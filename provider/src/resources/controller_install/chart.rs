@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use regex::{Captures, Regex};
 use serde_json::Value as Json;
 
-use super::controller_objects::{IMDS_MONITOR, Install, objects};
+use super::objects::{IMDS_MONITOR, Install, objects};
 use crate::kube::MANAGED_BY;
 use karpenter_contract::crd;
 use karpenter_contract::settings::SettingKey;

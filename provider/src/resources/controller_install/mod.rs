@@ -2,6 +2,11 @@
 //! RBAC, settings, Deployment, metrics Service, PodDisruptionBudget) with server-side apply, and on
 //! destroy removes every provisioner's capacity before uninstalling (see `controller_teardown`).
 
+pub mod chart;
+mod objects;
+mod rollout;
+pub mod teardown;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -9,16 +14,17 @@ use async_trait::async_trait;
 use karpenter_contract::settings::SettingKey;
 use karpenter_core::interruption::{Action, EventKind};
 
-use super::common::{Waited, aws, parse_duration, wait_until};
-use super::controller_objects::{APP, IRSA_ANNOTATION, Install, LEASE_NAME, RESERVED_ENV, objects};
-use super::controller_rollout as rollout;
-use super::controller_teardown::{controller_alive, remove_capacity};
 use crate::kube::objects::{self as kobj, ObjectRef, error_text};
 use crate::plugin::validate::IntBetween;
 use crate::plugin::{
     Attribute, AttributePath, Block, BlockNesting, CallContext, Diagnostics, NestedBlock,
-    PlannedChange, Resource, Schema, Value,
+    PlannedChange, Read, Resource, Schema, Value,
 };
+use crate::resources::aws::context;
+use crate::resources::aws::retry::wait_until;
+use crate::resources::framework::timeouts::parse_duration;
+use objects::{APP, IRSA_ANNOTATION, Install, LEASE_NAME, RESERVED_ENV, objects};
+use teardown::{controller_alive, remove_capacity};
 
 pub struct ControllerInstall;
 
@@ -273,13 +279,10 @@ impl Resource for ControllerInstall {
         self.install(ctx, planned, diags).await
     }
 
-    async fn read(
-        &self,
-        ctx: &CallContext,
-        state: &Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let client = aws(ctx, diags)?.kube.client(diags)?;
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Read {
+        let Some(client) = context(ctx, diags).and_then(|a| a.kube.client(diags)) else {
+            return Read::Failed;
+        };
         let ns = state.get("namespace").as_str().unwrap_or("karpenter");
         match kobj::get(&client, &deployment_ref(ns)).await {
             Ok(Some(d)) => {
@@ -292,12 +295,12 @@ impl Resource for ControllerInstall {
                 if let Some(r) = d["spec"]["replicas"].as_i64() {
                     s.set("replicas", Value::int(r));
                 }
-                Some(s)
+                Read::Found(s)
             }
-            Ok(None) => None,
+            Ok(None) => Read::Gone,
             Err(e) => {
                 diags.error("Cannot read the controller Deployment", error_text(&e));
-                Some(state.clone())
+                Read::Failed
             }
         }
     }
@@ -311,7 +314,7 @@ impl Resource for ControllerInstall {
     ) -> Option<Value> {
         let state = self.install(ctx, planned, diags).await?;
         // Objects the new configuration no longer has (the IMDS monitor turned off) are removed.
-        let a = aws(ctx, diags)?;
+        let a = context(ctx, diags)?;
         let client = a.kube.client(diags)?;
         let keep: Vec<ObjectRef> = objects(&install_of(planned, &a))
             .iter()
@@ -331,7 +334,7 @@ impl Resource for ControllerInstall {
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
-        let Some(a) = aws(ctx, diags) else { return };
+        let Some(a) = context(ctx, diags) else { return };
         let Some(client) = a.kube.client(diags) else {
             return;
         };
@@ -382,7 +385,7 @@ impl Resource for ControllerInstall {
             Some(())
         })
         .await;
-        if !matches!(gone, Waited::Done(())) {
+        if !matches!(gone, Ok(())) {
             for r in &refs {
                 if !matches!(kobj::get(&client, r).await, Ok(None)) {
                     failed.push(format!("{r} still exists"));
@@ -405,7 +408,7 @@ impl ControllerInstall {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let a = aws(ctx, diags)?;
+        let a = context(ctx, diags)?;
         let client = a.kube.client(diags)?;
         let install = install_of(planned, &a);
         let all = objects(&install);
@@ -471,7 +474,7 @@ impl ControllerInstall {
         })
         .await;
         match waited {
-            Waited::Done(()) => true,
+            Ok(()) => true,
             _ => {
                 diags.error(format!("{r} not established"), format!("The API server did not report the CRD Established within {t:?}; run apply again."));
                 false

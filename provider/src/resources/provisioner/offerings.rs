@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{Filter, LocationType};
 use karpenter_core::api::{ProvisionerSpec, labels};
 
-use super::common::sdk_error_text;
-use super::provisioner_checks::allowed;
+use super::checks::allowed;
 use crate::plugin::{AttributePath, Diagnostics};
 use crate::provider::AwsContext;
+use crate::resources::aws::errors::sdk_error_text;
 
 /// What the region offers: zone names and, per instance type asked about, the zones offering it.
 struct Offered {

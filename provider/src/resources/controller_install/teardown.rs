@@ -12,9 +12,10 @@ use aws_sdk_ec2::types::Filter;
 use karpenter_core::api::labels;
 use serde_json::json;
 
-use super::common::{Waited, sdk_error_text, wait_until};
 use crate::kube::objects::{self, ObjectRef, error_text};
 use crate::plugin::CallContext;
+use crate::resources::aws::errors::sdk_error_text;
+use crate::resources::aws::retry::wait_until;
 
 use karpenter_contract::tags::CLUSTER as CLUSTER_TAG;
 
@@ -52,12 +53,12 @@ pub async fn controller_alive(
         }
     })
     .await;
-    matches!(changed, Waited::Done(()))
+    matches!(changed, Ok(()))
 }
 
 /// `controller_alive` for the leader Lease in whatever namespace the controller was installed in.
 pub async fn controller_alive_anywhere(ctx: &CallContext, client: &kube::Client) -> bool {
-    let lease = super::controller_objects::LEASE_NAME;
+    let lease = super::objects::LEASE_NAME;
     let Ok(leases) = objects::list(client, "coordination.k8s.io/v1", "Lease", None).await else {
         return false;
     };
@@ -227,7 +228,7 @@ pub async fn remove_capacity(
                     .map(|_| ())
             })
             .await;
-            if !matches!(gone, Waited::Done(())) {
+            if !matches!(gone, Ok(())) {
                 let still = live_instances(ec2, cluster).await.unwrap_or(ids);
                 left.extend(still.iter().map(|i| {
                     format!("EC2 instance {i} (tag {CLUSTER_TAG}={cluster}) not terminated")
@@ -323,7 +324,7 @@ async fn leftovers(
     })
     .await
     {
-        Waited::Done(()) => Vec::new(),
+        Ok(()) => Vec::new(),
         _ => check().await,
     }
 }

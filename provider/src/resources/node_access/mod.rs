@@ -2,16 +2,20 @@
 //! access entry of type EC2_LINUX (clusters authenticating through the EKS API) or as a `mapRoles`
 //! entry in kube-system/aws-auth, merged with the entries already there and removed on destroy.
 
+mod aws_auth;
+
 use async_trait::async_trait;
 use aws_sdk_eks::types::AuthenticationMode;
 
-use super::common::{ArnOf, aws, aws_error, sdk_error_text};
-use super::node_access_aws_auth::{self as aws_auth, Change};
 use crate::plugin::{
-    Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Resource, Schema,
-    Value,
+    Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Read, Resource,
+    Schema, Value,
 };
 use crate::provider::AwsContext;
+use crate::resources::aws::context;
+use crate::resources::aws::errors::{aws_error, sdk_error_text};
+use crate::resources::aws::identifiers::Arn;
+use aws_auth::Change;
 
 pub struct NodeAccess;
 
@@ -71,7 +75,7 @@ impl Resource for NodeAccess {
                     Attribute::string("node_role_arn")
                         .required()
                         .requires_replace()
-                        .validator(ArnOf("iam"))
+                        .validator(Arn::with_resource("iam", "role/"))
                         .description("ARN of the nodes' IAM role (e.g. `karpenter_node_role.node.arn`)."),
                 )
                 .attribute(
@@ -129,7 +133,7 @@ impl Resource for NodeAccess {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let a = aws(ctx, diags)?;
+        let a = context(ctx, diags)?;
         let arn = planned.get("node_role_arn").as_str()?.to_string();
         let mode = match planned.get("mode").as_str() {
             Some(m) => m.to_string(),
@@ -173,14 +177,17 @@ impl Resource for NodeAccess {
         Some(state)
     }
 
-    async fn read(
-        &self,
-        ctx: &CallContext,
-        state: &Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let a = aws(ctx, diags)?;
-        let arn = state.get("node_role_arn").as_str()?.to_string();
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Read {
+        let Some(a) = context(ctx, diags) else {
+            return Read::Failed;
+        };
+        let Some(arn) = state.get("node_role_arn").as_str().map(str::to_string) else {
+            diags.error(
+                "karpenter_node_access state has no node_role_arn",
+                "Remove it from state (`terraform state rm`) and apply again.",
+            );
+            return Read::Failed;
+        };
         if state.get("mode").as_str() == Some(ACCESS_ENTRY) {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
             return match eks
@@ -190,25 +197,27 @@ impl Resource for NodeAccess {
                 .send()
                 .await
             {
-                Ok(_) => Some(state.clone()),
-                Err(e) if e.as_service_error().is_some_and(is_not_found) => None,
+                Ok(_) => Read::Found(state.clone()),
+                Err(e) if e.as_service_error().is_some_and(is_not_found) => Read::Gone,
                 Err(e) => {
                     aws_error(diags, "eks:DescribeAccessEntry", &arn, &sdk_error_text(&e));
-                    Some(state.clone())
+                    Read::Failed
                 }
             };
         }
-        let client = a.kube.client(diags)?;
+        let Some(client) = a.kube.client(diags) else {
+            return Read::Failed;
+        };
         match aws_auth::find(&client, &arn).await {
             Ok(Some(username)) => {
                 let mut s = state.clone();
                 s.set("username", Value::string(username));
-                Some(s)
+                Read::Found(s)
             }
-            Ok(None) => None,
+            Ok(None) => Read::Gone,
             Err(e) => {
                 diags.error("Cannot read kube-system/aws-auth", e);
-                Some(state.clone())
+                Read::Failed
             }
         }
     }
@@ -225,7 +234,7 @@ impl Resource for NodeAccess {
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
-        let Some(a) = aws(ctx, diags) else { return };
+        let Some(a) = context(ctx, diags) else { return };
         let Some(arn) = prior.get("node_role_arn").as_str() else {
             return;
         };

@@ -3,21 +3,25 @@
 //! The HCL form and its conversions are in `provisioner_hcl`, plan-time checks in
 //! `provisioner_checks` (pure) and `provisioner_offerings` (EC2).
 
+mod checks;
+mod hcl;
+mod offerings;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use karpenter_core::api::labels;
 use serde_json::Value as Json;
 
-use super::common::{Waited, aws, parse_duration, wait_until};
-use super::controller_teardown::controller_alive_anywhere;
-use super::provisioner_checks as checks;
-use super::provisioner_hcl::{object_json, schema, spec_from_hcl, state_from_spec};
-use super::provisioner_offerings;
 use crate::kube::objects::{self, ObjectRef, error_text};
 use crate::plugin::{
-    AttributePath, CallContext, Diagnostics, Importer, PlannedChange, Resource, Schema, Value,
+    AttributePath, CallContext, Diagnostics, Importer, PlannedChange, Read, Resource, Schema, Value,
 };
+use crate::resources::aws::context;
+use crate::resources::aws::retry::{Stopped, wait_until};
+use crate::resources::controller_install::teardown::controller_alive_anywhere;
+use crate::resources::framework::timeouts::parse_duration;
+use hcl::{object_json, schema, spec_from_hcl, state_from_spec};
 
 pub struct ProvisionerResource;
 
@@ -111,7 +115,7 @@ pub async fn delete_and_wait(
     })
     .await;
     match waited {
-        Waited::Done(()) => true,
+        Ok(()) => true,
         other => {
             let nodes = remaining_nodes(client, name).await;
             let finalizers = match objects::get(client, &r).await {
@@ -119,7 +123,7 @@ pub async fn delete_and_wait(
                 Ok(None) => "gone".into(),
                 Err(e) => error_text(&e),
             };
-            let why = if matches!(other, Waited::Cancelled) {
+            let why = if matches!(other, Err(Stopped::Cancelled)) {
                 "Interrupted"
             } else {
                 "Timed out"
@@ -189,7 +193,7 @@ impl Resource for ProvisionerResource {
         }
         checks::advise(&spec, diags);
         if let Some(aws) = ctx.provider_data::<crate::provider::AwsContext>() {
-            provisioner_offerings::check(&aws, &spec, diags).await;
+            offerings::check(&aws, &spec, diags).await;
         }
     }
 
@@ -199,7 +203,7 @@ impl Resource for ProvisionerResource {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let client = aws(ctx, diags)?.kube.client(diags)?;
+        let client = context(ctx, diags)?.kube.client(diags)?;
         let name = planned.get("name").as_str()?.to_string();
         match objects::get(&client, &ObjectRef::provisioner(&name)).await {
             Ok(None) => {}
@@ -219,23 +223,26 @@ impl Resource for ProvisionerResource {
         self.write(&client, &name, planned, diags).await
     }
 
-    async fn read(
-        &self,
-        ctx: &CallContext,
-        state: &Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let client = aws(ctx, diags)?.kube.client(diags)?;
-        let name = state.get("name").as_str()?.to_string();
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Read {
+        let Some(client) = context(ctx, diags).and_then(|a| a.kube.client(diags)) else {
+            return Read::Failed;
+        };
+        let Some(name) = state.get("name").as_str().map(str::to_string) else {
+            diags.error(
+                "karpenter_provisioner state has no name",
+                "Remove it from state (`terraform state rm`) and import it again by name.",
+            );
+            return Read::Failed;
+        };
         match objects::get(&client, &ObjectRef::provisioner(&name)).await {
-            Ok(Some(obj)) => {
-                let spec = spec_of_json(&obj, diags)?;
-                Some(state_from_spec(&name, &spec, state))
-            }
-            Ok(None) => None,
+            Ok(Some(obj)) => match spec_of_json(&obj, diags) {
+                Some(spec) => Read::Found(state_from_spec(&name, &spec, state)),
+                None => Read::Failed,
+            },
+            Ok(None) => Read::Gone,
             Err(e) => {
                 diags.error(format!("Cannot read Provisioner {name}"), error_text(&e));
-                Some(state.clone())
+                Read::Failed
             }
         }
     }
@@ -247,13 +254,13 @@ impl Resource for ProvisionerResource {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let client = aws(ctx, diags)?.kube.client(diags)?;
+        let client = context(ctx, diags)?.kube.client(diags)?;
         let name = planned.get("name").as_str()?.to_string();
         self.write(&client, &name, planned, diags).await
     }
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
-        let Some(a) = aws(ctx, diags) else { return };
+        let Some(a) = context(ctx, diags) else { return };
         let Some(client) = a.kube.client(diags) else {
             return;
         };
@@ -303,7 +310,7 @@ impl Importer for ProvisionerResource {
     }
 
     async fn import(&self, ctx: &CallContext, id: &str, diags: &mut Diagnostics) -> Option<Value> {
-        let client = aws(ctx, diags)?.kube.client(diags)?;
+        let client = context(ctx, diags)?.kube.client(diags)?;
         match objects::get(&client, &ObjectRef::provisioner(id)).await {
             Ok(Some(obj)) => {
                 let spec = spec_of_json(&obj, diags)?;

@@ -5,10 +5,10 @@
 
 use serde_json::{Value as Json, json};
 
-use super::controller_role::trust_policy;
-use super::iam_common::partition;
-use super::node_role::{base_policy_arns, ec2_trust};
-use crate::plugin::Value;
+use crate::resources::aws::partition;
+use crate::resources::policies::{
+    controller_trust, ec2_trust, node_base_policy_arns, queue_policy,
+};
 use karpenter_contract::iam_policy::{Scope, document};
 use karpenter_contract::interruption::{KINDS, TARGET_ID, event_pattern, queue_name, rule_name};
 
@@ -24,10 +24,6 @@ fn logical_rule_id(kind: &str) -> String {
     format!("{}Rule", karpenter_contract::case::pascal_case(kind))
 }
 
-fn parse(text: &str) -> Json {
-    serde_json::from_str(text).unwrap_or(Json::Null)
-}
-
 pub fn template(i: &Inputs<'_>) -> Json {
     let c = i.cluster;
     let queue_arn = json!({"Fn::GetAtt": ["InterruptionQueue", "Arn"]});
@@ -39,8 +35,8 @@ pub fn template(i: &Inputs<'_>) -> Json {
             "Properties": {
                 "RoleName": format!("KarpenterNodeRole-{c}"),
                 "Description": format!("karpenter-rs nodes of cluster {c}"),
-                "AssumeRolePolicyDocument": parse(&ec2_trust(i.region)),
-                "ManagedPolicyArns": base_policy_arns(i.region)
+                "AssumeRolePolicyDocument": ec2_trust(i.region),
+                "ManagedPolicyArns": node_base_policy_arns(i.region)
             }
         }),
     );
@@ -71,27 +67,7 @@ pub fn template(i: &Inputs<'_>) -> Json {
             "Type": "AWS::SQS::QueuePolicy",
             "Properties": {
                 "Queues": [{"Ref": "InterruptionQueue"}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Id": "KarpenterInterruptionQueue",
-                    "Statement": [
-                        {
-                            "Sid": "AllowEventBridgeAndSqs",
-                            "Effect": "Allow",
-                            "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn
-                        },
-                        {
-                            "Sid": "DenyNonTls",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sqs:*",
-                            "Resource": queue_arn,
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-                        }
-                    ]
-                }
+                "PolicyDocument": queue_policy(queue_arn.clone())
             }
         }),
     );
@@ -126,7 +102,7 @@ pub fn template(i: &Inputs<'_>) -> Json {
             "Properties": {
                 "RoleName": format!("KarpenterControllerRole-{c}"),
                 "Description": format!("karpenter-rs controller of cluster {c}"),
-                "AssumeRolePolicyDocument": parse(&trust_policy(&Value::Null, &Value::Null, &Value::Null).unwrap_or_default()),
+                "AssumeRolePolicyDocument": controller_trust(None),
                 "Policies": [{"PolicyName": format!("KarpenterControllerPolicy-{c}"), "PolicyDocument": policy}]
             }
         }),

@@ -1,0 +1,296 @@
+//! The lifecycle every AWS-backed resource shares. A resource implements `AwsObject` over its
+//! typed model (find, create, update, delete); `Aws<T>` turns that into a `plugin::Resource`
+//! with the parts that used to be copied into each one: the provider's AWS context, decoding
+//! and encoding the model, the `timeouts {}` block and its bounds, read (Found / Gone / Failed,
+//! never "gone" for a failure) and import.
+
+mod default_name;
+pub mod timeouts;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use default_name::default_name;
+pub use timeouts::Timeouts;
+
+use crate::plugin::{
+    Block, CallContext, Diagnostics, Importer, Model, PlannedChange, Read, Resource, Schema, Value,
+};
+use crate::provider::AwsContext;
+
+/// What looking an object up found. Failures carry their reason in the diagnostics.
+#[derive(Debug)]
+pub enum Fetched<T> {
+    Found(T),
+    Gone,
+    Failed,
+}
+
+/// What an operation runs with.
+pub struct Op<'a> {
+    pub ctx: &'a CallContext,
+    pub aws: &'a AwsContext,
+    /// The operation's bound from `timeouts {}` (or its default).
+    pub timeout: Duration,
+}
+
+#[async_trait]
+pub trait AwsObject: Send + Sync + 'static {
+    /// The resource's attributes, all but `timeouts` (which `Aws` keeps).
+    type State: Model + Send + Sync;
+    const TYPE_NAME: &'static str;
+    /// What the object is called in errors ("SQS queue").
+    const NOUN: &'static str;
+    /// What `terraform import` takes ("the queue name").
+    const IMPORT_ID: &'static str;
+    /// The operations the user may bound, with defaults; empty for no `timeouts {}` block.
+    const TIMEOUTS: Timeouts = &[];
+
+    /// The schema without the `timeouts {}` block.
+    fn schema(&self) -> Block;
+    /// Checks beyond the schema's validators; the configuration may hold unknown values.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Values known at plan time from the provider's configuration (documents, derived sets).
+    fn plan(&self, _aws: &AwsContext, _prior: &Value, _plan: &mut PlannedChange) {}
+    /// What `fetch` finds the object by (a name, URL or ARN); None when the state lacks it.
+    fn locator(state: &Self::State) -> Option<String>;
+    /// The locator of an import id; by default the id itself.
+    async fn resolve_import(
+        &self,
+        _aws: &AwsContext,
+        id: &str,
+        _diags: &mut Diagnostics,
+    ) -> Option<String> {
+        Some(id.to_string())
+    }
+    /// The state an import starts from, before `fetch` fills it in.
+    fn imported(id: &str, locator: &str) -> Self::State;
+    /// Reads the object. `prior` carries what AWS does not return (planned document text).
+    async fn fetch(
+        &self,
+        aws: &AwsContext,
+        locator: &str,
+        prior: &Self::State,
+        diags: &mut Diagnostics,
+    ) -> Fetched<Self::State>;
+    /// The new state; once the object exists, return its state even on failure so Terraform
+    /// keeps track of it.
+    async fn create(
+        &self,
+        op: &Op<'_>,
+        planned: &Self::State,
+        diags: &mut Diagnostics,
+    ) -> Option<Self::State>;
+    async fn update(
+        &self,
+        op: &Op<'_>,
+        prior: &Self::State,
+        planned: &Self::State,
+        diags: &mut Diagnostics,
+    ) -> Option<Self::State>;
+    async fn delete(&self, op: &Op<'_>, prior: &Self::State, diags: &mut Diagnostics);
+}
+
+/// The `plugin::Resource` of an `AwsObject`.
+pub struct Aws<T>(pub T);
+
+fn context(ctx: &CallContext, diags: &mut Diagnostics) -> Option<std::sync::Arc<AwsContext>> {
+    let a = ctx.provider_data::<AwsContext>();
+    if a.is_none() {
+        diags.error(
+            "Provider not configured",
+            "The karpenter provider has no configuration yet (region and cluster_name must be known).",
+        );
+    }
+    a
+}
+
+fn decode<T: AwsObject>(v: &Value, diags: &mut Diagnostics) -> Option<T::State> {
+    T::State::decode(v)
+        .map_err(|e| {
+            diags.error(
+                format!("Unexpected value in {}", T::TYPE_NAME),
+                format!("{e}. This is a bug in the provider; please report it."),
+            )
+        })
+        .ok()
+}
+
+/// The model's value plus the `timeouts {}` block taken from `from` (plan or prior state).
+fn encode<T: AwsObject>(state: &T::State, from: &Value) -> Value {
+    let mut v = state.encode();
+    if !T::TIMEOUTS.is_empty() {
+        v.set("timeouts", from.get("timeouts").clone());
+    }
+    v
+}
+
+impl<'a> Op<'a> {
+    fn new(
+        ctx: &'a CallContext,
+        aws: &'a AwsContext,
+        timeouts: Timeouts,
+        bound_by: &Value,
+        op: &str,
+    ) -> Self {
+        Op {
+            ctx,
+            aws,
+            timeout: timeouts::of(bound_by, timeouts, op),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: AwsObject> Resource for Aws<T> {
+    fn type_name(&self) -> &'static str {
+        T::TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        let mut block = self.0.schema();
+        if !T::TIMEOUTS.is_empty() {
+            block = block.block(timeouts::block(T::TIMEOUTS));
+        }
+        Schema::new(block)
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        timeouts::validate(config, T::TIMEOUTS, diags);
+        self.0.validate(config, diags);
+    }
+
+    async fn modify_plan(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        _config: &Value,
+        plan: &mut PlannedChange,
+        _diags: &mut Diagnostics,
+    ) {
+        if plan.planned.is_null() {
+            return;
+        }
+        if let Some(aws) = ctx.provider_data::<AwsContext>() {
+            self.0.plan(&aws, prior, plan);
+        }
+    }
+
+    async fn create(
+        &self,
+        ctx: &CallContext,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let aws = context(ctx, diags)?;
+        let want = decode::<T>(planned, diags)?;
+        let op = Op::new(ctx, &aws, T::TIMEOUTS, planned, "create");
+        let got = self.0.create(&op, &want, diags).await?;
+        Some(encode::<T>(&got, planned))
+    }
+
+    async fn read(&self, ctx: &CallContext, state: &Value, diags: &mut Diagnostics) -> Read {
+        let (Some(aws), Some(prior)) = (context(ctx, diags), decode::<T>(state, diags)) else {
+            return Read::Failed;
+        };
+        let Some(locator) = T::locator(&prior) else {
+            diags.error(
+                format!(
+                    "{} state does not say which {} it is",
+                    T::TYPE_NAME,
+                    T::NOUN
+                ),
+                format!(
+                    "Remove it from state (`terraform state rm`) and import it again by {}.",
+                    T::IMPORT_ID
+                ),
+            );
+            return Read::Failed;
+        };
+        match self.0.fetch(&aws, &locator, &prior, diags).await {
+            Fetched::Found(s) => Read::Found(encode::<T>(&s, state)),
+            Fetched::Gone => Read::Gone,
+            Fetched::Failed => Read::Failed,
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &CallContext,
+        prior: &Value,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let aws = context(ctx, diags)?;
+        let had = decode::<T>(prior, diags)?;
+        let want = decode::<T>(planned, diags)?;
+        let op = Op::new(ctx, &aws, T::TIMEOUTS, planned, "update");
+        let got = self.0.update(&op, &had, &want, diags).await?;
+        Some(encode::<T>(&got, planned))
+    }
+
+    async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
+        let (Some(aws), Some(had)) = (context(ctx, diags), decode::<T>(prior, diags)) else {
+            return;
+        };
+        let op = Op::new(ctx, &aws, T::TIMEOUTS, prior, "delete");
+        self.0.delete(&op, &had, diags).await;
+    }
+
+    fn importer(&self) -> Option<&dyn Importer> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl<T: AwsObject> Importer for Aws<T> {
+    fn id_description(&self) -> String {
+        T::IMPORT_ID.to_string()
+    }
+
+    async fn import(&self, ctx: &CallContext, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        let aws = context(ctx, diags)?;
+        let locator = self.0.resolve_import(&aws, id, diags).await?;
+        match self
+            .0
+            .fetch(&aws, &locator, &T::imported(id, &locator), diags)
+            .await
+        {
+            Fetched::Found(s) => Some(encode::<T>(&s, &Value::Null)),
+            Fetched::Gone => {
+                diags.error(
+                    format!("{} not found", T::NOUN),
+                    format!(
+                        "No {} {id:?} exists in {}; import takes {}.",
+                        T::NOUN,
+                        aws.region,
+                        T::IMPORT_ID
+                    ),
+                );
+                None
+            }
+            Fetched::Failed => None,
+        }
+    }
+}
+
+/// Asserts that a model's fields are exactly its schema's attributes and blocks (but
+/// `timeouts`, which the framework adds), so no attribute is decoded under a wrong name.
+#[cfg(test)]
+pub fn assert_model_matches_schema<T: AwsObject>(object: T) {
+    let block = Resource::schema(&Aws(object)).block;
+    let mut schema: Vec<&str> = block
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .chain(block.blocks.iter().map(|b| b.name.as_str()))
+        .collect();
+    schema.sort_unstable();
+    let mut model: Vec<&str> = T::State::ATTRIBUTES.to_vec();
+    if !T::TIMEOUTS.is_empty() {
+        model.push("timeouts");
+    }
+    model.sort_unstable();
+    assert_eq!(model, schema, "{}: model fields vs schema", T::TYPE_NAME);
+}

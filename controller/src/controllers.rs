@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::runtime::reflector::ReflectHandle;
 use tokio::task::JoinSet;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, UnavailableOfferings};
 use crate::disruption::Disruption;
 use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
@@ -22,6 +22,7 @@ use crate::provisioning::{Provisioning, ProvisioningError};
 use crate::settings::Settings;
 use crate::state::{ClusterState, WatchEnded};
 use crate::termination::Termination;
+use crate::termination::ops::{KubeNodes, KubePods, NodeOps, PodOps};
 
 /// How often the instance catalog (types, offerings, prices) is fetched again.
 pub const CATALOG_REFRESH: Duration = Duration::from_secs(15 * 60);
@@ -38,6 +39,8 @@ pub enum ControllersError {
 
 pub struct Controllers {
     client: kube::Client,
+    /// The one clock every controller reads.
+    clock: Arc<dyn Clock>,
     settings: Settings,
     metrics: Metrics,
     /// The one AWS SDK configuration (region, credentials, endpoints) every client is built from.
@@ -57,9 +60,10 @@ impl Controllers {
         let aws_settings = AwsSettings::new(settings.cluster_name.clone());
         let sdk = AwsCloud::sdk_config(&aws_settings).await;
         let aws = Arc::new(AwsCloud::new(&sdk, aws_settings)?);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ice = Arc::new(UnavailableOfferings::new(
             settings.ice_cache_ttl,
-            Arc::new(SystemClock),
+            clock.clone(),
         ));
         let cloud: Arc<dyn CloudProvider> = aws.clone();
         let provisioning = Provisioning::new(
@@ -73,6 +77,7 @@ impl Controllers {
         .await?;
         Ok(Controllers {
             client,
+            clock,
             settings,
             metrics,
             sdk,
@@ -128,9 +133,15 @@ impl Controllers {
         let (client, settings, metrics) = (&self.client, &self.settings, &self.metrics);
         let cloud: Arc<dyn CloudProvider> = self.aws.clone();
         let mut tasks = JoinSet::new();
+        // The seam the orchestration acts through; unit tests put their own cluster here.
+        let nodes: Arc<dyn NodeOps> = Arc::new(KubeNodes::new(client.clone()));
+        let pods: Arc<dyn PodOps> = Arc::new(KubePods(client.clone()));
         let termination = Arc::new(Termination::new(
-            client.clone(),
+            nodes.clone(),
+            pods.clone(),
             cloud.clone(),
+            self.clock.clone(),
+            state.budgets.clone(),
             metrics.clone(),
         ));
         tasks.spawn(termination.run(state.nodes.clone(), node_changes));
@@ -141,7 +152,7 @@ impl Controllers {
         ));
         // Karpenter's window: twice the longest batch, at least 10 s.
         let window = (settings.batch_max_duration * 2).max(Duration::from_secs(10));
-        let disruption = Disruption::new(client.clone(), metrics, Arc::new(SystemClock))
+        let disruption = Disruption::new(nodes.clone(), metrics, self.clock.clone())
             .with_nominations(self.provisioning.nominated_nodes(), window);
         tasks.spawn(disruption.run(
             state.nodes.clone(),
@@ -166,7 +177,8 @@ impl Controllers {
                 tracing::info!(queue = %q.url(), workers, "interruption: polling the queue");
                 let im = InterruptionMetrics::register(metrics);
                 let handler = Arc::new(Handler::new(
-                    client.clone(),
+                    nodes,
+                    pods,
                     state.nodes.clone(),
                     self.ice.clone(),
                     im.clone(),

@@ -1,6 +1,7 @@
-//! The cluster as every controller sees it: one watch per kind, cached once and shared, and for
-//! the two kinds whose changes start work, their change streams (kube's shared reflectors): nodes
-//! for the termination finalizer, pods for provisioning.
+//! The cluster as every controller sees it: one watch per kind (nodes, pods, Provisioners,
+//! DaemonSets, PodDisruptionBudgets), cached once and shared, and for the two kinds whose changes
+//! start work, their change streams (kube's shared reflectors): nodes for the termination
+//! finalizer, pods for provisioning. Each watch logs `watch started` with its kind once.
 //!
 //! A change stream must be consumed: a shared reflector waits for its slowest subscriber.
 
@@ -9,6 +10,7 @@ use std::fmt::Debug;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -26,6 +28,7 @@ pub struct ClusterState {
     pub pods: Store<Pod>,
     pub provisioners: Store<Provisioner>,
     pub daemonsets: Store<DaemonSet>,
+    pub budgets: Store<PodDisruptionBudget>,
 }
 
 /// The change streams; each must be handed to a consumer.
@@ -50,6 +53,7 @@ impl<K> Watched for K where
 /// Drives a watch into `writer` for the life of the process, logging its errors (the watcher
 /// retries with backoff).
 fn drive<K: Watched>(client: &kube::Client, writer: reflector::store::Writer<K>) {
+    tracing::info!(kind = %K::kind(&()), "watch started");
     let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .reflect_shared(writer);
@@ -92,6 +96,7 @@ impl ClusterState {
             pods,
             provisioners: cached(client),
             daemonsets: cached(client),
+            budgets: cached(client),
         };
         let changes = Changes {
             nodes: node_changes,
@@ -107,6 +112,7 @@ impl ClusterState {
         synced(&self.nodes).await?;
         synced(&self.pods).await?;
         synced(&self.provisioners).await?;
-        synced(&self.daemonsets).await
+        synced(&self.daemonsets).await?;
+        synced(&self.budgets).await
     }
 }

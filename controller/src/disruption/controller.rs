@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,7 +19,8 @@ use crate::metrics::Metrics;
 use crate::provisioning::NominatedNodes;
 use crate::provisioning::convert::is_ready;
 use crate::termination::drain::holds_node;
-use crate::termination::node::{self as ournode, NodeEvents};
+use crate::termination::node as ournode;
+use crate::termination::ops::NodeOps;
 
 pub const PERIOD: Duration = Duration::from_secs(5);
 
@@ -30,9 +30,8 @@ pub struct ActionLabels {
 }
 
 pub struct Disruption {
-    client: kube::Client,
+    cluster: Arc<dyn NodeOps>,
     clock: Arc<dyn Clock>,
-    events: NodeEvents,
     actions: Family<ActionLabels, Counter>,
     /// Nodes pods were recently nominated to, and for how long a nomination keeps a node busy.
     nominated: Option<(NominatedNodes, Duration)>,
@@ -63,7 +62,7 @@ pub fn facts(node: &Node, pods: &[&Pod], provisioner: Option<&Provisioner>) -> N
 }
 
 impl Disruption {
-    pub fn new(client: kube::Client, metrics: &Metrics, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(cluster: Arc<dyn NodeOps>, metrics: &Metrics, clock: Arc<dyn Clock>) -> Self {
         let actions = Family::<ActionLabels, Counter>::default();
         metrics.register(
             "karpenter_deprovisioning_actions_performed",
@@ -71,8 +70,7 @@ impl Disruption {
             actions.clone(),
         );
         Disruption {
-            events: NodeEvents::new(client.clone()),
-            client,
+            cluster,
             clock,
             actions,
             nominated: None,
@@ -122,7 +120,6 @@ impl Disruption {
             .into_iter()
             .filter_map(|p| p.metadata.name.clone().map(|n| (n, p)))
             .collect();
-        let api: Api<Node> = Api::all(self.client.clone());
         let now = self.clock.wall();
         for node in nodes.state() {
             if node.metadata.deletion_timestamp.is_some() || !ournode::has_finalizer(&node) {
@@ -141,41 +138,33 @@ impl Disruption {
                 .as_ref()
                 .is_some_and(|(n, window)| n.within(ournode::name(&node), *window));
             let decision = decide::decide(&f, now);
-            if let Err(error) = self.apply(&api, &node, decision).await {
+            if let Err(error) = self.apply(&node, decision).await {
                 tracing::warn!(node = ournode::name(&node), %error, "disruption step failed; retrying next pass");
             }
         }
     }
 
-    async fn apply(
-        &self,
-        api: &Api<Node>,
-        node: &Node,
-        decision: Decision,
-    ) -> Result<(), kube::Error> {
+    async fn apply(&self, node: &Node, decision: Decision) -> Result<(), kube::Error> {
         let name = ournode::name(node);
         match decision {
             Decision::Nothing => Ok(()),
             Decision::MarkEmpty(at) => {
                 tracing::debug!(node = name, since = %at, "node is empty");
-                let patch = serde_json::json!({"metadata": {"annotations": {EMPTINESS_ANNOTATION: at.to_string()}}});
-                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                self.cluster
+                    .annotate(name, EMPTINESS_ANNOTATION, Some(&at.to_string()))
                     .await
-                    .map(|_| ())
             }
             Decision::ClearEmpty => {
-                let patch =
-                    serde_json::json!({"metadata": {"annotations": {EMPTINESS_ANNOTATION: null}}});
-                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                self.cluster
+                    .annotate(name, EMPTINESS_ANNOTATION, None)
                     .await
-                    .map(|_| ())
             }
             Decision::Terminate { reason, note } => {
                 tracing::info!(node = name, reason, %note, "terminating node");
-                self.events
+                self.cluster
                     .publish(node, false, event_reason(reason), note)
                     .await;
-                ournode::request_termination(api, name, reason).await?;
+                self.cluster.request_termination(name, reason).await?;
                 self.actions
                     .get_or_create(&ActionLabels {
                         action: reason.to_string(),
@@ -224,5 +213,82 @@ mod tests {
         assert_eq!(f.ttl_after_empty, Some(Duration::from_secs(30)));
         assert_eq!(f.ttl_until_expired, Some(Duration::from_secs(600)));
         assert_eq!(facts(&node, &[&ds], Some(&prov)).busy_pods, 0);
+    }
+
+    fn store<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone,
+    {
+        let (reader, mut writer) = kube::runtime::reflector::store();
+        for o in objects {
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(o));
+        }
+        reader
+    }
+
+    fn our_node(name: &str, created: k8s_openapi::jiff::Timestamp, provisioner: &str) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "creationTimestamp": created.to_string(),
+                         "finalizers": [crate::provisioning::node::TERMINATION_FINALIZER],
+                         "labels": {karpenter_core::api::labels::PROVISIONER_NAME: provisioner}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap_or_default()
+    }
+
+    fn provisioner(name: &str, spec: serde_json::Value) -> Provisioner {
+        serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1alpha5", "kind": "Provisioner",
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .unwrap_or_else(|_| Provisioner::new(name, Default::default()))
+    }
+
+    #[tokio::test]
+    async fn a_pass_expires_old_nodes_stamps_empty_ones_and_keeps_going_past_a_failure() {
+        use crate::clock::ManualClock;
+        use crate::termination::ops_double::FakeCluster;
+        let clock = Arc::new(ManualClock::new());
+        let now = k8s_openapi::jiff::Timestamp::from_second(clock.wall().as_second())
+            .unwrap_or(clock.wall());
+        let hour_ago = now
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600))
+            .unwrap_or(now);
+        let cluster = Arc::new(FakeCluster::default());
+        let metrics = Metrics::new();
+        let disruption = Disruption::new(cluster.clone(), &metrics, clock.clone());
+        let nodes = store(vec![
+            our_node("old", hour_ago, "expiring"),
+            our_node("idle", now, "emptying"),
+            our_node("stranger", hour_ago, "unknown-provisioner"),
+        ]);
+        let provisioners = store(vec![
+            provisioner("expiring", json!({"ttlSecondsUntilExpired": 600})),
+            provisioner("emptying", json!({"ttlSecondsAfterEmpty": 30})),
+        ]);
+        let acted = |calls: &[String]| {
+            let stamped = calls
+                .iter()
+                .any(|c| c.starts_with("annotate idle karpenter.sh/emptiness-timestamp="));
+            let expired = calls.iter().any(|c| c == "terminate old expired");
+            (stamped, expired)
+        };
+        cluster.fail_node_writes(503, 1);
+        disruption.pass(&nodes, &store(vec![]), &provisioners).await;
+        let (stamped, expired) = acted(&cluster.calls());
+        assert!(
+            stamped != expired,
+            "one write failed, the other went ahead: {:?}",
+            cluster.calls()
+        );
+        disruption.pass(&nodes, &store(vec![]), &provisioners).await;
+        let calls = cluster.calls();
+        assert_eq!(
+            acted(&calls),
+            (true, true),
+            "the failed one is done next pass: {calls:?}"
+        );
+        assert!(calls.contains(&"event old Expired".to_string()));
+        assert!(!calls.iter().any(|c| c.contains("stranger")), "{calls:?}");
     }
 }

@@ -15,8 +15,8 @@ use super::NodeAction;
 use super::source::Imds;
 use crate::termination::controller::DRAIN_POLL;
 use crate::termination::drain_step::{self, Refusals};
-use crate::termination::evict::KubePods;
 use crate::termination::node::{self as ournode, NodeEvents};
+use crate::termination::ops::KubePods;
 
 /// The configured action per notice kind.
 #[derive(Debug, Clone, Copy)]

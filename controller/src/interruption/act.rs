@@ -14,14 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Node;
 use karpenter_core::interruption::InstanceId;
-use kube::api::Api;
 use kube::runtime::reflector::Store;
 
 use super::decide::{Plan, Target};
 use super::metrics::InterruptionMetrics;
-use super::replacement::{self, Outcome};
+use super::replacement::Outcome;
 use crate::cloud::UnavailableOfferings;
-use crate::termination::node::{self as ournode, NodeEvents};
+use crate::termination::node as ournode;
+use crate::termination::ops::{NodeOps, PodOps};
 
 /// How long a replacement may take before the drain goes ahead anyway: inside the two minutes of
 /// a spot warning, with room left for the drain.
@@ -31,26 +31,27 @@ pub const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(90);
 const ATTEMPTS: u32 = 4;
 
 pub struct Handler {
-    client: kube::Client,
+    cluster: Arc<dyn NodeOps>,
+    pods: Arc<dyn PodOps>,
     nodes: Store<Node>,
     ice: Arc<UnavailableOfferings>,
     metrics: InterruptionMetrics,
-    events: NodeEvents,
     in_flight: Mutex<HashSet<String>>,
     replacement_timeout: Duration,
 }
 
 impl Handler {
     pub fn new(
-        client: kube::Client,
+        cluster: Arc<dyn NodeOps>,
+        pods: Arc<dyn PodOps>,
         nodes: Store<Node>,
         ice: Arc<UnavailableOfferings>,
         metrics: InterruptionMetrics,
         replacement_timeout: Duration,
     ) -> Self {
         Handler {
-            events: NodeEvents::new(client.clone()),
-            client,
+            cluster,
+            pods,
             nodes,
             ice,
             metrics,
@@ -138,12 +139,11 @@ impl Handler {
         sent_at: &mut Option<SystemTime>,
         replaced_by: tokio::time::Instant,
     ) -> Result<(), kube::Error> {
-        let api: Api<Node> = Api::all(self.client.clone());
-        let Some(node) = api.get_opt(&plan.node).await? else {
+        let Some(node) = self.cluster.get(&plan.node).await? else {
             self.metrics.action("not_ours");
             return Ok(());
         };
-        ournode::cordon(&api, &node).await?;
+        self.cluster.cordon(&node).await?;
         if let Some(d) = sent_at
             .take()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
@@ -152,7 +152,7 @@ impl Handler {
         }
         tracing::info!(node = %plan.node, instance = %plan.instance, kind = %plan.kind, action = %plan.action,
             "interruption: node cordoned");
-        self.events
+        self.cluster
             .publish(
                 &node,
                 true,
@@ -165,7 +165,7 @@ impl Handler {
             .await;
         if plan.action.launches_replacement() {
             let left = replaced_by.saturating_duration_since(tokio::time::Instant::now());
-            let outcome = replacement::launch(&self.client, &node, left).await?;
+            let outcome = self.pods.launch_replacement(&node, left).await?;
             tracing::info!(node = %plan.node, ?outcome, "interruption: replacement");
             if outcome == Outcome::TimedOut {
                 tracing::warn!(node = %plan.node, timeout = ?self.replacement_timeout,
@@ -173,7 +173,9 @@ impl Handler {
             }
         }
         if plan.action.drains_and_terminates() {
-            ournode::request_termination(&api, &plan.node, plan.kind.name()).await?;
+            self.cluster
+                .request_termination(&plan.node, plan.kind.name())
+                .await?;
         }
         self.metrics.action(plan.action.as_str());
         Ok(())
@@ -193,13 +195,155 @@ fn is_transient(error: &kube::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::metrics::Metrics;
+    use crate::termination::ops_double::{FakeCluster, api_error};
+    use karpenter_core::interruption::{Action, EventKind};
+    use kube::runtime::reflector;
+    use serde_json::json;
 
-    fn api_error(code: u16) -> kube::Error {
-        kube::Error::Api(
-            kube::core::Status::failure(&format!("code {code}"), "")
-                .with_code(code)
-                .boxed(),
-        )
+    fn handler(cluster: &Arc<FakeCluster>) -> (Arc<Handler>, InterruptionMetrics) {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"}, "spec": {}}))
+            .unwrap_or_default();
+        cluster.add_node(node);
+        let metrics = InterruptionMetrics::register(&Metrics::new());
+        let (store, _writer) = reflector::store();
+        let ice = Arc::new(UnavailableOfferings::new(
+            Duration::from_secs(180),
+            Arc::new(ManualClock::new()),
+        ));
+        let h = Handler::new(
+            cluster.clone(),
+            cluster.clone(),
+            store,
+            ice,
+            metrics.clone(),
+            REPLACEMENT_TIMEOUT,
+        );
+        (Arc::new(h), metrics)
+    }
+
+    fn plan(node: &str, kind: EventKind, action: Action) -> Plan {
+        Plan {
+            node: node.into(),
+            instance: "i-1".into(),
+            kind,
+            action,
+            mark_unavailable: None,
+        }
+    }
+
+    fn count(m: &InterruptionMetrics, action: &str) -> u64 {
+        m.actions
+            .get_or_create(&super::super::metrics::ActionLabels {
+                action: action.into(),
+            })
+            .get()
+    }
+
+    async fn finished(h: &Handler) {
+        while !h
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spot_warning_cordons_replaces_and_then_hands_the_node_to_the_finalizer() {
+        let cluster = Arc::new(FakeCluster::default());
+        let (h, m) = handler(&cluster);
+        h.start(
+            plan("n1", EventKind::SpotInterruption, Action::ReplaceAndDrain),
+            None,
+        );
+        finished(&h).await;
+        assert_eq!(
+            cluster.calls(),
+            [
+                "cordon n1",
+                "event n1 Interrupted",
+                "replace n1",
+                "terminate n1 spot_interruption"
+            ]
+        );
+        assert_eq!(count(&m, "replace-and-drain"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replace_and_cordon_leaves_the_node_running_and_ignore_touches_nothing() {
+        let cluster = Arc::new(FakeCluster::default());
+        let (h, m) = handler(&cluster);
+        h.start(
+            plan(
+                "n1",
+                EventKind::RebalanceRecommendation,
+                Action::ReplaceAndCordon,
+            ),
+            None,
+        );
+        finished(&h).await;
+        assert_eq!(
+            cluster.calls(),
+            ["cordon n1", "event n1 Interrupted", "replace n1"]
+        );
+        h.start(plan("n1", EventKind::ScheduledChange, Action::Ignore), None);
+        finished(&h).await;
+        assert_eq!(cluster.calls().len(), 3);
+        assert_eq!(count(&m, "ignore"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_for_a_node_that_no_longer_exists_starts_nothing() {
+        let cluster = Arc::new(FakeCluster::default());
+        let (h, m) = handler(&cluster);
+        h.start(
+            plan("gone", EventKind::SpotInterruption, Action::ReplaceAndDrain),
+            None,
+        );
+        finished(&h).await;
+        assert!(cluster.calls().is_empty());
+        assert_eq!(count(&m, "not_ours"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_api_server_that_fails_for_a_while_delays_the_plan_but_does_not_lose_it() {
+        let cluster = Arc::new(FakeCluster::default());
+        let (h, m) = handler(&cluster);
+        cluster.fail_node_writes(503, 2);
+        h.start(
+            plan("n1", EventKind::SpotInterruption, Action::CordonAndDrain),
+            None,
+        );
+        finished(&h).await;
+        assert_eq!(
+            cluster.calls(),
+            [
+                "cordon n1",
+                "event n1 Interrupted",
+                "terminate n1 spot_interruption"
+            ],
+            "run again from the start, once the server answers"
+        );
+        assert_eq!(count(&m, "cordon-and-drain"), 1);
+        assert_eq!(count(&m, "failed"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_of_the_request_itself_is_not_retried() {
+        let cluster = Arc::new(FakeCluster::default());
+        let (h, m) = handler(&cluster);
+        cluster.fail_node_writes(403, 1);
+        h.start(
+            plan("n1", EventKind::SpotInterruption, Action::CordonAndDrain),
+            None,
+        );
+        finished(&h).await;
+        assert!(cluster.calls().is_empty());
+        assert_eq!(count(&m, "failed"), 1);
     }
 
     #[test]

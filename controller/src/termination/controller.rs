@@ -10,18 +10,18 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ReflectHandle, Store};
 
+use super::budgets;
 use super::drain_step::{self, Refusals};
-use super::evict::KubePods;
 use super::metrics::TerminationMetrics;
-use super::node::{self as ournode, NodeEvents};
+use super::node as ournode;
+use super::ops::{NodeOps, PodOps};
+use crate::clock::Clock;
 use crate::cloud::CloudProvider;
 use crate::metrics::{Metrics, TerminationLabels};
-use crate::provisioning::node::TERMINATION_FINALIZER;
 
 /// How often a draining node is looked at again when nothing refused.
 pub const DRAIN_POLL: Duration = Duration::from_secs(2);
@@ -48,11 +48,14 @@ impl TerminationError {
 }
 
 pub struct Termination {
-    client: kube::Client,
+    nodes: Arc<dyn NodeOps>,
+    pods: Arc<dyn PodOps>,
     cloud: Arc<dyn CloudProvider>,
+    clock: Arc<dyn Clock>,
+    /// The shared PodDisruptionBudget cache, to name what refuses an eviction.
+    budgets: Store<PodDisruptionBudget>,
     metrics: Metrics,
     own: TerminationMetrics,
-    events: NodeEvents,
     /// Node name -> when its drain started (for the drain-duration histogram).
     started: Mutex<HashMap<String, Instant>>,
     refusals: Refusals,
@@ -63,12 +66,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Termination {
-    pub fn new(client: kube::Client, cloud: Arc<dyn CloudProvider>, metrics: Metrics) -> Self {
+    pub fn new(
+        nodes: Arc<dyn NodeOps>,
+        pods: Arc<dyn PodOps>,
+        cloud: Arc<dyn CloudProvider>,
+        clock: Arc<dyn Clock>,
+        budgets: Store<PodDisruptionBudget>,
+        metrics: Metrics,
+    ) -> Self {
         Termination {
-            events: NodeEvents::new(client.clone()),
             own: TerminationMetrics::register(&metrics),
-            client,
+            nodes,
+            pods,
             cloud,
+            clock,
+            budgets,
             metrics,
             started: Mutex::new(HashMap::new()),
             refusals: Refusals::default(),
@@ -93,20 +105,45 @@ impl Termination {
             .await;
     }
 
+    /// One Warning event per pod that a budget started to protect, naming the budgets.
+    async fn say_what_blocks(&self, node: &Node, pods: &[k8s_openapi::api::core::v1::Pod]) {
+        let all = self.budgets.state();
+        for pod in pods {
+            let by = budgets::protecting(&all, pod);
+            let pod_name = format!(
+                "{}/{}",
+                pod.metadata.namespace.as_deref().unwrap_or_default(),
+                pod.metadata.name.as_deref().unwrap_or_default()
+            );
+            let by = if by.is_empty() {
+                "a PodDisruptionBudget".to_string()
+            } else {
+                format!("PodDisruptionBudget {}", by.join(", "))
+            };
+            tracing::info!(node = ournode::name(node), pod = %pod_name, budgets = %by, "eviction refused; retrying with backoff");
+            self.nodes
+                .publish(
+                    node,
+                    true,
+                    "EvictionBlocked",
+                    format!("eviction of pod {pod_name} refused by {by}; retrying with backoff"),
+                )
+                .await;
+        }
+    }
+
     async fn reconcile(&self, node: &Node) -> Result<Action, TerminationError> {
         if node.metadata.deletion_timestamp.is_none() || !ournode::has_finalizer(node) {
             return Ok(Action::await_change());
         }
         let name = ournode::name(node).to_string();
         let first_step = !lock(&self.started).contains_key(&name);
-        lock(&self.started)
-            .entry(name.clone())
-            .or_insert_with(Instant::now);
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        ournode::cordon(&nodes, node).await?;
+        let now = self.clock.now();
+        lock(&self.started).entry(name.clone()).or_insert(now);
+        self.nodes.cordon(node).await?;
         if first_step {
             tracing::info!(node = %name, reason = ournode::reason(node), "draining node");
-            self.events
+            self.nodes
                 .publish(
                     node,
                     false,
@@ -114,11 +151,11 @@ impl Termination {
                     format!("draining before termination ({})", ournode::reason(node)),
                 )
                 .await;
-            crate::interruption::replacement::release(&self.client, &name).await?;
+            self.pods.release_replacement(&name).await?;
         }
 
-        let pods = KubePods(self.client.clone());
-        let step = drain_step::step(&pods, &name, &self.refusals, Timestamp::now()).await?;
+        let step =
+            drain_step::step(self.pods.as_ref(), &name, &self.refusals, self.clock.wall()).await?;
         for (outcome, n) in [("evicted", step.evicted), ("refused", step.refused)] {
             if n > 0 {
                 self.own
@@ -128,6 +165,9 @@ impl Termination {
                     })
                     .inc_by(u64::from(n));
             }
+        }
+        if !step.newly_refused.is_empty() {
+            self.say_what_blocks(node, &step.newly_refused).await;
         }
         if !step.done {
             if !step.do_not_evict.is_empty() {
@@ -145,30 +185,10 @@ impl Termination {
                     source,
                 })?;
         }
-        // Cordoning (and the kubelet, and KWOK) changed the node since this reconcile read it:
-        // read it again so the finalizer patch carries the current resourceVersion instead of
-        // failing with a conflict and terminating the instance a second time on the retry.
-        let Some(node) = nodes.get_opt(&name).await? else {
-            return Ok(Action::await_change());
-        };
-        let node = &node;
-        let remaining: Vec<&String> = node
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .filter(|f| *f != TERMINATION_FINALIZER)
-            .collect();
-        let patch = serde_json::json!({"metadata": {"finalizers": remaining, "resourceVersion": node.metadata.resource_version}});
-        match nodes
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
-        let elapsed = lock(&self.started).remove(&name).map(|t| t.elapsed());
+        self.nodes.remove_finalizer(&name).await?;
+        let elapsed = lock(&self.started)
+            .remove(&name)
+            .map(|t| self.clock.now().saturating_duration_since(t));
         if let Some(d) = elapsed {
             self.own.drain_duration.observe(d.as_secs_f64());
         }
@@ -182,5 +202,171 @@ impl Termination {
         tracing::info!(node = %name, instance = ournode::instance_id(node).unwrap_or_default(), reason = ournode::reason(node),
             drain_seconds = elapsed.map(|d| d.as_secs_f64()), "node terminated");
         Ok(Action::await_change())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::cloud::double::{Call, RecordingCloud};
+    use crate::provisioning::node::TERMINATION_FINALIZER;
+    use crate::termination::ops_double::FakeCluster;
+    use k8s_openapi::api::core::v1::Pod;
+    use karpenter_core::api::labels;
+    use serde_json::json;
+
+    fn node(deleting: bool) -> Node {
+        let mut meta = json!({"name": "n1", "finalizers": [TERMINATION_FINALIZER],
+            "labels": {labels::PROVISIONER_NAME: "default"},
+            "annotations": {ournode::TERMINATION_REASON: "expired"}});
+        if deleting {
+            meta["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        }
+        serde_json::from_value(json!({"metadata": meta, "spec": {"providerID": "aws:///z/i-1"}}))
+            .unwrap_or_default()
+    }
+
+    fn pod(name: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "app", "uid": name, "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}
+        }))
+        .unwrap_or_default()
+    }
+
+    struct Setup {
+        cluster: Arc<FakeCluster>,
+        cloud: Arc<RecordingCloud>,
+        metrics: Metrics,
+        termination: Termination,
+    }
+
+    fn setup(pods: Vec<Pod>) -> Setup {
+        let cluster = Arc::new(FakeCluster::new(vec![node(true)], pods));
+        let cloud = Arc::new(RecordingCloud::new(None, vec![], vec![]));
+        let metrics = Metrics::new();
+        let budget: PodDisruptionBudget = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "app"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 0},
+            "status": {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1,
+                       "expectedPods": 1}
+        }))
+        .unwrap_or_default();
+        let (budgets, mut writer) = kube::runtime::reflector::store();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(budget));
+        let termination = Termination::new(
+            cluster.clone(),
+            cluster.clone(),
+            cloud.clone(),
+            Arc::new(ManualClock::new()),
+            budgets,
+            metrics.clone(),
+        );
+        Setup {
+            cluster,
+            cloud,
+            metrics,
+            termination,
+        }
+    }
+
+    fn terminated(s: &Setup) -> Vec<Vec<String>> {
+        s.cloud
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Terminate(ids) => Some(ids),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_node_that_is_not_being_deleted_is_left_alone() -> Result<(), TerminationError> {
+        let s = setup(vec![pod("a")]);
+        s.termination.reconcile(&node(false)).await?;
+        assert!(s.cluster.calls().is_empty());
+        assert!(terminated(&s).is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_deleted_node_is_cordoned_and_drained_before_its_instance_ends_and_the_finalizer_goes()
+    -> Result<(), TerminationError> {
+        let s = setup(vec![pod("a")]);
+        let first = s.termination.reconcile(&node(true)).await?;
+        assert_eq!(first, Action::requeue(DRAIN_POLL));
+        assert_eq!(
+            s.cluster.calls(),
+            [
+                "cordon n1",
+                "event n1 Draining",
+                "release n1",
+                "evict app/a"
+            ]
+        );
+        assert!(
+            terminated(&s).is_empty(),
+            "nothing ends while a pod holds the node"
+        );
+
+        s.termination.reconcile(&node(true)).await?;
+        assert_eq!(terminated(&s), [vec!["i-1".to_string()]]);
+        let calls = s.cluster.calls();
+        assert_eq!(calls.last().map(String::as_str), Some("finalizer off n1"));
+        assert_eq!(
+            calls.iter().filter(|c| c.contains("Draining")).count(),
+            1,
+            "one Draining event per drain"
+        );
+        let count = s
+            .metrics
+            .nodes_terminated
+            .get_or_create(&TerminationLabels {
+                provisioner: "default".into(),
+                reason: "expired".into(),
+            })
+            .get();
+        assert_eq!(count, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_pod_its_budget_protects_holds_the_node_and_backs_off() -> Result<(), TerminationError>
+    {
+        let s = setup(vec![pod("a")]);
+        s.cluster.refuse_eviction_of("a");
+        for n in 1..=3 {
+            let next = s.termination.reconcile(&node(true)).await?;
+            assert_eq!(
+                next,
+                Action::requeue(crate::termination::drain::eviction_backoff(n))
+            );
+        }
+        assert!(terminated(&s).is_empty());
+        assert!(s.cluster.node("n1").is_some(), "the finalizer stays");
+        let blocked: Vec<String> = s
+            .cluster
+            .calls()
+            .into_iter()
+            .filter(|c| c.contains("EvictionBlocked"))
+            .collect();
+        assert_eq!(
+            blocked,
+            ["event n1 EvictionBlocked"],
+            "said once, not on every retry"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_api_server_failure_stops_the_step_before_anything_ends() {
+        let s = setup(vec![pod("a")]);
+        s.cluster.fail_node_writes(503, 1);
+        let failed = s.termination.reconcile(&node(true)).await;
+        assert!(matches!(failed, Err(TerminationError::Kube(_))));
+        assert!(s.cluster.calls().is_empty());
+        assert!(terminated(&s).is_empty());
     }
 }

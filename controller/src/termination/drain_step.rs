@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use super::drain::{self, PodRef, eviction_backoff};
-use super::evict::{Outcome, PodOps};
+use super::ops::{Eviction, PodOps};
 
 /// What one step did and what is left.
 #[derive(Debug, Default)]
@@ -22,6 +23,9 @@ pub struct Step {
     pub do_not_evict: Vec<PodRef>,
     /// When to step again: the shortest PDB backoff when something was refused.
     pub retry_after: Option<Duration>,
+    /// Pods refused this step after being evicted or never tried before: a budget started to
+    /// hold the node, worth saying once rather than on every retry.
+    pub newly_refused: Vec<Pod>,
 }
 
 /// PDB refusals in a row per pod uid, so a pod behind a tight budget backs off while the others
@@ -59,28 +63,29 @@ pub async fn step(
         ..Step::default()
     };
     for (ns, name) in &plan.evict {
-        let uid = on_node
-            .iter()
-            .find(|p| {
-                p.metadata.name.as_deref() == Some(name)
-                    && p.metadata.namespace.as_deref() == Some(ns)
-            })
+        let pod = on_node.iter().find(|p| {
+            p.metadata.name.as_deref() == Some(name) && p.metadata.namespace.as_deref() == Some(ns)
+        });
+        let uid = pod
             .and_then(|p| p.metadata.uid.as_deref())
             .unwrap_or_default();
         match pods.evict(ns, name).await {
-            Outcome::Evicted | Outcome::Gone => {
+            Eviction::Evicted | Eviction::Gone => {
                 refusals.clear(uid);
                 out.evicted += 1;
             }
-            Outcome::Refused(message) => {
+            Eviction::Refused(message) => {
                 let n = refusals.record(uid);
                 out.refused += 1;
                 tracing::debug!(%node, pod = %format!("{ns}/{name}"), %message, refusals = n,
                     "eviction refused by a disruption budget");
+                if n == 1 {
+                    out.newly_refused.extend(pod.cloned());
+                }
                 let wait = eviction_backoff(n);
                 out.retry_after = Some(out.retry_after.map_or(wait, |w| w.min(wait)));
             }
-            Outcome::Failed(e) => return Err(e),
+            Eviction::Failed(e) => return Err(e),
         }
     }
     Ok(out)
@@ -89,37 +94,8 @@ pub async fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::Pod;
+    use crate::termination::ops_double::FakeCluster;
     use serde_json::json;
-    use std::sync::Mutex;
-
-    /// Pods on the node, and what the Eviction API answers for each (Evicted unless listed).
-    struct Pods {
-        on_node: Vec<Pod>,
-        refused: Vec<&'static str>,
-        asked: Mutex<Vec<String>>,
-    }
-
-    #[async_trait::async_trait]
-    impl PodOps for Pods {
-        async fn pods_on(&self, _node: &str) -> Result<Vec<Pod>, kube::Error> {
-            Ok(self.on_node.clone())
-        }
-
-        async fn evict(&self, namespace: &str, name: &str) -> Outcome {
-            self.asked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(format!("{namespace}/{name}"));
-            if self.refused.contains(&name) {
-                Outcome::Refused(
-                    "Cannot evict pod as it would violate the pod's disruption budget.".into(),
-                )
-            } else {
-                Outcome::Evicted
-            }
-        }
-    }
 
     fn pod(name: &str, annotations: serde_json::Value) -> Pod {
         serde_json::from_value(json!({
@@ -139,58 +115,42 @@ mod tests {
     #[tokio::test]
     async fn a_refused_pod_backs_off_alone_while_the_others_are_evicted() -> Result<(), kube::Error>
     {
-        let pods = Pods {
-            on_node: vec![
-                pod("a", json!({})),
-                pod("b", json!({})),
-                pod("c", json!({})),
-            ],
-            refused: vec!["b"],
-            asked: Mutex::default(),
-        };
+        let pods = ["a", "b", "c"].map(|p| pod(p, json!({})));
+        let cluster = FakeCluster::new(vec![], pods.to_vec());
+        cluster.refuse_eviction_of("b");
         let refusals = Refusals::default();
-        let first = step(&pods, "n", &refusals, now()).await?;
+        let first = step(&cluster, "n", &refusals, now()).await?;
         assert_eq!((first.evicted, first.refused, first.done), (2, 1, false));
         assert_eq!(first.retry_after, Some(eviction_backoff(1)));
-        let second = step(&pods, "n", &refusals, now()).await?;
+        assert_eq!(first.newly_refused.len(), 1);
+        let second = step(&cluster, "n", &refusals, now()).await?;
         assert_eq!(
             second.retry_after,
             Some(eviction_backoff(2)),
             "refusals in a row back off longer"
         );
+        assert!(second.newly_refused.is_empty(), "said once");
         Ok(())
     }
 
     #[tokio::test]
     async fn a_do_not_evict_pod_holds_the_node_and_is_never_evicted() -> Result<(), kube::Error> {
-        let pods = Pods {
-            on_node: vec![pod("keep", json!({"karpenter.sh/do-not-evict": "true"}))],
-            refused: vec![],
-            asked: Mutex::default(),
-        };
-        let s = step(&pods, "n", &Refusals::default(), now()).await?;
+        let keep = pod("keep", json!({"karpenter.sh/do-not-evict": "true"}));
+        let cluster = FakeCluster::new(vec![], vec![keep]);
+        let s = step(&cluster, "n", &Refusals::default(), now()).await?;
         assert!(!s.done);
         assert_eq!(
             s.do_not_evict,
             vec![("app".to_string(), "keep".to_string())]
         );
-        assert!(
-            pods.asked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_empty()
-        );
+        assert!(cluster.calls().is_empty());
         Ok(())
     }
 
     #[tokio::test]
     async fn a_node_with_nothing_left_is_done() -> Result<(), kube::Error> {
-        let pods = Pods {
-            on_node: vec![],
-            refused: vec![],
-            asked: Mutex::default(),
-        };
-        let s = step(&pods, "n", &Refusals::default(), now()).await?;
+        let cluster = FakeCluster::default();
+        let s = step(&cluster, "n", &Refusals::default(), now()).await?;
         assert!(s.done && s.evicted == 0 && s.retry_after.is_none());
         Ok(())
     }

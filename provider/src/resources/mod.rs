@@ -39,7 +39,8 @@ pub fn all() -> Vec<Arc<dyn Resource>> {
 
 #[cfg(test)]
 mod tests {
-    use super::framework::assert_model_matches_schema;
+    use super::framework::{assert_model_matches, assert_model_matches_schema};
+    use crate::plugin::Resource;
 
     #[test]
     fn every_models_fields_are_its_schemas_attributes() {
@@ -50,5 +51,10 @@ mod tests {
         assert_model_matches_schema(super::controller_policy::ControllerPolicy);
         assert_model_matches_schema(super::controller_role::ControllerRole);
         assert_model_matches_schema(super::bootstrap_stack::BootstrapStack);
+        use super::{controller_install as install, node_access as access};
+        let block = install::ControllerInstall.schema().block;
+        assert_model_matches::<install::Installation>("karpenter_controller", &block, &[]);
+        let block = access::NodeAccess.schema().block;
+        assert_model_matches::<access::Access>("karpenter_node_access", &block, &[]);
     }
 }

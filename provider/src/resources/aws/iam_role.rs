@@ -10,7 +10,7 @@ use super::errors::{aws_error, is_no_such_entity, sdk_error_text};
 use super::retry::{RetryEnd, retry_eventual};
 use super::tags::{iam_tag_map, iam_tags, stale_keys};
 use crate::plugin::{CallContext, Diagnostics};
-use crate::resources::framework::Op;
+use crate::resources::framework::{Fetched, Op};
 use crate::resources::policies::decode_policy;
 
 /// What a role looks like in IAM.
@@ -22,8 +22,21 @@ pub struct RemoteRole {
     pub attached: BTreeSet<String>,
 }
 
-/// Reads a role: None without errors when it does not exist.
+/// Reads a role.
 pub async fn fetch(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Fetched<RemoteRole> {
+    match read(iam, name, diags).await {
+        Some(r) => Fetched::Found(r),
+        None if diags.has_errors() => Fetched::Failed,
+        None => Fetched::Gone,
+    }
+}
+
+/// None without errors when the role does not exist.
+async fn read(
     iam: &aws_sdk_iam::Client,
     name: &str,
     diags: &mut Diagnostics,
@@ -332,6 +345,26 @@ async fn delete_only(iam: &aws_sdk_iam::Client, name: &str, what: &str, diags: &
         }
         aws_error(diags, "iam:DeleteRole", what, &why);
     }
+}
+
+/// Creates a role and attaches its managed policies. None (with an error) when no role was
+/// created; else its ARN and whether every policy got attached. Once the role exists, the caller
+/// returns its state even when attaching failed, so Terraform tracks it.
+pub async fn create_with_policies(
+    op: &Op<'_>,
+    name: &str,
+    trust: &str,
+    description: &str,
+    want: RoleSpec<'_>,
+    diags: &mut Diagnostics,
+) -> Option<(String, bool)> {
+    let iam = super::iam(op.aws);
+    let tags = op.aws.merged_tags(want.tags);
+    let arn = create(&iam, name, trust, description, &tags, diags).await?;
+    let none = BTreeSet::new();
+    let policies = want.attached.unwrap_or(&none);
+    let attached = sync_policies(op.ctx, &iam, name, &none, policies, op.timeout, diags).await;
+    Some((arn, attached))
 }
 
 /// What a role should be, or was: the parts that change in place.

@@ -38,7 +38,7 @@ impl Validator for Arn {
             "<region>"
         };
         format!(
-            "Must be an ARN of the form `arn:aws:{}:{region}:<account>:{}<name>`.",
+            "Must be an ARN of the form `arn:aws:{}:{region}:...:{}<name>`.",
             self.service, self.resource_prefix
         )
     }
@@ -51,7 +51,10 @@ impl Validator for Arn {
             }
             Value::String(s) if !self.matches(s) => diags.error_at(
                 path.clone(),
-                "Invalid ARN",
+                match self.resource_prefix.trim_end_matches('/') {
+                    "" => "Invalid ARN".to_string(),
+                    kind => format!("Invalid {kind} ARN"),
+                },
                 format!("{s:?} is not valid here. {}", self.description()),
             ),
             _ => {}
@@ -145,7 +148,7 @@ mod tests {
         assert_eq!(errors(&role, s("arn:aws:iam::123456789012:role/")), 1);
         assert_eq!(
             role.description(),
-            "Must be an ARN of the form `arn:aws:iam::<account>:role/<name>`."
+            "Must be an ARN of the form `arn:aws:iam::...:role/<name>`."
         );
         let queue = Arn::of("sqs");
         assert_eq!(errors(&queue, s("arn:aws:sqs:us-east-1:123456789012:q")), 0);

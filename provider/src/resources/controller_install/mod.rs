@@ -15,6 +15,9 @@ use karpenter_contract::settings::SettingKey;
 use karpenter_core::interruption::{Action, EventKind};
 
 use crate::kube::objects::{self as kobj, ObjectRef, error_text};
+use crate::model;
+use crate::plugin::Model;
+use crate::plugin::model::Field;
 use crate::plugin::validate::IntBetween;
 use crate::plugin::{
     Attribute, AttributePath, Block, BlockNesting, CallContext, Diagnostics, NestedBlock,
@@ -22,68 +25,120 @@ use crate::plugin::{
 };
 use crate::resources::aws::context;
 use crate::resources::aws::retry::wait_until;
-use crate::resources::framework::timeouts::parse_duration;
+use crate::resources::framework::decode_model;
+use crate::resources::framework::timeouts::{self, Timeouts, parse_duration};
 use objects::{APP, IRSA_ANNOTATION, Install, LEASE_NAME, RESERVED_ENV, objects};
 use teardown::{controller_alive, remove_capacity};
 
 pub struct ControllerInstall;
 
-const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const TYPE_NAME: &str = "karpenter_controller";
 
-/// The settings ConfigMap keys of the plain string settings, by attribute name.
-const STRING_SETTINGS: [(&str, SettingKey); 8] = [
-    ("cluster_endpoint", SettingKey::ClusterEndpoint),
-    ("cluster_ca_bundle", SettingKey::ClusterCaBundle),
-    ("service_cidr", SettingKey::ServiceCidr),
-    ("interruption_queue", SettingKey::InterruptionQueue),
-    ("batch_idle_duration", SettingKey::BatchIdleDuration),
-    ("batch_max_duration", SettingKey::BatchMaxDuration),
-    ("ice_cache_ttl", SettingKey::IceCacheTtl),
-    ("registration_timeout", SettingKey::RegistrationTimeout),
+const TIMEOUTS: Timeouts = &[
+    ("create", Duration::from_secs(5 * 60)),
+    ("delete", Duration::from_secs(15 * 60)),
 ];
 
-fn settings_of(v: &Value, cluster_name: &str) -> BTreeMap<String, String> {
+model! {
+    pub struct Installation {
+        namespace: Option<String>,
+        image: Option<String>,
+        replicas: Option<i64>,
+        role_arn: Option<String>,
+        service_account_annotations: Option<BTreeMap<String, String>>,
+        project_web_identity_token: Option<bool>,
+        wait_for_rollout: Option<bool>,
+        env: Option<BTreeMap<String, String>>,
+        cluster_endpoint: Option<String>,
+        cluster_ca_bundle: Option<String>,
+        service_cidr: Option<String>,
+        interruption_queue: Option<String>,
+        batch_idle_duration: Option<String>,
+        batch_max_duration: Option<String>,
+        ice_cache_ttl: Option<String>,
+        registration_timeout: Option<String>,
+        spot_quota_fallback: Option<bool>,
+        interruption_actions: Option<BTreeMap<String, String>>,
+        cpu_request: Option<String>,
+        memory_request: Option<String>,
+        memory_limit: Option<String>,
+        log_level: Option<String>,
+        imds_monitor: Option<bool>,
+        objects: Option<Vec<String>>,
+        timeouts: Value,
+    }
+}
+
+type Setting = fn(&Installation) -> &Option<String>;
+
+/// The settings ConfigMap keys of the plain string settings: attribute name, key, field.
+const STRING_SETTINGS: [(&str, SettingKey, Setting); 8] = [
+    ("cluster_endpoint", SettingKey::ClusterEndpoint, |i| {
+        &i.cluster_endpoint
+    }),
+    ("cluster_ca_bundle", SettingKey::ClusterCaBundle, |i| {
+        &i.cluster_ca_bundle
+    }),
+    ("service_cidr", SettingKey::ServiceCidr, |i| &i.service_cidr),
+    ("interruption_queue", SettingKey::InterruptionQueue, |i| {
+        &i.interruption_queue
+    }),
+    ("batch_idle_duration", SettingKey::BatchIdleDuration, |i| {
+        &i.batch_idle_duration
+    }),
+    ("batch_max_duration", SettingKey::BatchMaxDuration, |i| {
+        &i.batch_max_duration
+    }),
+    ("ice_cache_ttl", SettingKey::IceCacheTtl, |i| {
+        &i.ice_cache_ttl
+    }),
+    (
+        "registration_timeout",
+        SettingKey::RegistrationTimeout,
+        |i| &i.registration_timeout,
+    ),
+];
+
+fn settings_of(v: &Installation, cluster_name: &str) -> BTreeMap<String, String> {
     let mut s = BTreeMap::from([(SettingKey::ClusterName.name(), cluster_name.to_string())]);
-    for (attr, key) in STRING_SETTINGS {
-        if let Some(x) = v.get(attr).as_str() {
-            s.insert(key.name(), x.to_string());
+    for (_, key, field) in STRING_SETTINGS {
+        if let Some(x) = field(v) {
+            s.insert(key.name(), x.clone());
         }
     }
-    if let Some(b) = v.get("spot_quota_fallback").as_bool() {
+    if let Some(b) = v.spot_quota_fallback {
         s.insert(SettingKey::SpotQuotaFallback.name(), b.to_string());
     }
     // Kinds are validated at plan time; an unknown one never reaches apply.
-    for (kind, action) in v.get("interruption_actions").as_string_map() {
+    for (kind, action) in v.interruption_actions.iter().flatten() {
         if let Ok(kind) = kind.parse::<EventKind>() {
-            s.insert(SettingKey::Action(kind).name(), action);
+            s.insert(SettingKey::Action(kind).name(), action.clone());
         }
     }
     s
 }
 
-fn install_of(v: &Value, a: &crate::provider::AwsContext) -> Install {
-    let str_or = |k: &str, d: &str| v.get(k).as_str().unwrap_or(d).to_string();
-    let mut annotations = v.get("service_account_annotations").as_string_map();
-    let role_arn = v.get("role_arn").as_str().map(str::to_string);
-    if let Some(arn) = &role_arn {
+fn install_of(v: &Installation, a: &crate::provider::AwsContext) -> Install {
+    let or = |x: &Option<String>, d: &str| x.clone().unwrap_or_else(|| d.to_string());
+    let mut annotations = v.service_account_annotations.clone().unwrap_or_default();
+    if let Some(arn) = &v.role_arn {
         annotations.insert(IRSA_ANNOTATION.into(), arn.clone());
     }
-    let project_token = v.get("project_web_identity_token").as_bool() == Some(true);
+    let project_token = v.project_web_identity_token == Some(true);
     Install {
-        namespace: str_or("namespace", "karpenter"),
-        image: str_or("image", ""),
-        replicas: v.get("replicas").as_i64().unwrap_or(2),
+        namespace: or(&v.namespace, "karpenter"),
+        image: or(&v.image, ""),
+        replicas: v.replicas.unwrap_or(2),
         service_account_annotations: annotations,
         region: a.region.clone(),
-        web_identity_role_arn: role_arn.filter(|_| project_token),
-        env: v.get("env").as_string_map(),
+        web_identity_role_arn: v.role_arn.clone().filter(|_| project_token),
+        env: v.env.clone().unwrap_or_default(),
         settings: settings_of(v, &a.cluster_name),
-        cpu_request: str_or("cpu_request", "250m"),
-        memory_request: str_or("memory_request", "256Mi"),
-        memory_limit: str_or("memory_limit", "512Mi"),
-        log_level: str_or("log_level", "info"),
-        imds_monitor: v.get("imds_monitor").as_bool().unwrap_or(false),
+        cpu_request: or(&v.cpu_request, "250m"),
+        memory_request: or(&v.memory_request, "256Mi"),
+        memory_limit: or(&v.memory_limit, "512Mi"),
+        log_level: or(&v.log_level, "info"),
+        imds_monitor: v.imds_monitor.unwrap_or(false),
     }
 }
 
@@ -91,18 +146,18 @@ fn deployment_ref(ns: &str) -> ObjectRef {
     ObjectRef::new("apps/v1", "Deployment", Some(ns), APP)
 }
 
-fn timeout(v: &Value, which: &str, default: Duration) -> Duration {
-    v.get("timeouts")
-        .get(which)
-        .as_str()
-        .and_then(parse_duration)
-        .unwrap_or(default)
+fn object_names(install: &Install) -> Vec<String> {
+    objects(install)
+        .iter()
+        .filter_map(ObjectRef::of)
+        .map(|r| r.to_string())
+        .collect()
 }
 
 #[async_trait]
 impl Resource for ControllerInstall {
     fn type_name(&self) -> &'static str {
-        "karpenter_controller"
+        TYPE_NAME
     }
 
     fn schema(&self) -> Schema {
@@ -151,7 +206,7 @@ impl Resource for ControllerInstall {
                  `AWS_ENDPOINT_URL` (a VPC endpoint or a local emulator), `HTTPS_PROXY`, or the monitor's `IMDS_ENDPOINT`. \
                  `AWS_REGION` is always the provider's region; the variables the installation sets itself cannot be given here.",
             ));
-        for (attr, key) in STRING_SETTINGS {
+        for (attr, key, _) in STRING_SETTINGS {
             b = b.attribute(opt(
                 attr,
                 &format!(
@@ -231,7 +286,8 @@ impl Resource for ControllerInstall {
                 );
             }
         }
-        for (attr, _) in STRING_SETTINGS.iter().filter(|(a, _)| {
+        timeouts::validate(config, TIMEOUTS, diags);
+        for (attr, _, _) in STRING_SETTINGS.iter().filter(|(a, _, _)| {
             a.ends_with("duration") || a.ends_with("ttl") || a.ends_with("timeout")
         }) {
             if let Some(d) = config.get(attr).as_str()
@@ -260,13 +316,11 @@ impl Resource for ControllerInstall {
         {
             return;
         }
-        if let Some(a) = ctx.provider_data::<crate::provider::AwsContext>() {
-            let names = objects(&install_of(&plan.planned, &a))
-                .iter()
-                .filter_map(ObjectRef::of)
-                .map(|r| Value::string(r.to_string()))
-                .collect();
-            plan.planned.set("objects", Value::List(names));
+        if let Some(a) = ctx.provider_data::<crate::provider::AwsContext>()
+            && let Ok(planned) = Installation::decode(&plan.planned)
+        {
+            let names = object_names(&install_of(&planned, &a));
+            plan.planned.set("objects", names.to_value());
         }
     }
 
@@ -283,19 +337,22 @@ impl Resource for ControllerInstall {
         let Some(client) = context(ctx, diags).and_then(|a| a.kube.client(diags)) else {
             return Read::Failed;
         };
-        let ns = state.get("namespace").as_str().unwrap_or("karpenter");
+        let Some(had) = decode_model::<Installation>(TYPE_NAME, state, diags) else {
+            return Read::Failed;
+        };
+        let ns = had.namespace.as_deref().unwrap_or("karpenter");
         match kobj::get(&client, &deployment_ref(ns)).await {
             Ok(Some(d)) => {
-                let mut s = state.clone();
-                if let Some(image) =
-                    d["spec"]["template"]["spec"]["containers"][0]["image"].as_str()
-                {
-                    s.set("image", Value::string(image));
-                }
-                if let Some(r) = d["spec"]["replicas"].as_i64() {
-                    s.set("replicas", Value::int(r));
-                }
-                Read::Found(s)
+                let spec = &d["spec"];
+                let image = spec["template"]["spec"]["containers"][0]["image"].as_str();
+                Read::Found(
+                    Installation {
+                        image: image.map(str::to_string).or(had.image.clone()),
+                        replicas: spec["replicas"].as_i64().or(had.replicas),
+                        ..had
+                    }
+                    .encode(),
+                )
             }
             Ok(None) => Read::Gone,
             Err(e) => {
@@ -316,11 +373,13 @@ impl Resource for ControllerInstall {
         // Objects the new configuration no longer has (the IMDS monitor turned off) are removed.
         let a = context(ctx, diags)?;
         let client = a.kube.client(diags)?;
-        let keep: Vec<ObjectRef> = objects(&install_of(planned, &a))
+        let had = decode_model::<Installation>(TYPE_NAME, prior, diags)?;
+        let want = decode_model::<Installation>(TYPE_NAME, planned, diags)?;
+        let keep: Vec<ObjectRef> = objects(&install_of(&want, &a))
             .iter()
             .filter_map(ObjectRef::of)
             .collect();
-        for r in objects(&install_of(prior, &a))
+        for r in objects(&install_of(&had, &a))
             .iter()
             .rev()
             .filter_map(ObjectRef::of)
@@ -338,14 +397,17 @@ impl Resource for ControllerInstall {
         let Some(client) = a.kube.client(diags) else {
             return;
         };
-        let install = install_of(prior, &a);
+        let Some(had) = decode_model::<Installation>(TYPE_NAME, prior, diags) else {
+            return;
+        };
+        let install = install_of(&had, &a);
         let running = controller_alive(ctx, &client, &install.namespace, LEASE_NAME).await;
         tracing::info!(
             running,
             "removing cluster capacity before uninstalling the controller"
         );
         let ec2 = aws_sdk_ec2::Client::new(&a.sdk);
-        let wait = timeout(prior, "delete", DEFAULT_DELETE_TIMEOUT);
+        let wait = timeouts::of(prior, TIMEOUTS, "delete");
         let left = remove_capacity(ctx, &client, &ec2, &a.cluster_name, running, wait).await;
         if !left.is_empty() {
             diags.error(
@@ -410,18 +472,14 @@ impl ControllerInstall {
     ) -> Option<Value> {
         let a = context(ctx, diags)?;
         let client = a.kube.client(diags)?;
-        let install = install_of(planned, &a);
+        let want = decode_model::<Installation>(TYPE_NAME, planned, diags)?;
+        let install = install_of(&want, &a);
         let all = objects(&install);
-        let mut state = planned.clone();
-        state.set(
-            "objects",
-            Value::List(
-                all.iter()
-                    .filter_map(ObjectRef::of)
-                    .map(|r| Value::string(r.to_string()))
-                    .collect(),
-            ),
-        );
+        let state = Installation {
+            objects: Some(object_names(&install)),
+            ..want.clone()
+        }
+        .encode();
         for (i, obj) in all.iter().enumerate() {
             let r = ObjectRef::of(obj)?;
             if let Err(e) = kobj::apply(&client, obj).await {
@@ -437,10 +495,10 @@ impl ControllerInstall {
                 return Some(state);
             }
         }
-        if planned.get("wait_for_rollout").as_bool() == Some(false) {
+        if want.wait_for_rollout == Some(false) {
             return Some(state);
         }
-        let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
+        let t = timeouts::of(planned, TIMEOUTS, "create");
         if let Err(problem) = rollout::wait(ctx, &client, &install, t).await {
             diags.error(
                 format!("The controller did not start: {}", install.image),
@@ -463,7 +521,7 @@ impl ControllerInstall {
         planned: &Value,
         diags: &mut Diagnostics,
     ) -> bool {
-        let t = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
+        let t = timeouts::of(planned, TIMEOUTS, "create");
         let waited = wait_until(ctx, t, || async {
             let crd = kobj::get(client, r).await.ok()??;
             let conds = crd["status"]["conditions"].as_array()?.clone();
@@ -496,10 +554,20 @@ mod tests {
                 Value::string_map(EventKind::ALL.map(|k| (k.name(), "cordon"))),
             ),
         ]);
-        for (attr, _) in STRING_SETTINGS {
+        for (attr, _, _) in STRING_SETTINGS {
             v.set(attr, Value::string("1s"));
         }
-        let s = settings_of(&v, "demo");
+        let Ok(install) = Installation::decode(&v) else {
+            panic!("decodes");
+        };
+        for (attr, _, field) in STRING_SETTINGS {
+            assert_eq!(
+                field(&install).as_deref(),
+                Some("1s"),
+                "{attr} is its own field"
+            );
+        }
+        let s = settings_of(&install, "demo");
         let written: Vec<SettingKey> = s.keys().filter_map(|k| k.parse().ok()).collect();
         assert_eq!(written.len(), s.len(), "{s:?}");
         assert_eq!(s.len(), SettingKey::all().count());

@@ -176,9 +176,9 @@ impl AwsObject for ControllerRole {
         diags: &mut Diagnostics,
     ) -> Fetched<Role> {
         let remote = match iam_role::fetch(&iam(aws), name, diags).await {
-            Some(r) => r,
-            None if diags.has_errors() => return Fetched::Failed,
-            None => return Fetched::Gone,
+            Fetched::Found(r) => r,
+            Fetched::Gone => return Fetched::Gone,
+            Fetched::Failed => return Fetched::Failed,
         };
         // An import knows nothing but the name: recover the IRSA inputs from the trust policy
         // we wrote. A read keeps what the configuration said.
@@ -233,7 +233,6 @@ impl AwsObject for ControllerRole {
 
     async fn create(&self, op: &Op<'_>, planned: &Role, diags: &mut Diagnostics) -> Option<Role> {
         let aws = op.aws;
-        let client = iam(aws);
         let name = planned.name.clone().unwrap_or_default();
         let opt = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::string);
         let Some(trust) = trust_of(
@@ -249,28 +248,18 @@ impl AwsObject for ControllerRole {
             return None;
         };
         let description = format!("karpenter-rs controller of cluster {}", aws.cluster_name);
-        let tags = aws.merged_tags(&planned.tags);
-        let arn = iam_role::create(&client, &name, &trust, &description, &tags, diags).await?;
-        let mut state = Role {
-            arn: Some(arn),
-            assume_role_policy: Some(trust),
+        let want = Role {
+            assume_role_policy: Some(trust.clone()),
             ..planned.clone()
         };
-        let want = planned.attached_policy_arns.clone().unwrap_or_default();
-        if !iam_role::sync_policies(
-            op.ctx,
-            &client,
-            &name,
-            &BTreeSet::new(),
-            &want,
-            op.timeout,
-            diags,
-        )
-        .await
-        {
-            state.attached_policy_arns = None;
-        }
-        Some(state)
+        let (arn, attached) =
+            iam_role::create_with_policies(op, &name, &trust, &description, spec(&want), diags)
+                .await?;
+        Some(Role {
+            arn: Some(arn),
+            attached_policy_arns: want.attached_policy_arns.clone().filter(|_| attached),
+            ..want
+        })
     }
 
     async fn update(

@@ -18,6 +18,7 @@ use crate::plugin::{
     Block, CallContext, Diagnostics, Importer, Model, PlannedChange, Read, Resource, Schema, Value,
 };
 use crate::provider::AwsContext;
+use crate::resources::aws::context;
 
 /// What looking an object up found. Failures carry their reason in the diagnostics.
 #[derive(Debug)]
@@ -25,6 +26,16 @@ pub enum Fetched<T> {
     Found(T),
     Gone,
     Failed,
+}
+
+impl<T> Fetched<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fetched<U> {
+        match self {
+            Fetched::Found(t) => Fetched::Found(f(t)),
+            Fetched::Gone => Fetched::Gone,
+            Fetched::Failed => Fetched::Failed,
+        }
+    }
 }
 
 /// What an operation runs with.
@@ -95,26 +106,21 @@ pub trait AwsObject: Send + Sync + 'static {
 /// The `plugin::Resource` of an `AwsObject`.
 pub struct Aws<T>(pub T);
 
-fn context(ctx: &CallContext, diags: &mut Diagnostics) -> Option<std::sync::Arc<AwsContext>> {
-    let a = ctx.provider_data::<AwsContext>();
-    if a.is_none() {
-        diags.error(
-            "Provider not configured",
-            "The karpenter provider has no configuration yet (region and cluster_name must be known).",
-        );
-    }
-    a
-}
-
-fn decode<T: AwsObject>(v: &Value, diags: &mut Diagnostics) -> Option<T::State> {
-    T::State::decode(v)
+/// A resource's value as its model; a mismatch between schema and model is reported as the
+/// provider bug it is.
+pub fn decode_model<M: Model>(type_name: &str, v: &Value, diags: &mut Diagnostics) -> Option<M> {
+    M::decode(v)
         .map_err(|e| {
             diags.error(
-                format!("Unexpected value in {}", T::TYPE_NAME),
+                format!("Unexpected value in {type_name}"),
                 format!("{e}. This is a bug in the provider; please report it."),
             )
         })
         .ok()
+}
+
+fn decode<T: AwsObject>(v: &Value, diags: &mut Diagnostics) -> Option<T::State> {
+    decode_model(T::TYPE_NAME, v, diags)
 }
 
 /// The model's value plus the `timeouts {}` block taken from `from` (plan or prior state).
@@ -275,11 +281,10 @@ impl<T: AwsObject> Importer for Aws<T> {
     }
 }
 
-/// Asserts that a model's fields are exactly its schema's attributes and blocks (but
-/// `timeouts`, which the framework adds), so no attribute is decoded under a wrong name.
+/// Asserts that a model's fields are exactly its schema's attributes and blocks, so no
+/// attribute is decoded under a wrong name. `framework_blocks` are the ones the framework adds.
 #[cfg(test)]
-pub fn assert_model_matches_schema<T: AwsObject>(object: T) {
-    let block = Resource::schema(&Aws(object)).block;
+pub fn assert_model_matches<M: Model>(type_name: &str, block: &Block, framework_blocks: &[&str]) {
     let mut schema: Vec<&str> = block
         .attributes
         .iter()
@@ -287,10 +292,19 @@ pub fn assert_model_matches_schema<T: AwsObject>(object: T) {
         .chain(block.blocks.iter().map(|b| b.name.as_str()))
         .collect();
     schema.sort_unstable();
-    let mut model: Vec<&str> = T::State::ATTRIBUTES.to_vec();
-    if !T::TIMEOUTS.is_empty() {
-        model.push("timeouts");
-    }
+    let mut model: Vec<&str> = M::ATTRIBUTES.to_vec();
+    model.extend(framework_blocks);
     model.sort_unstable();
-    assert_eq!(model, schema, "{}: model fields vs schema", T::TYPE_NAME);
+    assert_eq!(model, schema, "{type_name}: model fields vs schema");
+}
+
+#[cfg(test)]
+pub fn assert_model_matches_schema<T: AwsObject>(object: T) {
+    let block = Resource::schema(&Aws(object)).block;
+    let added: &[&str] = if T::TIMEOUTS.is_empty() {
+        &[]
+    } else {
+        &["timeouts"]
+    };
+    assert_model_matches::<T::State>(T::TYPE_NAME, &block, added);
 }

@@ -7,17 +7,29 @@ mod aws_auth;
 use async_trait::async_trait;
 use aws_sdk_eks::types::AuthenticationMode;
 
+use crate::model;
 use crate::plugin::{
-    Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Read, Resource,
-    Schema, Value,
+    Attribute, AttributePath, Block, CallContext, Diagnostics, Model, PlannedChange, Read,
+    Resource, Schema, Value,
 };
 use crate::provider::AwsContext;
 use crate::resources::aws::context;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 use crate::resources::aws::identifiers::Arn;
+use crate::resources::framework::decode_model;
 use aws_auth::Change;
 
 pub struct NodeAccess;
+
+const TYPE_NAME: &str = "karpenter_node_access";
+
+model! {
+    pub struct Access {
+        node_role_arn: String,
+        mode: Option<String>,
+        username: Option<String>,
+    }
+}
 
 pub const ACCESS_ENTRY: &str = "access_entry";
 pub const AWS_AUTH: &str = "aws_auth";
@@ -59,7 +71,7 @@ fn is_not_found<E: aws_sdk_eks::error::ProvideErrorMetadata>(e: &E) -> bool {
 #[async_trait]
 impl Resource for NodeAccess {
     fn type_name(&self) -> &'static str {
-        "karpenter_node_access"
+        TYPE_NAME
     }
 
     fn schema(&self) -> Schema {
@@ -134,13 +146,17 @@ impl Resource for NodeAccess {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let a = context(ctx, diags)?;
-        let arn = planned.get("node_role_arn").as_str()?.to_string();
-        let mode = match planned.get("mode").as_str() {
-            Some(m) => m.to_string(),
+        let want: Access = decode_model(TYPE_NAME, planned, diags)?;
+        let arn = want.node_role_arn.clone();
+        let mode = match &want.mode {
+            Some(m) => m.clone(),
             None => detect_mode(&a, &a.cluster_name, diags).await,
         };
-        let mut state = planned.clone();
-        state.set("mode", Value::string(&mode));
+        let state = Access {
+            mode: Some(mode.clone()),
+            ..want.clone()
+        }
+        .encode();
         if mode == ACCESS_ENTRY {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
             if let Err(e) = eks
@@ -157,11 +173,9 @@ impl Resource for NodeAccess {
             return Some(state);
         }
         let client = a.kube.client(diags)?;
-        let user = planned
-            .get("username")
-            .as_str()
-            .unwrap_or(aws_auth::NODE_USERNAME)
-            .to_string();
+        let user = want
+            .username
+            .unwrap_or_else(|| aws_auth::NODE_USERNAME.to_string());
         if let Err(e) = aws_auth::edit(
             &client,
             &Change::Add {
@@ -181,14 +195,11 @@ impl Resource for NodeAccess {
         let Some(a) = context(ctx, diags) else {
             return Read::Failed;
         };
-        let Some(arn) = state.get("node_role_arn").as_str().map(str::to_string) else {
-            diags.error(
-                "karpenter_node_access state has no node_role_arn",
-                "Remove it from state (`terraform state rm`) and apply again.",
-            );
+        let Some(had) = decode_model::<Access>(TYPE_NAME, state, diags) else {
             return Read::Failed;
         };
-        if state.get("mode").as_str() == Some(ACCESS_ENTRY) {
+        let arn = had.node_role_arn.clone();
+        if had.mode.as_deref() == Some(ACCESS_ENTRY) {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
             return match eks
                 .describe_access_entry()
@@ -209,11 +220,13 @@ impl Resource for NodeAccess {
             return Read::Failed;
         };
         match aws_auth::find(&client, &arn).await {
-            Ok(Some(username)) => {
-                let mut s = state.clone();
-                s.set("username", Value::string(username));
-                Read::Found(s)
-            }
+            Ok(Some(username)) => Read::Found(
+                Access {
+                    username: Some(username),
+                    ..had
+                }
+                .encode(),
+            ),
             Ok(None) => Read::Gone,
             Err(e) => {
                 diags.error("Cannot read kube-system/aws-auth", e);
@@ -235,10 +248,11 @@ impl Resource for NodeAccess {
 
     async fn delete(&self, ctx: &CallContext, prior: &Value, diags: &mut Diagnostics) {
         let Some(a) = context(ctx, diags) else { return };
-        let Some(arn) = prior.get("node_role_arn").as_str() else {
+        let Some(had) = decode_model::<Access>(TYPE_NAME, prior, diags) else {
             return;
         };
-        if prior.get("mode").as_str() == Some(ACCESS_ENTRY) {
+        let arn = had.node_role_arn.as_str();
+        if had.mode.as_deref() == Some(ACCESS_ENTRY) {
             let eks = aws_sdk_eks::Client::new(&a.sdk);
             if let Err(e) = eks
                 .delete_access_entry()

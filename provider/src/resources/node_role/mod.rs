@@ -118,53 +118,35 @@ impl AwsObject for NodeRole {
         prior: &Role,
         diags: &mut Diagnostics,
     ) -> Fetched<Role> {
-        let remote = match iam_role::fetch(&iam(aws), name, diags).await {
-            Some(r) => r,
-            None if diags.has_errors() => return Fetched::Failed,
-            None => return Fetched::Gone,
-        };
         let base: BTreeSet<String> = node_base_policy_arns(&aws.region).into_iter().collect();
-        let extra: BTreeSet<String> = remote.attached.difference(&base).cloned().collect();
         let expected = ec2_trust(&aws.region).to_string();
-        Fetched::Found(Role {
-            name: Some(name.to_string()),
-            arn: Some(remote.arn),
-            additional_policy_arns: (!extra.is_empty() || prior.additional_policy_arns.is_some())
+        iam_role::fetch(&iam(aws), name, diags).await.map(|remote| {
+            let extra: BTreeSet<String> = remote.attached.difference(&base).cloned().collect();
+            Role {
+                name: Some(name.to_string()),
+                arn: Some(remote.arn),
+                additional_policy_arns: (!extra.is_empty()
+                    || prior.additional_policy_arns.is_some())
                 .then_some(extra),
-            attached_policy_arns: Some(remote.attached),
-            assume_role_policy: Some(doc_for_state(&remote.trust, Some(&expected))),
-            tags: tags_for_state(&remote.tags, aws, &prior.tags),
+                attached_policy_arns: Some(remote.attached),
+                assume_role_policy: Some(doc_for_state(&remote.trust, Some(&expected))),
+                tags: tags_for_state(&remote.tags, aws, &prior.tags),
+            }
         })
     }
 
     async fn create(&self, op: &Op<'_>, planned: &Role, diags: &mut Diagnostics) -> Option<Role> {
-        let aws = op.aws;
-        let client = iam(aws);
         let name = planned.name.clone().unwrap_or_default();
-        let trust = ec2_trust(&aws.region).to_string();
-        let description = format!("karpenter-rs nodes of cluster {}", aws.cluster_name);
-        let tags = aws.merged_tags(&planned.tags);
-        let arn = iam_role::create(&client, &name, &trust, &description, &tags, diags).await?;
-        let mut state = Role {
+        let trust = ec2_trust(&op.aws.region).to_string();
+        let description = format!("karpenter-rs nodes of cluster {}", op.aws.cluster_name);
+        let (arn, attached) =
+            iam_role::create_with_policies(op, &name, &trust, &description, spec(planned), diags)
+                .await?;
+        Some(Role {
             arn: Some(arn),
+            attached_policy_arns: planned.attached_policy_arns.clone().filter(|_| attached),
             ..planned.clone()
-        };
-        // From here on the role exists: every failure returns its state so Terraform tracks it.
-        let want = planned.attached_policy_arns.clone().unwrap_or_default();
-        if !iam_role::sync_policies(
-            op.ctx,
-            &client,
-            &name,
-            &BTreeSet::new(),
-            &want,
-            op.timeout,
-            diags,
-        )
-        .await
-        {
-            state.attached_policy_arns = None;
-        }
-        Some(state)
+        })
     }
 
     async fn update(

@@ -7,9 +7,12 @@
 //! - [`settings`]: the settings ConfigMap's keys and the installation's names.
 //! - [`tags`]: the tags on everything the controller creates.
 //! - [`pricing`]: how an on-demand price is read from the AWS Price List.
-//! - [`iam_policy`]: the controller's IAM policy; [`rbac`]: its (and the IMDS monitor's) RBAC rules.
+//! - [`iam_policy`]: the controller's IAM policy and the AWS operations each program calls;
+//!   [`aws_calls`]: finding those calls in source; [`rbac`]: the controller's (and the IMDS
+//!   monitor's) RBAC rules.
 #![forbid(unsafe_code)]
 
+pub mod aws_calls;
 pub mod case;
 pub mod crd;
 pub mod iam_policy;

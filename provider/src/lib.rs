@@ -7,18 +7,27 @@
 //! - `provider`: the provider configuration (`region`, `cluster_name`, `aws {}`, `default_tags`)
 //!   and the AWS clients it builds.
 //! - `kube`: the provider's `kubernetes {}` block, the client built from it, untyped object I/O.
-//! - `resources`: one module per managed resource.
-//! - `data_sources`: one module per data source (none yet).
+//! - `resources`: the resource framework, AWS plumbing, policy documents, one folder per resource.
+//! - `data_sources`: `karpenter_instance_types` and the catalog behind it.
+//! - `permissions`: the AWS operations the provider itself calls, as a published page.
 #![forbid(unsafe_code)]
 
 pub mod data_sources;
 pub mod kube;
+pub mod permissions;
 pub mod plugin;
 pub mod provider;
 pub mod resources;
 
 /// The source address users write in `required_providers`.
 pub const SOURCE_ADDRESS: &str = "karpenter-rs/karpenter";
+
+/// Every generated page below docs/: the schema's pages and the permissions guide.
+pub fn docs() -> std::collections::BTreeMap<String, String> {
+    let mut pages = plugin::docs::render(&provider::KarpenterProvider::new());
+    pages.insert(permissions::PAGE.to_string(), permissions::page());
+    pages
+}
 
 #[cfg(test)]
 mod docs_tests {
@@ -29,8 +38,7 @@ mod docs_tests {
     #[test]
     fn committed_docs_match_the_schema() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-        let provider = crate::provider::KarpenterProvider::new();
-        for (rel, text) in crate::plugin::docs::render(&provider) {
+        for (rel, text) in crate::docs() {
             let on_disk = std::fs::read_to_string(docs.join(&rel)).unwrap_or_default();
             assert!(
                 on_disk == text,

@@ -14,7 +14,7 @@ use karpenter_contract::iam_policy;
 use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
-use terraform_provider_karpenter::plugin::{ServeError, docs, logging, serve};
+use terraform_provider_karpenter::plugin::{ServeError, logging, serve};
 use terraform_provider_karpenter::resources::controller_install::chart;
 use terraform_provider_karpenter::{SOURCE_ADDRESS, provider::KarpenterProvider};
 
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Docs { out }) => {
-            written(write_files(&out, docs::render(&KarpenterProvider::new())))
+            written(write_files(&out, terraform_provider_karpenter::docs()))
         }
         Some(Command::Chart { out }) => written(write_files(&out, chart::files())),
         Some(Command::ControllerPolicy {

@@ -11,14 +11,14 @@ use super::selector::TypeInfo;
 use crate::plugin::Diagnostics;
 use crate::provider::AwsContext;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
-use crate::resources::aws::{ec2, pricing};
+
 use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices as price_list};
 
 /// Every instance type offered in some zone of the region, without prices.
 pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<TypeInfo>> {
-    let client = ec2(aws);
+    let ec2 = crate::resources::aws::ec2(aws);
     let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut pages = client
+    let mut pages = ec2
         .describe_instance_type_offerings()
         .location_type(LocationType::AvailabilityZone)
         .into_paginator()
@@ -47,7 +47,7 @@ pub async fn shapes(aws: &AwsContext, diags: &mut Diagnostics) -> Option<Vec<Typ
         }
     }
     let mut out = Vec::new();
-    let mut pages = client.describe_instance_types().into_paginator().send();
+    let mut pages = ec2.describe_instance_types().into_paginator().send();
     while let Some(page) = pages.next().await {
         let p = match page {
             Ok(p) => p,
@@ -109,11 +109,11 @@ pub async fn spot_prices(
     types: &[String],
     diags: &mut Diagnostics,
 ) -> Option<BTreeMap<String, Vec<(String, f64)>>> {
-    let client = ec2(aws);
+    let ec2 = crate::resources::aws::ec2(aws);
     let mut latest: BTreeMap<(String, String), (i64, f64)> = BTreeMap::new();
     // The filter takes a bounded list of values; ask in chunks.
     for chunk in types.chunks(100) {
-        let mut pages = client
+        let mut pages = ec2
             .describe_spot_price_history()
             .product_descriptions("Linux/UNIX")
             .start_time(aws_sdk_ec2::primitives::DateTime::from(
@@ -168,7 +168,7 @@ pub async fn on_demand_prices(
     aws: &AwsContext,
     diags: &mut Diagnostics,
 ) -> Option<BTreeMap<String, f64>> {
-    let client = pricing(aws);
+    let pricing = crate::resources::aws::pricing(aws);
     let term = |field: &str, value: &str| {
         PriceFilter::builder()
             .r#type(FilterType::TermMatch)
@@ -188,7 +188,7 @@ pub async fn on_demand_prices(
         }
     };
     let mut docs = Vec::new();
-    let mut pages = client
+    let mut pages = pricing
         .get_products()
         .service_code("AmazonEC2")
         .format_version("aws_v1")

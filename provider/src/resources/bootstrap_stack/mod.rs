@@ -18,7 +18,6 @@ use crate::plugin::{
     Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Value,
 };
 use crate::provider::AwsContext;
-use crate::resources::aws::cloudformation;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 use crate::resources::aws::retry::{Backoff, Stopped};
 use crate::resources::aws::tags::tags_for_state;
@@ -95,11 +94,11 @@ struct Remote {
 
 /// The stack by name or id: None (without errors) when it does not exist or was deleted.
 async fn describe(
-    cfn: &aws_sdk_cloudformation::Client,
+    cloudformation: &aws_sdk_cloudformation::Client,
     id: &str,
     diags: &mut Diagnostics,
 ) -> Option<Remote> {
-    let out = match cfn.describe_stacks().stack_name(id).send().await {
+    let out = match cloudformation.describe_stacks().stack_name(id).send().await {
         Ok(o) => o,
         Err(e) => {
             if !e.as_service_error().is_some_and(is_missing) {
@@ -139,8 +138,13 @@ async fn describe(
 }
 
 /// The failed events that explain a failure, newest first, one per line.
-async fn failure_events(cfn: &aws_sdk_cloudformation::Client, id: &str) -> String {
-    let Ok(o) = cfn.describe_stack_events().stack_name(id).send().await else {
+async fn failure_events(cloudformation: &aws_sdk_cloudformation::Client, id: &str) -> String {
+    let Ok(o) = cloudformation
+        .describe_stack_events()
+        .stack_name(id)
+        .send()
+        .await
+    else {
         return "(the stack events could not be read)".into();
     };
     let lines: Vec<String> = o
@@ -173,7 +177,7 @@ async fn failure_events(cfn: &aws_sdk_cloudformation::Client, id: &str) -> Strin
 /// Waits until the stack settles. Returns its description, or None with a diagnostic.
 async fn wait(
     ctx: &CallContext,
-    cfn: &aws_sdk_cloudformation::Client,
+    cloudformation: &aws_sdk_cloudformation::Client,
     id: &str,
     op: &str,
     timeout: Duration,
@@ -187,10 +191,10 @@ async fn wait(
     );
     loop {
         let mut d = Diagnostics::new();
-        match describe(cfn, id, &mut d).await {
+        match describe(cloudformation, id, &mut d).await {
             Some(r) if settled(&r.status) => {
                 if failed(&r.status) {
-                    let events = failure_events(cfn, id).await;
+                    let events = failure_events(cloudformation, id).await;
                     diags.error(
                         format!("CloudFormation {op} of stack {id} failed: {}", r.status.as_str()),
                         format!(
@@ -360,13 +364,13 @@ impl AwsObject for BootstrapStack {
         prior: &Stack,
         diags: &mut Diagnostics,
     ) -> Fetched<Stack> {
-        let cfn = cloudformation(aws);
-        let r = match describe(&cfn, id, diags).await {
+        let cloudformation = crate::resources::aws::cloudformation(aws);
+        let r = match describe(&cloudformation, id, diags).await {
             Some(r) => r,
             None if diags.has_errors() => return Fetched::Failed,
             None => return Fetched::Gone,
         };
-        let body = match cfn.get_template().stack_name(&r.id).send().await {
+        let body = match cloudformation.get_template().stack_name(&r.id).send().await {
             Ok(o) => o.template_body().unwrap_or_default().to_string(),
             Err(e) => {
                 aws_error(
@@ -398,10 +402,10 @@ impl AwsObject for BootstrapStack {
 
     async fn create(&self, op: &Op<'_>, planned: &Stack, diags: &mut Diagnostics) -> Option<Stack> {
         let aws = op.aws;
-        let cfn = cloudformation(aws);
+        let cloudformation = crate::resources::aws::cloudformation(aws);
         let name = planned.name.clone().unwrap_or_default();
         let body = template_text(aws, planned)?;
-        let id = match cfn
+        let id = match cloudformation
             .create_stack()
             .stack_name(&name)
             .template_body(&body)
@@ -417,7 +421,7 @@ impl AwsObject for BootstrapStack {
                         "A stack named {name} already exists: import it (`terraform import <address> {name}`) or choose another name."
                     )
                 } else {
-                    let events = failure_events(&cfn, &name).await;
+                    let events = failure_events(&cloudformation, &name).await;
                     format!("{}\n\nStack events:\n{events}", sdk_error_text(&e))
                 };
                 aws_error(
@@ -427,12 +431,12 @@ impl AwsObject for BootstrapStack {
                     &why,
                 );
                 // CloudFormation may have recorded the stack even though the call failed.
-                return describe(&cfn, &name, &mut Diagnostics::new())
+                return describe(&cloudformation, &name, &mut Diagnostics::new())
                     .await
                     .map(|r| settle_state(planned, &r, &body));
             }
         };
-        match wait(op.ctx, &cfn, &id, "create", op.timeout, diags).await {
+        match wait(op.ctx, &cloudformation, &id, "create", op.timeout, diags).await {
             Some(r) => Some(settle_state(planned, &r, &body)),
             // Still in progress (cancelled, timed out): keep the stack in state.
             None => Some(Stack {
@@ -453,10 +457,10 @@ impl AwsObject for BootstrapStack {
         diags: &mut Diagnostics,
     ) -> Option<Stack> {
         let aws = op.aws;
-        let cfn = cloudformation(aws);
+        let cloudformation = crate::resources::aws::cloudformation(aws);
         let id = prior.stack_id.clone()?;
         let body = template_text(aws, planned)?;
-        let r = cfn
+        let r = cloudformation
             .update_stack()
             .stack_name(&id)
             .template_body(&body)
@@ -477,16 +481,16 @@ impl AwsObject for BootstrapStack {
                 return None;
             }
         }
-        let r = wait(op.ctx, &cfn, &id, "update", op.timeout, diags).await?;
+        let r = wait(op.ctx, &cloudformation, &id, "update", op.timeout, diags).await?;
         Some(settle_state(planned, &r, &body))
     }
 
     async fn delete(&self, op: &Op<'_>, prior: &Stack, diags: &mut Diagnostics) {
-        let cfn = cloudformation(op.aws);
+        let cloudformation = crate::resources::aws::cloudformation(op.aws);
         let Some(id) = BootstrapStack::locator(prior) else {
             return;
         };
-        if let Err(e) = cfn.delete_stack().stack_name(&id).send().await
+        if let Err(e) = cloudformation.delete_stack().stack_name(&id).send().await
             && !e.as_service_error().is_some_and(is_missing)
         {
             aws_error(
@@ -498,7 +502,7 @@ impl AwsObject for BootstrapStack {
             return;
         }
         // Deleted stacks are found by id with DELETE_COMPLETE, which `describe` reports as gone.
-        if let Some(r) = wait(op.ctx, &cfn, &id, "delete", op.timeout, diags).await
+        if let Some(r) = wait(op.ctx, &cloudformation, &id, "delete", op.timeout, diags).await
             && !diags.has_errors()
         {
             diags.error(

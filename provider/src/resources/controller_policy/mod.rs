@@ -31,8 +31,8 @@ model! {
 }
 
 /// Deletes every version except the default: IAM keeps at most five.
-async fn prune_versions(client: &aws_sdk_iam::Client, arn: &str, diags: &mut Diagnostics) -> bool {
-    let versions = match client.list_policy_versions().policy_arn(arn).send().await {
+async fn prune_versions(iam: &aws_sdk_iam::Client, arn: &str, diags: &mut Diagnostics) -> bool {
+    let versions = match iam.list_policy_versions().policy_arn(arn).send().await {
         Ok(o) => o.versions.unwrap_or_default(),
         Err(e) => {
             aws_error(
@@ -46,7 +46,7 @@ async fn prune_versions(client: &aws_sdk_iam::Client, arn: &str, diags: &mut Dia
     };
     for v in versions.iter().filter(|v| !v.is_default_version()) {
         let Some(id) = v.version_id() else { continue };
-        if let Err(e) = client
+        if let Err(e) = iam
             .delete_policy_version()
             .policy_arn(arn)
             .version_id(id)
@@ -139,8 +139,8 @@ impl AwsObject for ControllerPolicy {
         if id.starts_with("arn:") {
             return Some(id.to_string());
         }
-        let client = iam(aws);
-        let mut pages = client
+        let iam = iam(aws);
+        let mut pages = iam
             .list_policies()
             .scope(aws_sdk_iam::types::PolicyScopeType::Local)
             .into_paginator()
@@ -186,9 +186,9 @@ impl AwsObject for ControllerPolicy {
         prior: &Policy,
         diags: &mut Diagnostics,
     ) -> Fetched<Policy> {
-        let client = iam(aws);
+        let iam = iam(aws);
         let what = format!("policy {arn}");
-        let policy = match client.get_policy().policy_arn(arn).send().await {
+        let policy = match iam.get_policy().policy_arn(arn).send().await {
             Ok(o) => match o.policy {
                 Some(p) => p,
                 None => return Fetched::Gone,
@@ -200,7 +200,7 @@ impl AwsObject for ControllerPolicy {
             }
         };
         let version = policy.default_version_id().unwrap_or("v1");
-        let doc = match client
+        let doc = match iam
             .get_policy_version()
             .policy_arn(arn)
             .version_id(version)
@@ -216,7 +216,7 @@ impl AwsObject for ControllerPolicy {
                 return Fetched::Failed;
             }
         };
-        let tags = match client.list_policy_tags().policy_arn(arn).send().await {
+        let tags = match iam.list_policy_tags().policy_arn(arn).send().await {
             Ok(o) => iam_tag_map(o.tags()),
             Err(e) => {
                 aws_error(diags, "iam:ListPolicyTags", &what, &sdk_error_text(&e));
@@ -243,7 +243,7 @@ impl AwsObject for ControllerPolicy {
         diags: &mut Diagnostics,
     ) -> Option<Policy> {
         let aws = op.aws;
-        let client = iam(aws);
+        let iam = iam(aws);
         let name = planned.name.clone().unwrap_or_default();
         let (Some(node), Some(queue)) = (&planned.node_role_arn, &planned.queue_arn) else {
             diags.error(
@@ -254,7 +254,7 @@ impl AwsObject for ControllerPolicy {
         };
         let doc = controller_policy(aws, node, queue);
         let tags = iam_tags(&aws.merged_tags(&planned.tags), diags)?;
-        let arn = match client
+        let arn = match iam
             .create_policy()
             .policy_name(&name)
             .policy_document(&doc)
@@ -297,7 +297,7 @@ impl AwsObject for ControllerPolicy {
         diags: &mut Diagnostics,
     ) -> Option<Policy> {
         let aws = op.aws;
-        let client = iam(aws);
+        let iam = iam(aws);
         let arn = prior.arn.clone()?;
         let what = format!("policy {arn}");
         let mut state = planned.clone();
@@ -311,10 +311,10 @@ impl AwsObject for ControllerPolicy {
             };
             let doc = controller_policy(aws, node, queue);
             // Make room first: IAM keeps five versions and refuses a sixth.
-            if !prune_versions(&client, &arn, diags).await {
+            if !prune_versions(&iam, &arn, diags).await {
                 return None;
             }
-            if let Err(e) = client
+            if let Err(e) = iam
                 .create_policy_version()
                 .policy_arn(&arn)
                 .policy_document(&doc)
@@ -325,14 +325,14 @@ impl AwsObject for ControllerPolicy {
                 aws_error(diags, "iam:CreatePolicyVersion", &what, &sdk_error_text(&e));
                 return None;
             }
-            prune_versions(&client, &arn, diags).await;
+            prune_versions(&iam, &arn, diags).await;
             state.policy_json = Some(doc);
         }
         let had = aws.merged_tags(&prior.tags);
         let want = aws.merged_tags(&planned.tags);
         let stale = stale_keys(&had, &want);
         if !stale.is_empty()
-            && let Err(e) = client
+            && let Err(e) = iam
                 .untag_policy()
                 .policy_arn(&arn)
                 .set_tag_keys(Some(stale))
@@ -344,7 +344,7 @@ impl AwsObject for ControllerPolicy {
         }
         if want != had && !want.is_empty() {
             let tags = iam_tags(&want, diags)?;
-            if let Err(e) = client
+            if let Err(e) = iam
                 .tag_policy()
                 .policy_arn(&arn)
                 .set_tags(Some(tags))
@@ -362,10 +362,10 @@ impl AwsObject for ControllerPolicy {
         let Some(arn) = prior.arn.as_deref() else {
             return;
         };
-        let client = iam(op.aws);
+        let iam = iam(op.aws);
         // Gone or unreadable: DeletePolicy below says which.
-        prune_versions(&client, arn, &mut Diagnostics::new()).await;
-        if let Err(e) = client.delete_policy().policy_arn(arn).send().await
+        prune_versions(&iam, arn, &mut Diagnostics::new()).await;
+        if let Err(e) = iam.delete_policy().policy_arn(arn).send().await
             && !e.as_service_error().is_some_and(is_no_such_entity)
         {
             let mut why = sdk_error_text(&e);

@@ -30,15 +30,14 @@ model! {
 
 async fn add_role(
     op: &Op<'_>,
-    client: &aws_sdk_iam::Client,
+    iam: &aws_sdk_iam::Client,
     name: &str,
     role: &str,
     diags: &mut Diagnostics,
 ) -> bool {
     // A role created a moment ago may not be visible to this call yet.
     let r = retry_eventual(op.ctx, op.timeout, || {
-        client
-            .add_role_to_instance_profile()
+        iam.add_role_to_instance_profile()
             .instance_profile_name(name)
             .role_name(role)
             .send()
@@ -126,8 +125,8 @@ impl AwsObject for InstanceProfile {
         prior: &Profile,
         diags: &mut Diagnostics,
     ) -> Fetched<Profile> {
-        let client = iam(aws);
-        let profile = match client
+        let iam = iam(aws);
+        let profile = match iam
             .get_instance_profile()
             .instance_profile_name(name)
             .send()
@@ -148,7 +147,7 @@ impl AwsObject for InstanceProfile {
                 return Fetched::Failed;
             }
         };
-        let tags = match client
+        let tags = match iam
             .list_instance_profile_tags()
             .instance_profile_name(name)
             .send()
@@ -180,10 +179,10 @@ impl AwsObject for InstanceProfile {
         planned: &Profile,
         diags: &mut Diagnostics,
     ) -> Option<Profile> {
-        let client = iam(op.aws);
+        let iam = iam(op.aws);
         let name = planned.name.clone().unwrap_or_default();
         let tags = iam_tags(&op.aws.merged_tags(&planned.tags), diags)?;
-        let arn = match client
+        let arn = match iam
             .create_instance_profile()
             .instance_profile_name(&name)
             .set_tags(Some(tags).filter(|t| !t.is_empty()))
@@ -213,7 +212,7 @@ impl AwsObject for InstanceProfile {
             ..planned.clone()
         };
         let role = planned.role_name.as_deref().unwrap_or_default();
-        if !add_role(op, &client, &name, role, diags).await {
+        if !add_role(op, &iam, &name, role, diags).await {
             // The profile exists without its role; the next plan shows role_name to add.
             state.role_name = None;
         }
@@ -228,12 +227,12 @@ impl AwsObject for InstanceProfile {
         diags: &mut Diagnostics,
     ) -> Option<Profile> {
         let aws = op.aws;
-        let client = iam(aws);
+        let iam = iam(aws);
         let name = prior.name.clone()?;
         let what = format!("instance profile {name}");
         if planned.role_name != prior.role_name {
             if let Some(old) = prior.role_name.as_deref()
-                && let Err(e) = client
+                && let Err(e) = iam
                     .remove_role_from_instance_profile()
                     .instance_profile_name(&name)
                     .role_name(old)
@@ -250,7 +249,7 @@ impl AwsObject for InstanceProfile {
                 return None;
             }
             let role = planned.role_name.as_deref().unwrap_or_default();
-            if !add_role(op, &client, &name, role, diags).await {
+            if !add_role(op, &iam, &name, role, diags).await {
                 return None;
             }
         }
@@ -258,7 +257,7 @@ impl AwsObject for InstanceProfile {
         let want = aws.merged_tags(&planned.tags);
         let stale = stale_keys(&had, &want);
         if !stale.is_empty()
-            && let Err(e) = client
+            && let Err(e) = iam
                 .untag_instance_profile()
                 .instance_profile_name(&name)
                 .set_tag_keys(Some(stale))
@@ -275,7 +274,7 @@ impl AwsObject for InstanceProfile {
         }
         if want != had && !want.is_empty() {
             let tags = iam_tags(&want, diags)?;
-            if let Err(e) = client
+            if let Err(e) = iam
                 .tag_instance_profile()
                 .instance_profile_name(&name)
                 .set_tags(Some(tags))
@@ -293,17 +292,17 @@ impl AwsObject for InstanceProfile {
         let Some(name) = prior.name.as_deref() else {
             return;
         };
-        let client = iam(op.aws);
+        let iam = iam(op.aws);
         let what = format!("instance profile {name}");
         // IAM refuses to delete a profile that still holds a role; remove whatever role it holds.
-        if let Ok(o) = client
+        if let Ok(o) = iam
             .get_instance_profile()
             .instance_profile_name(name)
             .send()
             .await
         {
             for r in o.instance_profile.map(|p| p.roles).unwrap_or_default() {
-                if let Err(e) = client
+                if let Err(e) = iam
                     .remove_role_from_instance_profile()
                     .instance_profile_name(name)
                     .role_name(r.role_name())
@@ -320,7 +319,7 @@ impl AwsObject for InstanceProfile {
                 }
             }
         }
-        if let Err(e) = client
+        if let Err(e) = iam
             .delete_instance_profile()
             .instance_profile_name(name)
             .send()

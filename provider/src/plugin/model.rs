@@ -186,6 +186,28 @@ macro_rules! model {
                 <Self as $crate::plugin::model::Model>::encode(self)
             }
         }
+
+        /// A list-nested block of these.
+        impl $crate::plugin::model::Field for Vec<$name> {
+            const EXPECTED: &'static str = "a known list of objects";
+            fn from_value(v: &$crate::plugin::Value) -> Option<Self> {
+                match v {
+                    $crate::plugin::Value::List(items) | $crate::plugin::Value::Set(items) => items
+                        .iter()
+                        .map(<$name as $crate::plugin::model::Field>::from_value)
+                        .collect(),
+                    $crate::plugin::Value::Null => Some(Vec::new()),
+                    _ => None,
+                }
+            }
+            fn to_value(&self) -> $crate::plugin::Value {
+                $crate::plugin::Value::List(
+                    self.iter()
+                        .map(<$name as $crate::plugin::model::Field>::to_value)
+                        .collect(),
+                )
+            }
+        }
     };
 }
 

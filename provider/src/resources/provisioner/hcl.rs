@@ -4,8 +4,13 @@
 //! Both directions go through karpenter-core's `ProvisionerSpec`, so what Terraform sends is exactly
 //! what `kubectl apply` of the same YAML sends, and what it reads back is normalised the same way.
 
+use std::collections::BTreeMap;
+
 use karpenter_core::api::ProvisionerSpec;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
+
+use super::model::ProvisionerHcl;
+use crate::plugin::Model;
 
 use crate::plugin::validate::IntBetween;
 use crate::plugin::{Attribute, Block, BlockNesting, NestedBlock, Schema, Value};
@@ -211,42 +216,6 @@ fn kubelet_block() -> Block {
         })
 }
 
-fn kubelet_json(v: &Value) -> Json {
-    let mut m = Map::new();
-    for (attr, field, kind) in KUBELET_FIELDS {
-        let x = v.get(attr);
-        let j = match kind {
-            KubeletKind::List => match x {
-                Value::List(items) => Some(json!(
-                    items.iter().filter_map(Value::as_str).collect::<Vec<_>>()
-                )),
-                _ => None,
-            },
-            KubeletKind::Number => n(x),
-            KubeletKind::Map => smap(x),
-            KubeletKind::Bool => b(x),
-        };
-        put(&mut m, field, j);
-    }
-    Json::Object(m)
-}
-
-fn kubelet_value(j: &Json) -> Value {
-    Value::object(KUBELET_FIELDS.map(|(attr, field, kind)| {
-        let x = &j[field];
-        let v = match kind {
-            KubeletKind::List => match x.as_array() {
-                Some(a) => Value::List(a.iter().map(jstr).collect()),
-                None => Value::Null,
-            },
-            KubeletKind::Number => jnum(x),
-            KubeletKind::Map => jmap(x),
-            KubeletKind::Bool => jbool(x),
-        };
-        (attr, v)
-    }))
-}
-
 pub fn schema() -> Schema {
     Schema::new(
         Block::new()
@@ -290,147 +259,10 @@ pub fn schema() -> Schema {
     )
 }
 
-fn blocks(v: &Value) -> &[Value] {
-    match v {
-        Value::List(items) | Value::Set(items) => items,
-        _ => &[],
-    }
-}
-
-fn put(m: &mut Map<String, Json>, key: &str, v: Option<Json>) {
-    if let Some(v) = v {
-        m.insert(key.to_string(), v);
-    }
-}
-
-fn s(v: &Value) -> Option<Json> {
-    v.as_str().map(|s| json!(s))
-}
-fn n(v: &Value) -> Option<Json> {
-    v.as_i64().map(|n| json!(n))
-}
-fn b(v: &Value) -> Option<Json> {
-    v.as_bool().map(|b| json!(b))
-}
-fn smap(v: &Value) -> Option<Json> {
-    match v {
-        Value::Map(_) => Some(json!(v.as_string_map())),
-        _ => None,
-    }
-}
-
-fn taints_json(v: &Value) -> Option<Json> {
-    let items: Vec<Json> = blocks(v)
-        .iter()
-        .map(|t| {
-            let mut m = Map::new();
-            put(&mut m, "key", s(t.get("key")));
-            put(&mut m, "value", s(t.get("value")));
-            put(&mut m, "effect", s(t.get("effect")));
-            Json::Object(m)
-        })
-        .collect();
-    (!items.is_empty()).then(|| json!(items))
-}
-
-fn aws_json(v: &Value) -> Json {
-    let mut m = Map::new();
-    put(&mut m, "subnetSelector", smap(v.get("subnet_selector")));
-    put(
-        &mut m,
-        "securityGroupSelector",
-        smap(v.get("security_group_selector")),
-    );
-    put(&mut m, "instanceProfile", s(v.get("instance_profile")));
-    put(&mut m, "amiFamily", s(v.get("ami_family")));
-    put(&mut m, "amiSelector", smap(v.get("ami_selector")));
-    put(&mut m, "tags", smap(v.get("tags")));
-    if let Some(md) = blocks(v.get("metadata_options")).first() {
-        let mut o = Map::new();
-        put(&mut o, "httpEndpoint", s(md.get("http_endpoint")));
-        put(&mut o, "httpProtocolIPv6", s(md.get("http_protocol_ipv6")));
-        put(
-            &mut o,
-            "httpPutResponseHopLimit",
-            n(md.get("http_put_response_hop_limit")),
-        );
-        put(&mut o, "httpTokens", s(md.get("http_tokens")));
-        m.insert("metadataOptions".into(), Json::Object(o));
-    }
-    let bdms: Vec<Json> = blocks(v.get("block_device_mapping"))
-        .iter()
-        .map(|d| {
-            let mut o = Map::new();
-            put(&mut o, "deviceName", s(d.get("device_name")));
-            if let Some(e) = blocks(d.get("ebs")).first() {
-                let mut x = Map::new();
-                put(
-                    &mut x,
-                    "deleteOnTermination",
-                    b(e.get("delete_on_termination")),
-                );
-                put(&mut x, "encrypted", b(e.get("encrypted")));
-                put(&mut x, "iops", n(e.get("iops")));
-                put(&mut x, "kmsKeyID", s(e.get("kms_key_id")));
-                put(&mut x, "snapshotID", s(e.get("snapshot_id")));
-                put(&mut x, "throughput", n(e.get("throughput")));
-                put(&mut x, "volumeSize", s(e.get("volume_size")));
-                put(&mut x, "volumeType", s(e.get("volume_type")));
-                o.insert("ebs".into(), Json::Object(x));
-            }
-            Json::Object(o)
-        })
-        .collect();
-    if !bdms.is_empty() {
-        m.insert("blockDeviceMappings".into(), json!(bdms));
-    }
-    put(&mut m, "userData", s(v.get("user_data")));
-    Json::Object(m)
-}
-
 /// The spec as the API server will see it, from a wholly known configuration or plan.
 pub fn spec_from_hcl(v: &Value) -> Result<ProvisionerSpec, serde_json::Error> {
-    let mut m = Map::new();
-    let reqs: Vec<Json> = blocks(v.get("requirement"))
-        .iter()
-        .map(|r| {
-            let mut o = Map::new();
-            put(&mut o, "key", s(r.get("key")));
-            put(&mut o, "operator", s(r.get("operator")));
-            let values: Vec<Json> = blocks(r.get("values")).iter().filter_map(s).collect();
-            if !values.is_empty() {
-                o.insert("values".into(), json!(values));
-            }
-            Json::Object(o)
-        })
-        .collect();
-    if !reqs.is_empty() {
-        m.insert("requirements".into(), json!(reqs));
-    }
-    if let Some(l) = smap(v.get("limits")) {
-        m.insert("limits".into(), json!({"resources": l}));
-    }
-    put(
-        &mut m,
-        "ttlSecondsAfterEmpty",
-        n(v.get("ttl_seconds_after_empty")),
-    );
-    put(
-        &mut m,
-        "ttlSecondsUntilExpired",
-        n(v.get("ttl_seconds_until_expired")),
-    );
-    put(&mut m, "taints", taints_json(v.get("taint")));
-    put(&mut m, "startupTaints", taints_json(v.get("startup_taint")));
-    put(&mut m, "labels", smap(v.get("labels")));
-    put(&mut m, "weight", n(v.get("weight")));
-    if let Some(a) = blocks(v.get("aws")).first() {
-        m.insert("provider".into(), aws_json(a));
-    }
-    if let Some(k) = blocks(v.get("kubelet_configuration")).first() {
-        m.insert("kubeletConfiguration".into(), kubelet_json(k));
-    }
-    serde_json::from_value(Json::Object(m))
+    let hcl = ProvisionerHcl::decode(v).map_err(serde::de::Error::custom)?;
+    serde_json::from_value(serde_json::to_value(&hcl)?)
 }
 
 /// The whole object for server-side apply.
@@ -443,143 +275,25 @@ pub fn object_json(name: &str, spec: &ProvisionerSpec) -> Json {
     })
 }
 
-fn jstr(j: &Json) -> Value {
-    j.as_str().map(Value::string).unwrap_or(Value::Null)
-}
-fn jnum(j: &Json) -> Value {
-    j.as_i64().map(Value::int).unwrap_or(Value::Null)
-}
-fn jbool(j: &Json) -> Value {
-    j.as_bool().map(Value::Bool).unwrap_or(Value::Null)
-}
-fn jmap(j: &Json) -> Value {
-    match j.as_object() {
-        Some(o) => Value::string_map(o.iter().map(|(k, v)| {
-            (
-                k.clone(),
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string()),
-            )
-        })),
-        None => Value::Null,
-    }
-}
-fn jlist<F: Fn(&Json) -> Value>(j: &Json, f: F) -> Value {
-    Value::List(
-        j.as_array()
-            .map(|a| a.iter().map(f).collect())
-            .unwrap_or_default(),
-    )
-}
-
-fn taint_value(t: &Json) -> Value {
-    Value::object([
-        ("key", jstr(&t["key"])),
-        ("value", jstr(&t["value"])),
-        ("effect", jstr(&t["effect"])),
-    ])
-}
-
-fn aws_value(p: &Json) -> Value {
-    let md = &p["metadataOptions"];
-    let metadata = if md.is_object() {
-        Value::List(vec![Value::object([
-            ("http_endpoint", jstr(&md["httpEndpoint"])),
-            ("http_protocol_ipv6", jstr(&md["httpProtocolIPv6"])),
-            (
-                "http_put_response_hop_limit",
-                jnum(&md["httpPutResponseHopLimit"]),
-            ),
-            ("http_tokens", jstr(&md["httpTokens"])),
-        ])])
-    } else {
-        Value::List(Vec::new())
-    };
-    let bdm = jlist(&p["blockDeviceMappings"], |d| {
-        let e = &d["ebs"];
-        let ebs = if e.is_object() {
-            Value::List(vec![Value::object([
-                ("delete_on_termination", jbool(&e["deleteOnTermination"])),
-                ("encrypted", jbool(&e["encrypted"])),
-                ("iops", jnum(&e["iops"])),
-                ("kms_key_id", jstr(&e["kmsKeyID"])),
-                ("snapshot_id", jstr(&e["snapshotID"])),
-                ("throughput", jnum(&e["throughput"])),
-                ("volume_size", jstr(&e["volumeSize"])),
-                ("volume_type", jstr(&e["volumeType"])),
-            ])])
-        } else {
-            Value::List(Vec::new())
-        };
-        Value::object([("device_name", jstr(&d["deviceName"])), ("ebs", ebs)])
-    });
-    Value::object([
-        ("subnet_selector", jmap(&p["subnetSelector"])),
-        ("security_group_selector", jmap(&p["securityGroupSelector"])),
-        ("instance_profile", jstr(&p["instanceProfile"])),
-        ("ami_family", jstr(&p["amiFamily"])),
-        ("ami_selector", jmap(&p["amiSelector"])),
-        ("tags", jmap(&p["tags"])),
-        ("user_data", jstr(&p["userData"])),
-        ("metadata_options", metadata),
-        ("block_device_mapping", bdm),
-    ])
-}
-
 /// The state of a Provisioner named `name` whose spec is `spec` (normalised through the core type).
 /// `prior` supplies what the API cannot tell apart from absence (an empty map the user wrote) and
 /// the `timeouts` block, which lives only in Terraform.
 pub fn state_from_spec(name: &str, spec: &ProvisionerSpec, prior: &Value) -> Value {
-    let j = serde_json::to_value(spec).unwrap_or(Json::Null);
-    let keep_empty = |key: &str, v: Value| -> Value {
-        match (&v, prior.get(key)) {
-            (Value::Null, Value::Map(m)) if m.is_empty() => Value::Map(Default::default()),
-            _ => v,
+    let mut hcl: ProvisionerHcl = serde_json::to_value(spec)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default();
+    let prior = ProvisionerHcl::decode(prior).unwrap_or_default();
+    let keep_empty = |now: &mut Option<BTreeMap<String, String>>,
+                      before: &Option<BTreeMap<String, String>>| {
+        if now.is_none() && before.as_ref().is_some_and(BTreeMap::is_empty) {
+            *now = Some(BTreeMap::new());
         }
     };
-    let limits = keep_empty("limits", jmap(&j["limits"]["resources"]));
-    let labels = keep_empty("labels", jmap(&j["labels"]));
-    let aws = if j["provider"].is_object() {
-        Value::List(vec![aws_value(&j["provider"])])
-    } else {
-        Value::List(Vec::new())
-    };
-    let kubelet = if j["kubeletConfiguration"].is_object() {
-        Value::List(vec![kubelet_value(&j["kubeletConfiguration"])])
-    } else {
-        Value::List(Vec::new())
-    };
-    Value::object([
-        ("name", Value::string(name)),
-        ("limits", limits),
-        ("ttl_seconds_after_empty", jnum(&j["ttlSecondsAfterEmpty"])),
-        (
-            "ttl_seconds_until_expired",
-            jnum(&j["ttlSecondsUntilExpired"]),
-        ),
-        ("labels", labels),
-        ("weight", jnum(&j["weight"])),
-        (
-            "requirement",
-            jlist(&j["requirements"], |r| {
-                let values = match r["values"].as_array() {
-                    Some(a) => Value::List(a.iter().map(jstr).collect()),
-                    None => Value::Null,
-                };
-                Value::object([
-                    ("key", jstr(&r["key"])),
-                    ("operator", jstr(&r["operator"])),
-                    ("values", values),
-                ])
-            }),
-        ),
-        ("taint", jlist(&j["taints"], taint_value)),
-        ("startup_taint", jlist(&j["startupTaints"], taint_value)),
-        ("aws", aws),
-        ("kubelet_configuration", kubelet),
-        ("timeouts", prior.get("timeouts").clone()),
-    ])
+    keep_empty(&mut hcl.limits, &prior.limits);
+    keep_empty(&mut hcl.labels, &prior.labels);
+    hcl.name = Some(name.to_string());
+    hcl.timeouts = prior.timeouts;
+    hcl.encode()
 }
 
 #[cfg(test)]
@@ -661,6 +375,57 @@ mod tests {
         let state = state_from_spec("p", &spec, &Value::Null);
         assert_eq!(spec_from_hcl(&state)?, spec);
         Ok(())
+    }
+
+    #[test]
+    fn the_kubelet_blocks_attributes_and_api_fields_are_the_models() -> Result<(), serde_json::Error>
+    {
+        use super::super::model::Kubelet;
+        let attrs: Vec<&str> = KUBELET_FIELDS.iter().map(|(a, _, _)| *a).collect();
+        assert_eq!(attrs, Kubelet::ATTRIBUTES);
+        let all: Kubelet = serde_json::from_value(json!({
+            "clusterDNS": ["10.0.0.10"], "maxPods": 1, "podsPerCore": 1,
+            "systemReserved": {"cpu": "1"}, "kubeReserved": {"cpu": "1"},
+            "evictionHard": {"memory.available": "1%"}, "evictionSoft": {"memory.available": "2%"},
+            "evictionSoftGracePeriod": {"memory.available": "1m"}, "evictionMaxPodGracePeriod": 1,
+            "imageGCHighThresholdPercent": 90, "imageGCLowThresholdPercent": 80, "cpuCFSQuota": true
+        }))?;
+        let fields: Vec<String> = serde_json::to_value(&all)?
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut want: Vec<String> = KUBELET_FIELDS
+            .iter()
+            .map(|(_, f, _)| f.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(fields, want);
+        Ok(())
+    }
+
+    #[test]
+    fn every_block_is_its_model() {
+        use super::super::model::*;
+        use crate::resources::framework::assert_model_matches;
+        let nested = |b: &Block, name: &str| {
+            b.blocks
+                .iter()
+                .find(|n| n.name == name)
+                .map(|n| n.block.clone())
+                .unwrap_or_default()
+        };
+        let top = schema().block;
+        assert_model_matches::<ProvisionerHcl>("karpenter_provisioner", &top, &[]);
+        assert_model_matches::<Requirement>("requirement", &requirement_block(), &[]);
+        assert_model_matches::<Taint>("taint", &taint_block(), &[]);
+        assert_model_matches::<Kubelet>("kubelet_configuration", &kubelet_block(), &[]);
+        let aws = aws_block();
+        assert_model_matches::<Aws>("aws", &aws, &[]);
+        let metadata = nested(&aws, "metadata_options");
+        assert_model_matches::<MetadataOptions>("metadata_options", &metadata, &[]);
+        let device = nested(&aws, "block_device_mapping");
+        assert_model_matches::<BlockDevice>("block_device_mapping", &device, &[]);
+        assert_model_matches::<Ebs>("ebs", &nested(&device, "ebs"), &[]);
     }
 
     #[test]

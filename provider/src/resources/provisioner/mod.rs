@@ -5,6 +5,7 @@
 
 mod checks;
 mod hcl;
+mod model;
 mod offerings;
 
 use std::time::Duration;
@@ -20,12 +21,26 @@ use crate::plugin::{
 use crate::resources::aws::context;
 use crate::resources::aws::retry::{Stopped, wait_until};
 use crate::resources::controller_install::teardown::controller_alive_anywhere;
-use crate::resources::framework::timeouts::parse_duration;
+use crate::resources::framework::decode_model;
+use crate::resources::framework::timeouts::{self, Timeouts};
 use hcl::{object_json, schema, spec_from_hcl, state_from_spec};
+use model::ProvisionerHcl;
 
 pub struct ProvisionerResource;
 
-const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const TIMEOUTS: Timeouts = &[("delete", Duration::from_secs(15 * 60))];
+
+/// The name of a Provisioner in a plan or state.
+fn name_of(v: &Value, diags: &mut Diagnostics) -> Option<String> {
+    let hcl = decode_model::<ProvisionerHcl>("karpenter_provisioner", v, diags)?;
+    if hcl.name.is_none() {
+        diags.error(
+            "karpenter_provisioner has no name",
+            "Remove it from state (`terraform state rm`) and import it again by name.",
+        );
+    }
+    hcl.name
+}
 
 /// The spec of a configuration or plan when everything in it is known, else None (checks then
 /// wait for apply, where the API server applies the same rules).
@@ -153,15 +168,7 @@ impl Resource for ProvisionerResource {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        if let Some(t) = config.get("timeouts").get("delete").as_str()
-            && parse_duration(t).is_none()
-        {
-            diags.error_at(
-                AttributePath::attr("timeouts").push_attr("delete"),
-                "Invalid duration",
-                format!("{t:?} is not a duration; write e.g. `90s`, `15m` or `1h`."),
-            );
-        }
+        timeouts::validate(config, TIMEOUTS, diags);
         if let Some(name) = config.get("name").as_str()
             && let Err(m) = dns_subdomain(name)
         {
@@ -204,7 +211,7 @@ impl Resource for ProvisionerResource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let client = context(ctx, diags)?.kube.client(diags)?;
-        let name = planned.get("name").as_str()?.to_string();
+        let name = name_of(planned, diags)?;
         match objects::get(&client, &ObjectRef::provisioner(&name)).await {
             Ok(None) => {}
             Ok(Some(_)) => {
@@ -227,11 +234,7 @@ impl Resource for ProvisionerResource {
         let Some(client) = context(ctx, diags).and_then(|a| a.kube.client(diags)) else {
             return Read::Failed;
         };
-        let Some(name) = state.get("name").as_str().map(str::to_string) else {
-            diags.error(
-                "karpenter_provisioner state has no name",
-                "Remove it from state (`terraform state rm`) and import it again by name.",
-            );
+        let Some(name) = name_of(state, diags) else {
             return Read::Failed;
         };
         match objects::get(&client, &ObjectRef::provisioner(&name)).await {
@@ -255,7 +258,7 @@ impl Resource for ProvisionerResource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let client = context(ctx, diags)?.kube.client(diags)?;
-        let name = planned.get("name").as_str()?.to_string();
+        let name = name_of(planned, diags)?;
         self.write(&client, &name, planned, diags).await
     }
 
@@ -264,16 +267,11 @@ impl Resource for ProvisionerResource {
         let Some(client) = a.kube.client(diags) else {
             return;
         };
-        let Some(name) = prior.get("name").as_str() else {
+        let Some(name) = name_of(prior, diags) else {
             return;
         };
-        let timeout = prior
-            .get("timeouts")
-            .get("delete")
-            .as_str()
-            .and_then(parse_duration)
-            .unwrap_or(DEFAULT_DELETE_TIMEOUT);
-        delete_and_wait(ctx, &client, name, timeout, diags).await;
+        let timeout = timeouts::of(prior, TIMEOUTS, "delete");
+        delete_and_wait(ctx, &client, &name, timeout, diags).await;
     }
 
     fn importer(&self) -> Option<&dyn Importer> {

@@ -5,13 +5,14 @@
 //! - `plugin`: the protocol layer (handshake, mTLS, gRPC, cty codec, schema model, diagnostics,
 //!   plan helpers, docs); it knows nothing of Karpenter and could serve any provider.
 //! - `provider`: the provider configuration (`region`, `cluster_name`, `aws {}`, `default_tags`)
-//!   and the AWS clients it builds.
+//!   and the AWS clients it builds into `aws_context::AwsContext`, which resources read.
 //! - `kube`: the provider's `kubernetes {}` block, the client built from it, untyped object I/O.
 //! - `resources`: the resource framework, AWS plumbing, policy documents, one folder per resource.
 //! - `data_sources`: `karpenter_instance_types` and the catalog behind it.
 //! - `permissions`: the AWS operations the provider itself calls, as a published page.
 #![forbid(unsafe_code)]
 
+pub mod aws_context;
 pub mod data_sources;
 pub mod kube;
 pub mod permissions;

@@ -1,38 +1,16 @@
 //! The provider configuration block and the AWS clients built from it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::aws_context::AwsContext;
 use crate::plugin::validate::LengthBetween;
 use crate::plugin::{
     Attribute, AttributePath, Block, BlockNesting, DataSource, Diagnostics, NestedBlock, Provider,
     ProviderData, Resource, Schema, Value,
 };
 use crate::resources;
-
-/// What every resource gets from `configure`: AWS clients and provider-wide settings.
-pub struct AwsContext {
-    pub region: String,
-    pub cluster_name: String,
-    pub default_tags: BTreeMap<String, String>,
-    pub sqs: aws_sdk_sqs::Client,
-    pub events: aws_sdk_eventbridge::Client,
-    /// The loaded SDK configuration, for resources that build clients of other services.
-    pub sdk: aws_config::SdkConfig,
-    /// The Kubernetes client of the `kubernetes {}` block (or why there is none).
-    pub kube: crate::kube::KubeHandle,
-}
-
-impl AwsContext {
-    /// Tags sent to AWS: provider default tags overlaid by the resource's own.
-    pub fn merged_tags(&self, own: &Option<BTreeMap<String, String>>) -> BTreeMap<String, String> {
-        let mut t = self.default_tags.clone();
-        t.extend(own.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
-        t
-    }
-}
 
 #[derive(Default)]
 pub struct KarpenterProvider;

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`api`]: Provisioner types (karpenter.sh/v1alpha5), well-known labels, requirements.
-//! - [`scheduling`]: requirement algebra, pod constraints, topology, bin packing (`solve(input) -> plan`).
+//! - [`scheduling`]: requirement algebra, pod constraints, topology, bin packing (`solve(input) -> plan`),
+//!   and what the kubelet leaves allocatable ([`scheduling::kubelet`]).
+//! - [`validate`]: a Provisioner's spec checked as the API server's admission would.
 //! - [`interruption`]: parsing of the EventBridge messages found on the interruption queue.
 //! - [`imds`]: parsing of the instance metadata documents the IMDS monitor polls.
 #![forbid(unsafe_code)]
@@ -11,5 +13,5 @@ pub mod api;
 pub mod bootstrap;
 pub mod imds;
 pub mod interruption;
-pub mod kubelet;
 pub mod scheduling;
+pub mod validate;

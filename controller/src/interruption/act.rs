@@ -18,10 +18,10 @@ use kube::runtime::reflector::Store;
 
 use super::decide::{Plan, Target};
 use super::metrics::InterruptionMetrics;
-use super::replacement::Outcome;
 use crate::cloud::UnavailableOfferings;
 use crate::termination::node as ournode;
 use crate::termination::ops::{NodeOps, PodOps};
+use crate::termination::replacement::Outcome;
 
 /// How long a replacement may take before the drain goes ahead anyway: inside the two minutes of
 /// a spot warning, with room left for the drain.

@@ -4,8 +4,8 @@
 //! - [`queue`]: the queue seam and its SQS adapter (long poll, 10 messages, 20 s).
 //! - [`decide`]: pure: a parsed message (karpenter-core's parser), a node lookup and the per-kind
 //!   action settings -> one decision per instance.
-//! - [`act`]: carries a plan out: mark the spot pool, cordon, replacement, hand to the finalizer.
-//! - [`replacement`]: placeholder pods that make the provisioner launch the replacement first.
+//! - [`act`]: carries a plan out: mark the spot pool, cordon, replacement (the placeholders of
+//!   `termination::replacement`), hand to the finalizer.
 //! - [`processor`]: the workers: receive, parse, count, decide, start, delete.
 //! - [`metrics`]: the anchor's interruption families.
 
@@ -14,6 +14,5 @@ pub mod decide;
 pub mod metrics;
 pub mod processor;
 pub mod queue;
-pub mod replacement;
 
 pub use processor::Processor;

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
 use karpenter_contract::settings::SettingKey;
-use karpenter_core::kubelet;
+use karpenter_core::scheduling::kubelet;
 use karpenter_core::scheduling::{InstanceType, NewNode, Plan, SchedulingInput, solve};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;

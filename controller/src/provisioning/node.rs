@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, Taint as K8sTaint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use karpenter_core::api::{KubeletConfiguration, Taint, labels};
-use karpenter_core::kubelet;
 use karpenter_core::scheduling::InstanceType;
+use karpenter_core::scheduling::kubelet;
 use karpenter_core::scheduling::resources::Resources;
 
 /// Finalizer that makes node deletion go through our termination controller.

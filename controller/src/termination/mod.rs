@@ -11,6 +11,8 @@
 //!   node events.
 //! - [`controller`]: the finalizer loop: cordon -> drain step by step -> terminate -> finalizer off.
 //! - [`provisioner_gone`]: a deleted Provisioner's nodes are deleted (and so drained).
+//! - [`replacement`]: placeholder pods that make the provisioner launch a node's replacement
+//!   before it drains (interruption's replace actions); released when the drain starts.
 //! - [`metrics`]: drain duration, evictions by outcome, errors.
 
 pub mod budgets;
@@ -23,5 +25,6 @@ pub mod ops;
 #[cfg(test)]
 pub mod ops_double;
 pub mod provisioner_gone;
+pub mod replacement;
 
 pub use controller::{Termination, TerminationError};

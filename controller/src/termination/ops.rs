@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams};
 
 use super::node::{self as ournode, NodeEvents};
-use crate::interruption::replacement::{self, Outcome as Replacement};
+use super::replacement::{self, Outcome as Replacement};
 use crate::provisioning::node::TERMINATION_FINALIZER;
 
 #[async_trait]

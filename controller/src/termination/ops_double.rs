@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::node as ournode;
 use super::ops::{Eviction, NodeOps, PodOps};
-use crate::interruption::replacement::Outcome as Replacement;
+use super::replacement::Outcome as Replacement;
 
 #[derive(Default)]
 pub struct FakeCluster {

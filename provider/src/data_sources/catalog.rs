@@ -8,8 +8,8 @@ use aws_sdk_ec2::types::{Filter as Ec2Filter, LocationType, UsageClassType};
 use aws_sdk_pricing::types::{Filter as PriceFilter, FilterType};
 
 use super::selector::TypeInfo;
+use crate::aws_context::AwsContext;
 use crate::plugin::Diagnostics;
-use crate::provider::AwsContext;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 
 use karpenter_contract::pricing::{PRODUCT_FILTERS, on_demand_prices as price_list};

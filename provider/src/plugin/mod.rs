@@ -8,12 +8,13 @@
 //! - `validate`: named validators; `plan`: generic plan helpers (defaults, unknowns, replace)
 //! - `model`: typed views of values (`model!`), decoded and encoded once per call
 //! - `diag`: diagnostics with attribute paths
-//! - `traits`: Provider, Resource, DataSource, Importer, StateUpgrader, CallContext
+//! - `traits`: Provider, Resource, DataSource, Importer, StateUpgrader; `context`: CallContext
 //! - `handshake`, `tls`, `logging`: go-plugin launch contract
 //! - `server`: gRPC services (the only place protobuf types exist)
 //! - `docs`: registry-layout markdown generated from schemas
 
 pub mod codec;
+pub mod context;
 pub mod diag;
 pub mod docs;
 pub mod handshake;
@@ -27,12 +28,14 @@ pub mod traits;
 pub mod validate;
 pub mod value;
 
+pub use context::{CallContext, ProviderData};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use model::{DecodeError, Model};
-pub use plan::{AttributePlanModifier, PlanModifier, PlannedChange};
-pub use schema::{Attribute, Block, BlockNesting, NestedBlock, NestingMode, Schema};
-pub use server::{ServeError, serve};
-pub use traits::{
-    CallContext, DataSource, Importer, Provider, ProviderData, Read, Resource, StateUpgrader,
+pub use plan::PlannedChange;
+pub use schema::{
+    Attribute, AttributePlanModifier, Block, BlockNesting, NestedBlock, NestingMode, PlanModifier,
+    Schema,
 };
+pub use server::{ServeError, serve};
+pub use traits::{DataSource, Importer, Provider, Read, Resource, StateUpgrader};
 pub use value::{AttributePath, Number, Type, Value};

@@ -1,38 +1,15 @@
 //! What a provider implements: `Provider` (schema + configure), `Resource` (CRUD), `DataSource`,
 //! and the opt-in `Importer` / `StateUpgrader`. No protobuf type appears here.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
 
+use super::context::{CallContext, ProviderData};
 use super::diag::Diagnostics;
 use super::plan::PlannedChange;
 use super::schema::Schema;
 use super::value::{Type, Value};
-
-/// Whatever `Provider::configure` produced (clients, settings), shared with every call.
-pub type ProviderData = Arc<dyn Any + Send + Sync>;
-
-/// Per-call context handed to resources.
-#[derive(Clone)]
-pub struct CallContext {
-    /// Cancelled when Terraform calls StopProvider (the user pressed Ctrl-C). Long waits must
-    /// select on it and return what exists so far, so nothing created is lost from state.
-    pub cancel: CancellationToken,
-    data: Option<ProviderData>,
-}
-
-impl CallContext {
-    pub fn new(cancel: CancellationToken, data: Option<ProviderData>) -> Self {
-        CallContext { cancel, data }
-    }
-    /// The configured provider data, if `configure` ran and produced a `T`.
-    pub fn provider_data<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.data.clone().and_then(|d| d.downcast::<T>().ok())
-    }
-}
 
 #[async_trait]
 pub trait Provider: Send + Sync {

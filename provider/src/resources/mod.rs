@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod framework;
 pub mod policies;
+pub mod roles;
 
 pub mod bootstrap_stack;
 pub mod controller_install;

@@ -8,7 +8,6 @@
 pub mod labels;
 pub mod provisioner;
 pub mod quantity;
-pub mod validate;
 
 pub use provisioner::{
     AwsNodeTemplate, BlockDevice, BlockDeviceMapping, Condition, KubeletConfiguration, Limits,
@@ -16,4 +15,3 @@ pub use provisioner::{
     ProvisionerStatus, Taint,
 };
 pub use quantity::{Quantity, QuantityError};
-pub use validate::{FieldError, ValidationErrors};

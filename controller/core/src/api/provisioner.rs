@@ -101,7 +101,7 @@ pub struct ProvisionerSpec {
 
 /// The kubelet settings nodes of a provisioner boot with (the v1alpha5 fields). Written into the
 /// bootstrap user data, and the scheduler's allocatable for a new node is computed from the same
-/// numbers (crate::kubelet).
+/// numbers (crate::scheduling::kubelet).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KubeletConfiguration {

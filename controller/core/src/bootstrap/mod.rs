@@ -89,7 +89,7 @@ pub struct NodeSetup {
     /// Taints the kubelet registers the node with (the Provisioner's taints and startupTaints).
     pub taints: Vec<Taint>,
     /// The Provisioner's kubeletConfiguration, written as it is; what it leaves unset takes the
-    /// image's defaults (see crate::kubelet for the arithmetic both sides share).
+    /// image's defaults (see crate::scheduling::kubelet for the arithmetic both sides share).
     pub kubelet: Option<KubeletConfiguration>,
 }
 

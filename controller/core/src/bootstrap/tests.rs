@@ -230,7 +230,7 @@ fn labels_the_kubelet_may_not_set_stay_out_of_the_bootstrap() {
 
 mod allocatable_matches_the_written_kubelet_config {
     //! For any instance type and kubeletConfiguration: what the scheduler assumes a new node holds
-    //! (crate::kubelet) equals what a node derives from the NodeConfig we write, computed here
+    //! (crate::scheduling::kubelet) equals what a node derives from the NodeConfig we write, computed here
     //! independently the way nodeadm and the kubelet do (nodeadm's defaults, the user's config
     //! merged over them key by key, allocatable = capacity - reserved - hard eviction).
     use super::*;
@@ -386,7 +386,7 @@ mod allocatable_matches_the_written_kubelet_config {
             let setup = NodeSetup { kubelet: kubelet.clone(), ..NodeSetup::default() };
             let data = user_data(AmiFamily::Al2023, &cluster(), &setup, None).unwrap().unwrap();
             let written = node_config_of(&data);
-            prop_assert_eq!(crate::kubelet::allocatable(&it, kubelet.as_ref()), node_side(&it, &written));
+            prop_assert_eq!(crate::scheduling::kubelet::allocatable(&it, kubelet.as_ref()), node_side(&it, &written));
         }
     }
 }

@@ -159,7 +159,10 @@ pub fn verify(input: &SchedulingInput, plan: &Plan) -> Vec<String> {
                 continue;
             };
             max_capacity = max_capacity.max(&it.capacity());
-            let alloc = crate::kubelet::allocatable(it, prov.spec.kubelet_configuration.as_ref());
+            let alloc = crate::scheduling::kubelet::allocatable(
+                it,
+                prov.spec.kubelet_configuration.as_ref(),
+            );
             if !n.requests.fits_in(&alloc) {
                 errs.push(format!("{host}: {} cannot hold {}", it.name, n.requests));
             }

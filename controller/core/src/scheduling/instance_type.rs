@@ -50,12 +50,12 @@ fn yes() -> bool {
 
 impl InstanceType {
     /// What the machine's kubelet reports as its capacity, and what limits count: its vCPUs, the
-    /// memory the VM sees (less than the nominal size; [`crate::kubelet::memory_capacity`]), the
+    /// memory the VM sees (less than the nominal size; [`crate::scheduling::kubelet::memory_capacity`]), the
     /// root volume and the ENI pod limit.
     pub fn capacity(&self) -> Resources {
         Resources {
             cpu_millis: i64::from(self.vcpus) * 1000,
-            memory_bytes: crate::kubelet::memory_capacity(self),
+            memory_bytes: crate::scheduling::kubelet::memory_capacity(self),
             ephemeral_bytes: i64::from(self.ephemeral_storage_gib) << 30,
             pods: i64::from(self.max_pods),
             gpus: i64::from(self.gpus),
@@ -63,9 +63,9 @@ impl InstanceType {
     }
 
     /// What pods can request on a node of this type booted with the default kubelet settings
-    /// (see [`crate::kubelet`], which also applies a Provisioner's kubeletConfiguration).
+    /// (see [`crate::scheduling::kubelet`], which also applies a Provisioner's kubeletConfiguration).
     pub fn allocatable(&self) -> Resources {
-        crate::kubelet::allocatable(self, None)
+        crate::scheduling::kubelet::allocatable(self, None)
     }
 
     /// The value a node of this type carries for a well-known label, zone and capacity type

@@ -13,6 +13,7 @@ pub mod check;
 mod explain;
 pub mod input;
 pub mod instance_type;
+pub mod kubelet;
 pub mod node;
 pub mod pod;
 mod prepare;

@@ -243,7 +243,7 @@ pub fn prepare(input: &SchedulingInput) -> Result<Prepared, SolveError> {
             Some(cfg) => {
                 let start = types.len() as u32;
                 for (i, it) in input.instance_types.iter().enumerate() {
-                    let alloc = crate::kubelet::allocatable(it, Some(cfg));
+                    let alloc = crate::scheduling::kubelet::allocatable(it, Some(cfg));
                     types.push(type_info(it, &zones, alloc, i));
                 }
                 (start..types.len() as u32).collect()

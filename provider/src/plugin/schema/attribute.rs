@@ -3,9 +3,58 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::plugin::plan::PlanModifier;
+use crate::plugin::context::CallContext;
 use crate::plugin::validate::Validator;
 use crate::plugin::value::{Type, Value};
+
+#[derive(Clone)]
+pub enum PlanModifier {
+    /// A change to this attribute destroys and re-creates the resource.
+    RequiresReplace,
+    /// Keep the prior state value instead of "known after apply" when the attribute is computed
+    /// and the configuration leaves it unset (ids, ARNs that never change).
+    UseStateForUnknown,
+    /// A provider's own rule, run after the generic plan and before replacements are found.
+    Custom(Arc<dyn AttributePlanModifier>),
+}
+
+/// A plan rule for one attribute that the generic planner does not know, such as a default
+/// taken from the provider's configuration.
+pub trait AttributePlanModifier: Send + Sync {
+    /// The sentence the docs show.
+    fn description(&self) -> String;
+    /// Refines `planned`, the attribute's planned value (unknown when Terraform cannot know it).
+    fn modify(&self, ctx: &CallContext, prior: &Value, config: &Value, planned: &mut Value);
+}
+
+impl PlanModifier {
+    /// The sentence the docs show.
+    pub fn description(&self) -> String {
+        match self {
+            PlanModifier::RequiresReplace => {
+                "Changing this forces a new resource to be created.".into()
+            }
+            PlanModifier::UseStateForUnknown => "Keeps its value across updates.".into(),
+            PlanModifier::Custom(m) => m.description(),
+        }
+    }
+    pub(crate) fn is_requires_replace(&self) -> bool {
+        matches!(self, PlanModifier::RequiresReplace)
+    }
+    pub(crate) fn is_use_state_for_unknown(&self) -> bool {
+        matches!(self, PlanModifier::UseStateForUnknown)
+    }
+}
+
+impl fmt::Debug for PlanModifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanModifier::RequiresReplace => f.write_str("RequiresReplace"),
+            PlanModifier::UseStateForUnknown => f.write_str("UseStateForUnknown"),
+            PlanModifier::Custom(m) => write!(f, "Custom({:?})", m.description()),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NestingMode {

@@ -5,7 +5,9 @@ mod attribute;
 mod block;
 mod walk;
 
-pub use attribute::{Attribute, NestedAttributes, NestingMode};
+pub use attribute::{
+    Attribute, AttributePlanModifier, NestedAttributes, NestingMode, PlanModifier,
+};
 pub use block::{Block, BlockNesting, NestedBlock};
 pub use walk::{for_each_attribute, validate_config};
 

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::plugin::context::{CallContext, ProviderData};
 use crate::plugin::schema::Schema;
-use crate::plugin::traits::{CallContext, DataSource, Provider, ProviderData, Resource};
+use crate::plugin::traits::{DataSource, Provider, Resource};
 
 pub(crate) struct Registry {
     pub provider: Arc<dyn Provider>,

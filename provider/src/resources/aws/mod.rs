@@ -1,16 +1,15 @@
 //! AWS plumbing the resources share: the provider's AWS context, clients of services it does
-//! not hold, partitions, errors, identifiers, tags, retries and the IAM role operations.
+//! not hold, partitions, errors, identifiers, tags and retries.
 
 pub mod errors;
-pub mod iam_role;
 pub mod identifiers;
 pub mod retry;
 pub mod tags;
 
 use std::sync::Arc;
 
+use crate::aws_context::AwsContext;
 use crate::plugin::{CallContext, Diagnostics};
-use crate::provider::AwsContext;
 
 /// The configured AWS context, or an error diagnostic saying why there is none.
 pub fn context(ctx: &CallContext, diags: &mut Diagnostics) -> Option<Arc<AwsContext>> {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::aws_context::AwsContext;
 use crate::plugin::Diagnostics;
-use crate::provider::AwsContext;
 
 /// The user's own tags as they should appear in state: provider default tags with the same value
 /// are not the user's, and no tags at all stays null when the user wrote none.

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata as _;
 use aws_sdk_cloudformation::types::{Capability, StackStatus, Tag};
 
+use crate::aws_context::AwsContext;
 use crate::model;
 use crate::plugin::Model;
 use crate::plugin::model::Field;
@@ -17,7 +18,6 @@ use crate::plugin::validate::{CharsIn, IntBetween, LengthBetween};
 use crate::plugin::{
     Attribute, AttributePath, Block, CallContext, Diagnostics, PlannedChange, Value,
 };
-use crate::provider::AwsContext;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 use crate::resources::aws::retry::{Backoff, Stopped};
 use crate::resources::aws::tags::tags_for_state;

@@ -118,7 +118,7 @@ fn settings_of(v: &Installation, cluster_name: &str) -> BTreeMap<String, String>
     s
 }
 
-fn install_of(v: &Installation, a: &crate::provider::AwsContext) -> Install {
+fn install_of(v: &Installation, a: &crate::aws_context::AwsContext) -> Install {
     let or = |x: &Option<String>, d: &str| x.clone().unwrap_or_else(|| d.to_string());
     let mut annotations = v.service_account_annotations.clone().unwrap_or_default();
     if let Some(arn) = &v.role_arn {
@@ -316,7 +316,7 @@ impl Resource for ControllerInstall {
         {
             return;
         }
-        if let Some(a) = ctx.provider_data::<crate::provider::AwsContext>()
+        if let Some(a) = ctx.provider_data::<crate::aws_context::AwsContext>()
             && let Ok(planned) = Installation::decode(&plan.planned)
         {
             let names = object_names(&install_of(&planned, &a));

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_iam::error::ProvideErrorMetadata as _;
 
+use crate::aws_context::AwsContext;
 use crate::model;
 use crate::plugin::{Attribute, Block, Diagnostics, PlannedChange, Value};
-use crate::provider::AwsContext;
 use crate::resources::aws::errors::{aws_error, is_no_such_entity, sdk_error_text};
 use crate::resources::aws::iam;
 use crate::resources::aws::identifiers::{Arn, IamName};

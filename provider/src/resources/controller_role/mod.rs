@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::aws_context::AwsContext;
 use crate::model;
 use crate::plugin::validate::{CharsIn, LengthBetween};
 use crate::plugin::{Attribute, AttributePath, Block, Diagnostics, PlannedChange, Value};
-use crate::provider::AwsContext;
 use crate::resources::aws::iam;
-use crate::resources::aws::iam_role::{self, RoleSpec};
 use crate::resources::aws::identifiers::{Arn, IamName};
 use crate::resources::aws::tags::tags_for_state;
 use crate::resources::framework::{AwsObject, Fetched, Op, Timeouts, default_name};
 use crate::resources::policies::{Irsa, controller_trust, doc_for_state};
+use crate::resources::roles::{self as iam_role, RoleSpec};
 
 pub struct ControllerRole;
 

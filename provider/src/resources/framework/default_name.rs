@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::aws_context::AwsContext;
 use crate::plugin::{AttributePlanModifier, CallContext, PlanModifier, Value};
-use crate::provider::AwsContext;
 
 struct DefaultFromProvider {
     doc: &'static str,

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 pub use default_name::default_name;
 pub use timeouts::Timeouts;
 
+use crate::aws_context::AwsContext;
 use crate::plugin::{
     Block, CallContext, Diagnostics, Importer, Model, PlannedChange, Read, Resource, Schema, Value,
 };
-use crate::provider::AwsContext;
 use crate::resources::aws::context;
 
 /// What looking an object up found. Failures carry their reason in the diagnostics.

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName as Q;
 
+use crate::aws_context::AwsContext;
 use crate::model;
 use crate::plugin::validate::{CharsIn, IntBetween, LengthBetween};
 use crate::plugin::{Attribute, Block, Diagnostics, Value};
-use crate::provider::AwsContext;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 use crate::resources::aws::retry::{Stopped, wait_until};
 use crate::resources::aws::tags::{stale_keys, tags_for_state};

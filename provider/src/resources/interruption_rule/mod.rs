@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
+use crate::aws_context::AwsContext;
 use crate::model;
 use crate::plugin::validate::{CharsIn, LengthBetween, OneOf};
 use crate::plugin::{Attribute, Block, Diagnostics, PlannedChange, Value};
-use crate::provider::AwsContext;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 use crate::resources::aws::identifiers::Arn;
 use crate::resources::aws::tags::{stale_keys, tags_for_state};

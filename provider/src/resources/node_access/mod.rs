@@ -7,12 +7,12 @@ mod aws_auth;
 use async_trait::async_trait;
 use aws_sdk_eks::types::AuthenticationMode;
 
+use crate::aws_context::AwsContext;
 use crate::model;
 use crate::plugin::{
     Attribute, AttributePath, Block, CallContext, Diagnostics, Model, PlannedChange, Read,
     Resource, Schema, Value,
 };
-use crate::provider::AwsContext;
 use crate::resources::aws::context;
 use crate::resources::aws::errors::{aws_error, sdk_error_text};
 use crate::resources::aws::identifiers::Arn;

@@ -3,7 +3,7 @@
 
 use karpenter_contract::iam_policy::{Scope, document};
 
-use crate::provider::AwsContext;
+use crate::aws_context::AwsContext;
 use crate::resources::aws::identifiers::arn_account;
 use crate::resources::aws::partition;
 

@@ -199,7 +199,7 @@ impl Resource for ProvisionerResource {
             return;
         }
         checks::advise(&spec, diags);
-        if let Some(aws) = ctx.provider_data::<crate::provider::AwsContext>() {
+        if let Some(aws) = ctx.provider_data::<crate::aws_context::AwsContext>() {
             offerings::check(&aws, &spec, diags).await;
         }
     }

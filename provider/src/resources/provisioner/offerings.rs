@@ -7,8 +7,8 @@ use aws_sdk_ec2::types::{Filter, LocationType};
 use karpenter_core::api::{ProvisionerSpec, labels};
 
 use super::checks::allowed;
+use crate::aws_context::AwsContext;
 use crate::plugin::{AttributePath, Diagnostics};
-use crate::provider::AwsContext;
 use crate::resources::aws::errors::sdk_error_text;
 
 /// What the region offers: zone names and, per instance type asked about, the zones offering it.

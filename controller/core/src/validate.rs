@@ -3,13 +3,13 @@
 //! The provider mirrors these rules at plan time and the CRD schema at the API server; keeping the
 //! rules here gives all three one source of truth for the messages.
 
-use super::labels;
-use super::provisioner::{
+use crate::api::labels;
+use crate::api::provisioner::{
     AwsNodeTemplate, BlockDevice, KubeletConfiguration, NodeSelectorRequirement, Operator,
     Provisioner, ProvisionerSpec, Taint,
 };
 use crate::bootstrap::{self, AmiFamily};
-use crate::kubelet;
+use crate::scheduling::kubelet;
 use crate::scheduling::requirements::Requirements;
 use std::fmt;
 

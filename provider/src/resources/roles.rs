@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_iam::error::ProvideErrorMetadata as _;
 
-use super::errors::{aws_error, is_no_such_entity, sdk_error_text};
-use super::retry::{RetryEnd, retry_eventual};
-use super::tags::{iam_tag_map, iam_tags, stale_keys};
+use super::aws::errors::{aws_error, is_no_such_entity, sdk_error_text};
+use super::aws::retry::{RetryEnd, retry_eventual};
+use super::aws::tags::{iam_tag_map, iam_tags, stale_keys};
 use crate::plugin::{CallContext, Diagnostics};
 use crate::resources::framework::{Fetched, Op};
 use crate::resources::policies::decode_policy;
@@ -358,7 +358,7 @@ pub async fn create_with_policies(
     want: RoleSpec<'_>,
     diags: &mut Diagnostics,
 ) -> Option<(String, bool)> {
-    let iam = super::iam(op.aws);
+    let iam = super::aws::iam(op.aws);
     let tags = op.aws.merged_tags(want.tags);
     let arn = create(&iam, name, trust, description, &tags, diags).await?;
     let none = BTreeSet::new();
@@ -382,7 +382,7 @@ pub async fn update(
     want: RoleSpec<'_>,
     diags: &mut Diagnostics,
 ) -> bool {
-    let iam = super::iam(op.aws);
+    let iam = super::aws::iam(op.aws);
     if let Some(trust) = want.trust
         && want.trust != had.trust
         && !update_trust(&iam, name, trust, diags).await

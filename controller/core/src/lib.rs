@@ -5,12 +5,15 @@
 //! - [`scheduling`]: requirement algebra, pod constraints, topology, bin packing (`solve(input) -> plan`),
 //!   and what the kubelet leaves allocatable ([`scheduling::kubelet`]).
 //! - [`validate`]: a Provisioner's spec checked as the API server's admission would.
+//! - [`consolidation`]: which nodes can go or be replaced by something cheaper, decided on the
+//!   scheduler's simulation.
 //! - [`interruption`]: parsing of the EventBridge messages found on the interruption queue.
 //! - [`imds`]: parsing of the instance metadata documents the IMDS monitor polls.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod bootstrap;
+pub mod consolidation;
 pub mod imds;
 pub mod interruption;
 pub mod scheduling;

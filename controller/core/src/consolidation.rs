@@ -1,0 +1,390 @@
+//! Consolidation: which nodes can go, or be replaced by something cheaper, with every pod still
+//! having a place. Decided on the scheduler's own simulation, before anything is touched:
+//!
+//! 1. Empty candidates are deleted.
+//! 2. As many underused candidates as possible (cheapest to move first, at most the budget) are
+//!    deleted together when their pods fit on the nodes that stay, with no new node.
+//! 3. Else one candidate is replaced by one new, cheaper node when its pods fit on the rest plus
+//!    that node. Spot is replaced by spot only when at least `min_spot_types` cheaper spot types
+//!    fit, so consolidation does not chase the single cheapest (and most interrupted) pool; the
+//!    replacement's choice is narrowed to the types cheaper than the node it replaces.
+//!
+//! What may be a candidate (consolidation on, nothing blocking disruption, stable for a while) and
+//! the budget are the caller's business; so is checking again, just before acting, that the same
+//! decision still holds.
+
+use crate::scheduling::{ExistingNode, NewNode, Pod, SchedulingInput, SolveError, solve};
+
+/// Karpenter's rule: a spot node is replaced by spot only with this many cheaper spot types.
+pub const MIN_SPOT_TYPES: usize = 15;
+/// Candidates tried for a replacement per decision, most expensive first: each try is one solve.
+pub const MAX_REPLACEMENT_TRIES: usize = 20;
+
+/// A node consolidation may remove.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Its name in `Input::cluster.nodes`.
+    pub node: String,
+    /// Hourly price of its instance.
+    pub price: f64,
+    /// "spot" or "on-demand".
+    pub capacity_type: String,
+    /// The pods that would have to move: not DaemonSet, mirror or finished pods.
+    pub pods: Vec<Pod>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Input {
+    /// Provisioners, instance types and DaemonSets as for provisioning; `nodes` are every node
+    /// that can take pods (candidates included), with the pods bound to them; `pods` is ignored.
+    pub cluster: SchedulingInput,
+    pub candidates: Vec<Candidate>,
+    /// How many nodes may be disrupted now (what the budgets leave).
+    pub max_disruptions: usize,
+    pub min_spot_types: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Nothing,
+    /// Delete these nodes: their pods (if any) fit on the nodes that stay.
+    Delete {
+        nodes: Vec<String>,
+        /// "empty" or "underutilized".
+        reason: &'static str,
+        savings_per_hour: f64,
+    },
+    /// Launch `with`, then delete `node`.
+    Replace {
+        node: String,
+        with: NewNode,
+        savings_per_hour: f64,
+    },
+}
+
+pub fn decide(input: &Input) -> Result<Decision, SolveError> {
+    if input.max_disruptions == 0 || input.candidates.is_empty() {
+        return Ok(Decision::Nothing);
+    }
+    let empty: Vec<&Candidate> = input
+        .candidates
+        .iter()
+        .filter(|c| c.pods.is_empty())
+        .take(input.max_disruptions)
+        .collect();
+    if !empty.is_empty() {
+        return Ok(Decision::Delete {
+            nodes: empty.iter().map(|c| c.node.clone()).collect(),
+            reason: "empty",
+            savings_per_hour: empty.iter().map(|c| c.price).sum(),
+        });
+    }
+    if let Some(d) = delete_several(input)? {
+        return Ok(d);
+    }
+    replace_one(input)
+}
+
+/// Cheapest to move first: fewest pods, then the most expensive to keep.
+fn by_disruption_cost(candidates: &[Candidate]) -> Vec<&Candidate> {
+    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    order.sort_by(|a, b| {
+        a.pods
+            .len()
+            .cmp(&b.pods.len())
+            .then(b.price.total_cmp(&a.price))
+            .then(a.node.cmp(&b.node))
+    });
+    order
+}
+
+/// The largest prefix (binary search; fitting is close enough to monotonic in the prefix length)
+/// whose pods all fit on the nodes that stay.
+fn delete_several(input: &Input) -> Result<Option<Decision>, SolveError> {
+    let order = by_disruption_cost(&input.candidates);
+    let most = order.len().min(input.max_disruptions);
+    let (mut lo, mut hi) = (0, most);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits_on_the_rest(input, &order[..mid])? {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if lo == 0 {
+        return Ok(None);
+    }
+    let chosen = &order[..lo];
+    Ok(Some(Decision::Delete {
+        nodes: chosen.iter().map(|c| c.node.clone()).collect(),
+        reason: "underutilized",
+        savings_per_hour: chosen.iter().map(|c| c.price).sum(),
+    }))
+}
+
+/// The problem of re-placing `leaving`'s pods on every other node, with or without new nodes.
+fn without(input: &Input, leaving: &[&Candidate], new_nodes_allowed: bool) -> SchedulingInput {
+    let gone = |n: &ExistingNode| leaving.iter().any(|c| c.node == n.name);
+    let c = &input.cluster;
+    SchedulingInput {
+        provisioners: if new_nodes_allowed {
+            c.provisioners.clone()
+        } else {
+            Vec::new()
+        },
+        instance_types: if new_nodes_allowed {
+            c.instance_types.clone()
+        } else {
+            Vec::new()
+        },
+        nodes: c.nodes.iter().filter(|n| !gone(n)).cloned().collect(),
+        daemonsets: c.daemonsets.clone(),
+        pods: leaving.iter().flat_map(|c| c.pods.iter().cloned()).collect(),
+    }
+}
+
+fn fits_on_the_rest(input: &Input, leaving: &[&Candidate]) -> Result<bool, SolveError> {
+    let plan = solve(&without(input, leaving, false))?;
+    Ok(plan.unschedulable.is_empty() && plan.new_nodes.is_empty())
+}
+
+fn replace_one(input: &Input) -> Result<Decision, SolveError> {
+    let mut order: Vec<&Candidate> = input.candidates.iter().collect();
+    order.sort_by(|a, b| b.price.total_cmp(&a.price).then(a.node.cmp(&b.node)));
+    for candidate in order.into_iter().take(MAX_REPLACEMENT_TRIES) {
+        let plan = solve(&without(input, &[candidate], true))?;
+        if !plan.unschedulable.is_empty() || plan.new_nodes.len() != 1 {
+            continue;
+        }
+        let Some(mut with) = plan.new_nodes.into_iter().next() else {
+            continue;
+        };
+        with.instance_types.retain(|t| t.price < candidate.price);
+        let spot_to_spot = candidate.capacity_type == "spot" && with.capacity_type == "spot";
+        let enough = if spot_to_spot {
+            with.instance_types.len() >= input.min_spot_types
+        } else {
+            !with.instance_types.is_empty()
+        };
+        if enough {
+            return Ok(Decision::Replace {
+                node: candidate.node.clone(),
+                savings_per_hour: candidate.price - with.price(),
+                with,
+            });
+        }
+    }
+    Ok(Decision::Nothing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{NodeSelectorRequirement, Operator, Provisioner, ProvisionerSpec, labels};
+    use crate::scheduling::InstanceType;
+    use crate::scheduling::check::verify;
+    use proptest::prelude::*;
+
+    const ZONES: [&str; 2] = ["z-a", "z-b"];
+
+    fn provisioner() -> Provisioner {
+        Provisioner::new(
+            "default",
+            ProvisionerSpec {
+                requirements: vec![NodeSelectorRequirement::new(
+                    labels::CAPACITY_TYPE,
+                    Operator::In,
+                    &["spot", "on-demand"],
+                )],
+                ..ProvisionerSpec::default()
+            },
+        )
+    }
+
+    /// `n` sizes of one family: 2, 4, 8, ... vCPUs, 4 GiB each, priced by size.
+    fn catalog(families: &[&str]) -> Vec<InstanceType> {
+        let mut out = Vec::new();
+        for (f, family) in families.iter().enumerate() {
+            for (size, cpus) in [("large", 2u32), ("xlarge", 4), ("2xlarge", 8)] {
+                let od = f64::from(cpus) * (0.05 + 0.001 * f as f64);
+                out.push(
+                    InstanceType::named(&format!("{family}.{size}"), cpus, u64::from(cpus) * 4096)
+                        .offered_in(&ZONES, od * 0.3, od),
+                );
+            }
+        }
+        out
+    }
+
+    fn node(name: &str, cpu: &str, mem: &str, capacity_type: &str, pods: &[Pod]) -> ExistingNode {
+        pods.iter().fold(
+            ExistingNode::named(name, "z-a", cpu, mem)
+                .label(labels::CAPACITY_TYPE, capacity_type)
+                .label(labels::PROVISIONER_NAME, "default"),
+            |n, p| n.running(p.clone()),
+        )
+    }
+
+    fn pod(name: &str, cpu: &str) -> Pod {
+        Pod::named(name).requesting(cpu, "256Mi")
+    }
+
+    fn candidate(n: &ExistingNode, price: f64, capacity_type: &str) -> Candidate {
+        Candidate {
+            node: n.name.clone(),
+            price,
+            capacity_type: capacity_type.into(),
+            pods: n.pods.clone(),
+        }
+    }
+
+    fn input(nodes: Vec<(ExistingNode, f64, &str)>, types: Vec<InstanceType>, budget: usize) -> Input {
+        Input {
+            candidates: nodes.iter().map(|(n, p, ct)| candidate(n, *p, ct)).collect(),
+            cluster: SchedulingInput {
+                provisioners: vec![provisioner()],
+                instance_types: types,
+                nodes: nodes.into_iter().map(|(n, _, _)| n).collect(),
+                ..SchedulingInput::default()
+            },
+            max_disruptions: budget,
+            min_spot_types: MIN_SPOT_TYPES,
+        }
+    }
+
+    #[test]
+    fn empty_nodes_go_first_and_no_more_than_the_budget() -> Result<(), SolveError> {
+        let nodes = (0..3)
+            .map(|i| (node(&format!("n{i}"), "2", "8Gi", "on-demand", &[]), 0.1, "on-demand"))
+            .collect();
+        let d = decide(&input(nodes, catalog(&["m5"]), 2))?;
+        assert_eq!(
+            d,
+            Decision::Delete {
+                nodes: vec!["n0".into(), "n1".into()],
+                reason: "empty",
+                savings_per_hour: 0.2
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn underused_nodes_whose_pods_fit_elsewhere_are_deleted_together() -> Result<(), SolveError> {
+        let big = node("big", "8", "32Gi", "on-demand", &[pod("a", "1")]);
+        let small1 = node("s1", "2", "8Gi", "on-demand", &[pod("b", "500m")]);
+        let small2 = node("s2", "2", "8Gi", "on-demand", &[pod("c", "500m")]);
+        let nodes = vec![(big, 0.4, "on-demand"), (small1, 0.1, "on-demand"), (small2, 0.1, "on-demand")];
+        let d = decide(&input(nodes.clone(), catalog(&["m5"]), 10))?;
+        let Decision::Delete { nodes: gone, reason, .. } = d else {
+            panic!("expected a delete, got {d:?}");
+        };
+        assert_eq!(reason, "underutilized");
+        assert_eq!(gone.len(), 2, "{gone:?}: two of the three go, the pods fit on the third");
+        let d = decide(&input(nodes, catalog(&["m5"]), 1))?;
+        assert!(matches!(d, Decision::Delete { ref nodes, .. } if nodes.len() == 1), "{d:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn an_oversized_on_demand_node_is_replaced_by_a_cheaper_one() -> Result<(), SolveError> {
+        let n = node("n", "8", "32Gi", "on-demand", &[pod("a", "1"), pod("b", "500m")]);
+        let d = decide(&input(vec![(n, 0.4, "on-demand")], catalog(&["m5"]), 1))?;
+        let Decision::Replace { node, with, savings_per_hour } = d else {
+            panic!("expected a replacement, got {d:?}");
+        };
+        assert_eq!(node, "n");
+        assert!(with.instance_types.iter().all(|t| t.price < 0.4));
+        assert!(savings_per_hour > 0.0);
+        assert_eq!(with.pods.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn spot_is_replaced_by_spot_only_with_enough_cheaper_types() -> Result<(), SolveError> {
+        let n = node("n", "8", "32Gi", "spot", &[pod("a", "1")]);
+        let few = decide(&input(vec![(n.clone(), 0.2, "spot")], catalog(&["m5", "c5"]), 1))?;
+        assert_eq!(few, Decision::Nothing, "2 families give too few cheaper spot types");
+        // The replacement's options are the sizes that hold the pods without growing past the
+        // one picked: one size per family here, so 16 families give 16 spot types.
+        let families: Vec<String> = (0..16).map(|i| format!("f{i}")).collect();
+        let names: Vec<&str> = families.iter().map(String::as_str).collect();
+        let many = decide(&input(vec![(n, 0.2, "spot")], catalog(&names), 1))?;
+        let Decision::Replace { with, .. } = many else {
+            panic!("expected a replacement, got {many:?}");
+        };
+        assert!(with.instance_types.len() >= MIN_SPOT_TYPES);
+        Ok(())
+    }
+
+    #[test]
+    fn a_node_already_on_the_cheapest_type_that_holds_its_pods_stays() -> Result<(), SolveError> {
+        let n = node("n", "2", "8Gi", "spot", &[pod("a", "1500m")]);
+        let spot_large = 2.0 * 0.05 * 0.3;
+        let d = decide(&input(vec![(n, spot_large, "spot")], catalog(&["m5"]), 1))?;
+        assert_eq!(d, Decision::Nothing);
+        Ok(())
+    }
+
+    #[test]
+    fn on_demand_is_replaced_by_spot_when_the_provisioner_allows_it() -> Result<(), SolveError> {
+        let n = node("n", "2", "8Gi", "on-demand", &[pod("a", "1500m")]);
+        let d = decide(&input(vec![(n, 0.1, "on-demand")], catalog(&["m5"]), 1))?;
+        let Decision::Replace { with, .. } = d else {
+            panic!("expected a replacement, got {d:?}");
+        };
+        assert_eq!(with.capacity_type, "spot");
+        Ok(())
+    }
+
+    fn cluster() -> impl Strategy<Value = (Vec<(ExistingNode, f64, &'static str)>, usize)> {
+        let one = (prop::collection::vec(1u32..16, 0..5), 0usize..3, any::<bool>());
+        (prop::collection::vec(one, 1..8), 0usize..4).prop_map(|(nodes, budget)| {
+            let nodes = nodes
+                .into_iter()
+                .enumerate()
+                .map(|(i, (cpus, size, spot))| {
+                    let (alloc, price) = [("2", 0.1), ("4", 0.2), ("8", 0.4)][size];
+                    let pods: Vec<Pod> = cpus
+                        .iter()
+                        .enumerate()
+                        .map(|(j, c)| pod(&format!("p{i}-{j}"), &format!("{}m", c * 100)))
+                        .collect();
+                    let ct = if spot { "spot" } else { "on-demand" };
+                    (node(&format!("n{i}"), alloc, "32Gi", ct, &pods), price, ct)
+                })
+                .collect();
+            (nodes, budget)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_decision_never_leaves_a_pod_without_a_node_nor_exceeds_the_budget(
+            (nodes, budget) in cluster()
+        ) {
+            let input = input(nodes, catalog(&["m5", "c5"]), budget);
+            let decision = decide(&input).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (leaving, new_allowed): (Vec<&Candidate>, bool) = match &decision {
+                Decision::Nothing => return Ok(()),
+                Decision::Delete { nodes, .. } => {
+                    prop_assert!(nodes.len() <= budget);
+                    (input.candidates.iter().filter(|c| nodes.contains(&c.node)).collect(), false)
+                }
+                Decision::Replace { node, with, .. } => {
+                    prop_assert!(budget >= 1);
+                    let c = input.candidates.iter().find(|c| &c.node == node);
+                    prop_assert!(c.is_some_and(|c| with.instance_types.iter().all(|t| t.price < c.price)));
+                    (c.into_iter().collect(), true)
+                }
+            };
+            let problem = without(&input, &leaving, new_allowed);
+            let plan = solve(&problem).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(plan.unschedulable.is_empty());
+            prop_assert!(plan.new_nodes.len() <= usize::from(new_allowed));
+            let errors = verify(&problem, &plan);
+            prop_assert!(errors.is_empty(), "{:?}", errors);
+        }
+    }
+}

@@ -185,7 +185,11 @@ impl Termination {
                     source,
                 })?;
         }
-        self.nodes.remove_finalizer(&name).await?;
+        if !self.nodes.remove_finalizer(&name).await? {
+            // An earlier step ended it; its removal was counted then.
+            lock(&self.started).remove(&name);
+            return Ok(Action::await_change());
+        }
         let elapsed = lock(&self.started)
             .remove(&name)
             .map(|t| self.clock.now().saturating_duration_since(t));
@@ -329,6 +333,17 @@ mod tests {
             })
             .get();
         assert_eq!(count, 1);
+        // A reconcile of the same deletion after the finalizer went counts nothing more.
+        s.termination.reconcile(&node(true)).await?;
+        let again = s
+            .metrics
+            .nodes_terminated
+            .get_or_create(&TerminationLabels {
+                provisioner: "default".into(),
+                reason: "expired".into(),
+            })
+            .get();
+        assert_eq!(again, 1, "one node ended, counted once");
         Ok(())
     }
 

@@ -23,8 +23,9 @@ pub trait NodeOps: Send + Sync {
     -> Result<(), kube::Error>;
     /// Records why and deletes the Node; the finalizer then drains it. Gone is success.
     async fn request_termination(&self, name: &str, why: &str) -> Result<(), kube::Error>;
-    /// Takes our finalizer off the node as it is now; gone is success.
-    async fn remove_finalizer(&self, name: &str) -> Result<(), kube::Error>;
+    /// Takes our finalizer off the node as it is now. False when there was nothing to take off
+    /// (the node is gone, or an earlier step removed it), so the end is counted once.
+    async fn remove_finalizer(&self, name: &str) -> Result<bool, kube::Error>;
     /// An event on the node; best effort.
     async fn publish(&self, node: &Node, warning: bool, reason: &str, note: String);
 }
@@ -98,12 +99,15 @@ impl NodeOps for KubeNodes {
         ournode::request_termination(&self.api, name, why).await
     }
 
-    async fn remove_finalizer(&self, name: &str) -> Result<(), kube::Error> {
+    async fn remove_finalizer(&self, name: &str) -> Result<bool, kube::Error> {
         // Read again so the patch carries the current resourceVersion: the drain (and the
         // kubelet) changed the node since the reconcile read it.
         let Some(node) = self.api.get_opt(name).await? else {
-            return Ok(());
+            return Ok(false);
         };
+        if !ournode::has_finalizer(&node) {
+            return Ok(false);
+        }
         let remaining: Vec<&String> = node
             .metadata
             .finalizers
@@ -120,8 +124,8 @@ impl NodeOps for KubeNodes {
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -128,10 +128,13 @@ impl NodeOps for FakeCluster {
         self.write(format!("terminate {name} {why}"))
     }
 
-    async fn remove_finalizer(&self, name: &str) -> Result<(), kube::Error> {
+    async fn remove_finalizer(&self, name: &str) -> Result<bool, kube::Error> {
+        if self.node(name).is_none() {
+            return Ok(false);
+        }
         self.write(format!("finalizer off {name}"))?;
         self.state().nodes.remove(name);
-        Ok(())
+        Ok(true)
     }
 
     async fn publish(&self, node: &Node, _warning: bool, reason: &str, _note: String) {

@@ -57,7 +57,7 @@ pub enum Decision {
     /// Launch `with`, then delete `node`.
     Replace {
         node: String,
-        with: NewNode,
+        with: Box<NewNode>,
         savings_per_hour: f64,
     },
 }
@@ -140,7 +140,10 @@ fn without(input: &Input, leaving: &[&Candidate], new_nodes_allowed: bool) -> Sc
         },
         nodes: c.nodes.iter().filter(|n| !gone(n)).cloned().collect(),
         daemonsets: c.daemonsets.clone(),
-        pods: leaving.iter().flat_map(|c| c.pods.iter().cloned()).collect(),
+        pods: leaving
+            .iter()
+            .flat_map(|c| c.pods.iter().cloned())
+            .collect(),
     }
 }
 
@@ -171,7 +174,7 @@ fn replace_one(input: &Input) -> Result<Decision, SolveError> {
             return Ok(Decision::Replace {
                 node: candidate.node.clone(),
                 savings_per_hour: candidate.price - with.price(),
-                with,
+                with: Box::new(with),
             });
         }
     }
@@ -239,9 +242,16 @@ mod tests {
         }
     }
 
-    fn input(nodes: Vec<(ExistingNode, f64, &str)>, types: Vec<InstanceType>, budget: usize) -> Input {
+    fn input(
+        nodes: Vec<(ExistingNode, f64, &str)>,
+        types: Vec<InstanceType>,
+        budget: usize,
+    ) -> Input {
         Input {
-            candidates: nodes.iter().map(|(n, p, ct)| candidate(n, *p, ct)).collect(),
+            candidates: nodes
+                .iter()
+                .map(|(n, p, ct)| candidate(n, *p, ct))
+                .collect(),
             cluster: SchedulingInput {
                 provisioners: vec![provisioner()],
                 instance_types: types,
@@ -256,7 +266,13 @@ mod tests {
     #[test]
     fn empty_nodes_go_first_and_no_more_than_the_budget() -> Result<(), SolveError> {
         let nodes = (0..3)
-            .map(|i| (node(&format!("n{i}"), "2", "8Gi", "on-demand", &[]), 0.1, "on-demand"))
+            .map(|i| {
+                (
+                    node(&format!("n{i}"), "2", "8Gi", "on-demand", &[]),
+                    0.1,
+                    "on-demand",
+                )
+            })
             .collect();
         let d = decide(&input(nodes, catalog(&["m5"]), 2))?;
         assert_eq!(
@@ -275,23 +291,50 @@ mod tests {
         let big = node("big", "8", "32Gi", "on-demand", &[pod("a", "1")]);
         let small1 = node("s1", "2", "8Gi", "on-demand", &[pod("b", "500m")]);
         let small2 = node("s2", "2", "8Gi", "on-demand", &[pod("c", "500m")]);
-        let nodes = vec![(big, 0.4, "on-demand"), (small1, 0.1, "on-demand"), (small2, 0.1, "on-demand")];
+        let nodes = vec![
+            (big, 0.4, "on-demand"),
+            (small1, 0.1, "on-demand"),
+            (small2, 0.1, "on-demand"),
+        ];
         let d = decide(&input(nodes.clone(), catalog(&["m5"]), 10))?;
-        let Decision::Delete { nodes: gone, reason, .. } = d else {
+        let Decision::Delete {
+            nodes: gone,
+            reason,
+            ..
+        } = d
+        else {
             panic!("expected a delete, got {d:?}");
         };
         assert_eq!(reason, "underutilized");
-        assert_eq!(gone.len(), 2, "{gone:?}: two of the three go, the pods fit on the third");
+        assert_eq!(
+            gone.len(),
+            2,
+            "{gone:?}: two of the three go, the pods fit on the third"
+        );
         let d = decide(&input(nodes, catalog(&["m5"]), 1))?;
-        assert!(matches!(d, Decision::Delete { ref nodes, .. } if nodes.len() == 1), "{d:?}");
+        assert!(
+            matches!(d, Decision::Delete { ref nodes, .. } if nodes.len() == 1),
+            "{d:?}"
+        );
         Ok(())
     }
 
     #[test]
     fn an_oversized_on_demand_node_is_replaced_by_a_cheaper_one() -> Result<(), SolveError> {
-        let n = node("n", "8", "32Gi", "on-demand", &[pod("a", "1"), pod("b", "500m")]);
+        let n = node(
+            "n",
+            "8",
+            "32Gi",
+            "on-demand",
+            &[pod("a", "1"), pod("b", "500m")],
+        );
         let d = decide(&input(vec![(n, 0.4, "on-demand")], catalog(&["m5"]), 1))?;
-        let Decision::Replace { node, with, savings_per_hour } = d else {
+        let Decision::Replace {
+            node,
+            with,
+            savings_per_hour,
+        } = d
+        else {
             panic!("expected a replacement, got {d:?}");
         };
         assert_eq!(node, "n");
@@ -304,8 +347,16 @@ mod tests {
     #[test]
     fn spot_is_replaced_by_spot_only_with_enough_cheaper_types() -> Result<(), SolveError> {
         let n = node("n", "8", "32Gi", "spot", &[pod("a", "1")]);
-        let few = decide(&input(vec![(n.clone(), 0.2, "spot")], catalog(&["m5", "c5"]), 1))?;
-        assert_eq!(few, Decision::Nothing, "2 families give too few cheaper spot types");
+        let few = decide(&input(
+            vec![(n.clone(), 0.2, "spot")],
+            catalog(&["m5", "c5"]),
+            1,
+        ))?;
+        assert_eq!(
+            few,
+            Decision::Nothing,
+            "2 families give too few cheaper spot types"
+        );
         // The replacement's options are the sizes that hold the pods without growing past the
         // one picked: one size per family here, so 16 families give 16 spot types.
         let families: Vec<String> = (0..16).map(|i| format!("f{i}")).collect();
@@ -339,7 +390,11 @@ mod tests {
     }
 
     fn cluster() -> impl Strategy<Value = (Vec<(ExistingNode, f64, &'static str)>, usize)> {
-        let one = (prop::collection::vec(1u32..16, 0..5), 0usize..3, any::<bool>());
+        let one = (
+            prop::collection::vec(1u32..16, 0..5),
+            0usize..3,
+            any::<bool>(),
+        );
         (prop::collection::vec(one, 1..8), 0usize..4).prop_map(|(nodes, budget)| {
             let nodes = nodes
                 .into_iter()

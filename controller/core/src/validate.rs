@@ -625,9 +625,15 @@ mod tests {
         p.spec.ttl_seconds_after_empty = Some(30);
         p.spec.disruption = Some(Disruption {
             budgets: vec![
-                Budget { nodes: "10%".into() },
-                Budget { nodes: "two".into() },
-                Budget { nodes: "101%".into() },
+                Budget {
+                    nodes: "10%".into(),
+                },
+                Budget {
+                    nodes: "two".into(),
+                },
+                Budget {
+                    nodes: "101%".into(),
+                },
             ],
             termination_grace_period_seconds: Some(-1),
         });
@@ -654,7 +660,12 @@ mod tests {
         assert_eq!(spec.allowed_disruptions(30), 3);
         assert_eq!(spec.allowed_disruptions(0), 0);
         spec.disruption = Some(Disruption {
-            budgets: vec![Budget { nodes: "50%".into() }, Budget { nodes: "2".into() }],
+            budgets: vec![
+                Budget {
+                    nodes: "50%".into(),
+                },
+                Budget { nodes: "2".into() },
+            ],
             termination_grace_period_seconds: None,
         });
         assert_eq!(spec.allowed_disruptions(10), 2);

@@ -166,12 +166,34 @@ impl ProvisionerSpec {
         let default = [Budget {
             nodes: DEFAULT_BUDGET.into(),
         }];
-        let budgets = if budgets.is_empty() { &default[..] } else { budgets };
+        let budgets = if budgets.is_empty() {
+            &default[..]
+        } else {
+            budgets
+        };
         budgets
             .iter()
             .filter_map(|b| b.allowed(total))
             .min()
             .unwrap_or(0)
+    }
+
+    /// A digest of what a node is launched from (requirements, labels, taints, startup taints,
+    /// kubelet settings, the AWS launch settings): a node stamped with another digest has
+    /// drifted from its provisioner. Limits, TTLs, weight and the disruption settings change how
+    /// nodes are chosen or ended, not what they are, so they are left out.
+    pub fn drift_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let launch = serde_json::json!({
+            "requirements": self.requirements,
+            "labels": self.labels,
+            "taints": self.taints,
+            "startupTaints": self.startup_taints,
+            "kubeletConfiguration": self.kubelet_configuration,
+            "provider": self.provider,
+        });
+        let digest = Sha256::digest(launch.to_string().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn termination_grace_period(&self) -> Option<std::time::Duration> {

@@ -516,4 +516,206 @@ mod tests {
         assert!(calls.contains(&"event old Expired".to_string()));
         assert!(!calls.iter().any(|c| c.contains("stranger")), "{calls:?}");
     }
+
+    fn times() -> (
+        Arc<crate::clock::ManualClock>,
+        k8s_openapi::jiff::Timestamp,
+        k8s_openapi::jiff::Timestamp,
+    ) {
+        let clock = Arc::new(crate::clock::ManualClock::new());
+        let now = k8s_openapi::jiff::Timestamp::from_second(clock.wall().as_second())
+            .unwrap_or(clock.wall());
+        let hour_ago = now
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600))
+            .unwrap_or(now);
+        (clock, now, hour_ago)
+    }
+
+    fn bound(name: &str, node: &str, annotations: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "app", "uid": name, "annotations": annotations},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i",
+                "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}}}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap_or_default()
+    }
+
+    fn deleting(mut n: Node) -> Node {
+        n.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ));
+        n
+    }
+
+    #[tokio::test]
+    async fn a_budget_of_one_expires_one_node_at_a_time_and_do_not_disrupt_keeps_a_node() {
+        use crate::termination::ops_double::FakeCluster;
+        let (clock, _, hour_ago) = times();
+        let cluster = Arc::new(FakeCluster::default());
+        let metrics = Metrics::new();
+        let disruption = Disruption::new(cluster.clone(), cluster.clone(), &metrics, clock.clone());
+        let provisioners = store(vec![provisioner(
+            "expiring",
+            json!({"ttlSecondsUntilExpired": 600, "disruption": {"budgets": [{"nodes": "1"}]}}),
+        )]);
+        let old = |n: &str| our_node(n, hour_ago, "expiring");
+        let pods = store(vec![bound(
+            "keep",
+            "c",
+            json!({"karpenter.sh/do-not-disrupt": "true"}),
+        )]);
+        disruption
+            .pass(
+                &store(vec![old("a"), old("b"), old("c")]),
+                &pods,
+                &provisioners,
+            )
+            .await;
+        let ended = |calls: &[String]| -> Vec<String> {
+            calls
+                .iter()
+                .filter(|c| c.starts_with("terminate"))
+                .cloned()
+                .collect()
+        };
+        let first = ended(&cluster.calls());
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(
+            cluster
+                .calls()
+                .contains(&"event c DisruptionBlocked".to_string())
+        );
+        // The first node is being deleted now: the budget still allows one at a time.
+        let gone = if first[0].contains(" a ") { "a" } else { "b" };
+        let rest = if gone == "a" { "b" } else { "a" };
+        let nodes = store(vec![deleting(old(gone)), old(rest), old("c")]);
+        disruption.pass(&nodes, &pods, &provisioners).await;
+        assert_eq!(
+            ended(&cluster.calls()).len(),
+            1,
+            "the budget is spent while {gone} drains"
+        );
+        disruption
+            .pass(&store(vec![old(rest), old("c")]), &pods, &provisioners)
+            .await;
+        let all = ended(&cluster.calls());
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(
+            !all.iter().any(|c| c.contains(" c ")),
+            "do-not-disrupt keeps c: {all:?}"
+        );
+        let blocked_events = cluster
+            .calls()
+            .iter()
+            .filter(|c| c.as_str() == "event c DisruptionBlocked")
+            .count();
+        assert_eq!(blocked_events, 1, "said once");
+    }
+
+    #[tokio::test]
+    async fn a_node_launched_from_older_launch_settings_is_drifted() {
+        let prov = provisioner("p", json!({"labels": {"team": "a"}}));
+        let mut node = our_node("n", k8s_openapi::jiff::Timestamp::UNIX_EPOCH, "p");
+        node.metadata.annotations = Some(
+            [(
+                PROVISIONER_HASH_ANNOTATION.to_string(),
+                prov.spec.drift_hash(),
+            )]
+            .into(),
+        );
+        assert_eq!(drift(&node, &prov), None);
+        let changed = provisioner("p", json!({"labels": {"team": "b"}}));
+        assert!(drift(&node, &changed).is_some());
+        let limits_only = provisioner(
+            "p",
+            json!({"labels": {"team": "a"}, "limits": {"resources": {"cpu": "10"}}}),
+        );
+        assert_eq!(
+            drift(&node, &limits_only),
+            None,
+            "limits do not change what a node is"
+        );
+    }
+
+    struct FixedView(SchedulingInputs);
+    type SchedulingInputs = karpenter_core::scheduling::SchedulingInput;
+
+    #[async_trait::async_trait]
+    impl ClusterView for FixedView {
+        async fn view(&self) -> Option<SchedulingInputs> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn consolidation_deletes_an_underused_node_only_after_the_decision_holds() {
+        use crate::termination::ops_double::FakeCluster;
+        use karpenter_core::api::labels;
+        use karpenter_core::scheduling::{ExistingNode, InstanceType};
+        let (clock, _, hour_ago) = times();
+        let cluster = Arc::new(FakeCluster::default());
+        let metrics = Metrics::new();
+        let k8s_node = |name: &str| {
+            let mut n = our_node(name, hour_ago, "cheap");
+            n.metadata.annotations = Some(
+                [(
+                    crate::provisioning::node::PRICE_ANNOTATION.to_string(),
+                    "0.2".to_string(),
+                )]
+                .into(),
+            );
+            if let Some(l) = n.metadata.labels.as_mut() {
+                l.insert(labels::CAPACITY_TYPE.into(), "on-demand".into());
+            }
+            n
+        };
+        let pods = vec![bound("p1", "n1", json!({})), bound("p2", "n2", json!({}))];
+        let existing = |name: &str, pod: &Pod| {
+            let core = crate::provisioning::convert::pod(pod).unwrap_or_default();
+            ExistingNode::named(name, "z-a", "4", "16Gi")
+                .label(labels::CAPACITY_TYPE, "on-demand")
+                .running(core)
+        };
+        let view = karpenter_core::scheduling::SchedulingInput {
+            instance_types: vec![InstanceType::named("m5.xlarge", 4, 16384).offered_in(
+                &["z-a"],
+                0.06,
+                0.2,
+            )],
+            nodes: vec![existing("n1", &pods[0]), existing("n2", &pods[1])],
+            ..Default::default()
+        };
+        let disruption = Disruption::new(cluster.clone(), cluster.clone(), &metrics, clock.clone())
+            .with_consolidation(Arc::new(FixedView(view)));
+        let provisioners = store(vec![provisioner(
+            "cheap",
+            json!({"consolidation": {"enabled": true}, "disruption": {"budgets": [{"nodes": "100%"}]}}),
+        )]);
+        let nodes = store(vec![k8s_node("n1"), k8s_node("n2")]);
+        for n in ["n1", "n2"] {
+            cluster.add_node(k8s_node(n));
+        }
+        let pods = store(pods);
+        disruption.pass(&nodes, &pods, &provisioners).await;
+        assert!(
+            cluster.calls().is_empty(),
+            "decided, not acted: {:?}",
+            cluster.calls()
+        );
+        clock.advance(consolidate::VALIDATION_DELAY);
+        disruption.pass(&nodes, &pods, &provisioners).await;
+        let ended: Vec<String> = cluster
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("terminate"))
+            .collect();
+        assert_eq!(
+            ended.len(),
+            1,
+            "one of two half-empty nodes goes: {:?}",
+            cluster.calls()
+        );
+        assert!(ended[0].ends_with(" consolidation"));
+    }
 }

@@ -151,14 +151,17 @@ impl Controllers {
         // The seam the orchestration acts through; unit tests put their own cluster here.
         let nodes: Arc<dyn NodeOps> = Arc::new(KubeNodes::new(client.clone()));
         let pods: Arc<dyn PodOps> = Arc::new(KubePods(client.clone()));
-        let termination = Arc::new(Termination::new(
-            nodes.clone(),
-            pods.clone(),
-            cloud.clone(),
-            self.clock.clone(),
-            state.budgets.clone(),
-            metrics.clone(),
-        ));
+        let termination = Arc::new(
+            Termination::new(
+                nodes.clone(),
+                pods.clone(),
+                cloud.clone(),
+                self.clock.clone(),
+                state.budgets.clone(),
+                metrics.clone(),
+            )
+            .with_provisioners(state.provisioners.clone()),
+        );
         tasks.spawn(termination.run(state.nodes.clone(), node_changes));
         tasks.spawn(crate::termination::provisioner_gone::run(
             client.clone(),

@@ -237,6 +237,10 @@ fn aws_provider() -> Value {
 fn spec_schema() -> Value {
     json!({
         "type": "object",
+        "x-kubernetes-validations": [{
+            "rule": "!(has(self.ttlSecondsAfterEmpty) && has(self.consolidation) && has(self.consolidation.enabled) && self.consolidation.enabled)",
+            "message": "ttlSecondsAfterEmpty cannot be set with consolidation.enabled: consolidation removes empty nodes itself"
+        }],
         "properties": {
             "requirements": requirements(),
             "limits": {
@@ -259,7 +263,30 @@ fn spec_schema() -> Value {
             },
             "weight": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 100},
             "provider": aws_provider(),
-            "kubeletConfiguration": kubelet_configuration()
+            "kubeletConfiguration": kubelet_configuration(),
+            "consolidation": {
+                "type": "object",
+                "description": "Remove or replace nodes whose pods fit elsewhere or on something cheaper.",
+                "properties": {"enabled": {"type": "boolean"}}
+            },
+            "disruption": {
+                "type": "object",
+                "description": "How many nodes voluntary disruption may take at once, and how long a drain may be held up.",
+                "properties": {
+                    "budgets": {
+                        "type": "array",
+                        "maxItems": 50,
+                        "items": {
+                            "type": "object",
+                            "required": ["nodes"],
+                            "properties": {
+                                "nodes": {"type": "string", "pattern": "^((100|[0-9]{1,2})%|[0-9]+)$"}
+                            }
+                        }
+                    },
+                    "terminationGracePeriodSeconds": {"type": "integer", "format": "int64", "minimum": 0}
+                }
+            }
         }
     })
 }

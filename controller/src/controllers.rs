@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use crate::clock::{Clock, SystemClock};
 use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, UnavailableOfferings};
 use crate::disruption::Disruption;
+use crate::disruption::consolidate::ClusterView;
 use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
 use crate::interruption::metrics::InterruptionMetrics;
 use crate::interruption::processor::Processor;
@@ -23,6 +24,20 @@ use crate::settings::Settings;
 use crate::state::{ClusterState, WatchEnded};
 use crate::termination::Termination;
 use crate::termination::ops::{KubeNodes, KubePods, NodeOps, PodOps};
+
+/// Consolidation's view of the cluster: the provisioner's own scheduling input, without pending
+/// pods, over the shared state.
+struct ProvisioningView {
+    provisioning: Arc<Provisioning>,
+    state: ClusterState,
+}
+
+#[async_trait::async_trait]
+impl ClusterView for ProvisioningView {
+    async fn view(&self) -> Option<karpenter_core::scheduling::SchedulingInput> {
+        self.provisioning.cluster_view(&self.state).await
+    }
+}
 
 /// How often the instance catalog (types, offerings, prices) is fetched again.
 pub const CATALOG_REFRESH: Duration = Duration::from_secs(15 * 60);
@@ -136,14 +151,17 @@ impl Controllers {
         // The seam the orchestration acts through; unit tests put their own cluster here.
         let nodes: Arc<dyn NodeOps> = Arc::new(KubeNodes::new(client.clone()));
         let pods: Arc<dyn PodOps> = Arc::new(KubePods(client.clone()));
-        let termination = Arc::new(Termination::new(
-            nodes.clone(),
-            pods.clone(),
-            cloud.clone(),
-            self.clock.clone(),
-            state.budgets.clone(),
-            metrics.clone(),
-        ));
+        let termination = Arc::new(
+            Termination::new(
+                nodes.clone(),
+                pods.clone(),
+                cloud.clone(),
+                self.clock.clone(),
+                state.budgets.clone(),
+                metrics.clone(),
+            )
+            .with_provisioners(state.provisioners.clone()),
+        );
         tasks.spawn(termination.run(state.nodes.clone(), node_changes));
         tasks.spawn(crate::termination::provisioner_gone::run(
             client.clone(),
@@ -152,8 +170,13 @@ impl Controllers {
         ));
         // Karpenter's window: twice the longest batch, at least 10 s.
         let window = (settings.batch_max_duration * 2).max(Duration::from_secs(10));
-        let disruption = Disruption::new(nodes.clone(), metrics, self.clock.clone())
-            .with_nominations(self.provisioning.nominated_nodes(), window);
+        let view = Arc::new(ProvisioningView {
+            provisioning: self.provisioning.clone(),
+            state: state.clone(),
+        });
+        let disruption = Disruption::new(nodes.clone(), pods.clone(), metrics, self.clock.clone())
+            .with_nominations(self.provisioning.nominated_nodes(), window)
+            .with_consolidation(view);
         tasks.spawn(disruption.run(
             state.nodes.clone(),
             state.pods.clone(),

@@ -57,7 +57,7 @@ pub enum Decision {
     /// Launch `with`, then delete `node`.
     Replace {
         node: String,
-        with: NewNode,
+        with: Box<NewNode>,
         savings_per_hour: f64,
     },
 }
@@ -174,7 +174,7 @@ fn replace_one(input: &Input) -> Result<Decision, SolveError> {
             return Ok(Decision::Replace {
                 node: candidate.node.clone(),
                 savings_per_hour: candidate.price - with.price(),
-                with,
+                with: Box::new(with),
             });
         }
     }

@@ -122,6 +122,35 @@ impl ProvisionerSpec {
                 );
             }
         }
+        if self.consolidation_enabled() && self.ttl_seconds_after_empty.is_some() {
+            c.push(
+                format!("{at}.ttlSecondsAfterEmpty"),
+                "cannot be set with consolidation.enabled: consolidation removes empty nodes \
+                 itself; remove one of the two"
+                    .to_string(),
+            );
+        }
+        if let Some(d) = &self.disruption {
+            for (i, b) in d.budgets.iter().enumerate() {
+                if b.allowed(100).is_none() {
+                    c.push(
+                        format!("{at}.disruption.budgets[{i}].nodes"),
+                        format!(
+                            "{:?} is neither a count (\"3\") nor a percentage from 0% to 100% (\"10%\")",
+                            b.nodes
+                        ),
+                    );
+                }
+            }
+            if let Some(s) = d.termination_grace_period_seconds
+                && s < 0
+            {
+                c.push(
+                    format!("{at}.disruption.terminationGracePeriodSeconds"),
+                    format!("must be 0 or more seconds, got {s}"),
+                );
+            }
+        }
         for (field, taints) in [
             ("taints", &self.taints),
             ("startupTaints", &self.startup_taints),
@@ -584,6 +613,64 @@ mod tests {
             Ok(()) => vec![],
             Err(e) => e.0.into_iter().map(|f| f.path).collect(),
         }
+    }
+
+    #[test]
+    fn consolidation_excludes_ttl_after_empty_and_budgets_are_counts_or_percentages() {
+        use crate::api::{Budget, Consolidation, Disruption};
+        let mut p = Provisioner::new("p", ProvisionerSpec::default());
+        p.spec.consolidation = Some(Consolidation {
+            enabled: Some(true),
+        });
+        p.spec.ttl_seconds_after_empty = Some(30);
+        p.spec.disruption = Some(Disruption {
+            budgets: vec![
+                Budget {
+                    nodes: "10%".into(),
+                },
+                Budget {
+                    nodes: "two".into(),
+                },
+                Budget {
+                    nodes: "101%".into(),
+                },
+            ],
+            termination_grace_period_seconds: Some(-1),
+        });
+        let Err(errors) = p.spec.validate() else {
+            panic!("invalid spec accepted");
+        };
+        let paths: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.ttlSecondsAfterEmpty",
+                "spec.disruption.budgets[1].nodes",
+                "spec.disruption.budgets[2].nodes",
+                "spec.disruption.terminationGracePeriodSeconds"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_most_restrictive_budget_applies_and_ten_percent_rounded_up_is_the_default() {
+        use crate::api::{Budget, Disruption};
+        let mut spec = ProvisionerSpec::default();
+        assert_eq!(spec.allowed_disruptions(5), 1);
+        assert_eq!(spec.allowed_disruptions(30), 3);
+        assert_eq!(spec.allowed_disruptions(0), 0);
+        spec.disruption = Some(Disruption {
+            budgets: vec![
+                Budget {
+                    nodes: "50%".into(),
+                },
+                Budget { nodes: "2".into() },
+            ],
+            termination_grace_period_seconds: None,
+        });
+        assert_eq!(spec.allowed_disruptions(10), 2);
+        assert_eq!(spec.allowed_disruptions(3), 2);
+        assert_eq!(spec.allowed_disruptions(1), 1);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //!
 //! - Expiry: a node older than its provisioner's `ttlSecondsUntilExpired` (counted from the Node's
 //!   creation) is terminated, busy or not; the drain moves its pods.
+//! - Drift: a node launched from another version of its provisioner's launch settings
+//!   (`ProvisionerSpec::drift_hash`) or another AMI than it would get now is terminated and
+//!   replaced by what the provisioner launches today.
 //! - Emptiness: a Ready node with no pod that holds it (DaemonSet, mirror and finished pods do not)
 //!   is stamped with the time it was first seen empty (annotation
 //!   `karpenter.sh/emptiness-timestamp`); `ttlSecondsAfterEmpty` after that stamp it is
@@ -14,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 pub const EMPTINESS_ANNOTATION: &str = "karpenter.sh/emptiness-timestamp";
 pub const REASON_EMPTY: &str = "empty";
 pub const REASON_EXPIRED: &str = "expired";
+pub const REASON_DRIFTED: &str = "drifted";
 
 /// What is known about one node of ours.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +32,8 @@ pub struct NodeFacts {
     pub empty_since: Option<Timestamp>,
     pub ttl_after_empty: Option<Duration>,
     pub ttl_until_expired: Option<Duration>,
+    /// Why the node no longer matches what its provisioner launches now, if it does not.
+    pub drifted: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +72,12 @@ pub fn decide(f: &NodeFacts, now: Timestamp) -> Decision {
                 ),
             };
         }
+    }
+    if let Some(why) = &f.drifted {
+        return Decision::Terminate {
+            reason: REASON_DRIFTED,
+            note: format!("node drifted: {why}"),
+        };
     }
     let Some(ttl) = f.ttl_after_empty else {
         return if f.empty_since.is_some() {
@@ -113,6 +125,7 @@ mod tests {
             empty_since: None,
             ttl_after_empty: Some(Duration::from_secs(30)),
             ttl_until_expired: None,
+            drifted: None,
         }
     }
 

@@ -1,11 +1,17 @@
-//! Disruption: nodes terminated because they are empty (`ttlSecondsAfterEmpty`) or old
-//! (`ttlSecondsUntilExpired`). Consolidation is not built.
+//! Disruption: voluntary disruption of nodes — expiry (`ttlSecondsUntilExpired`), drift (launch
+//! settings changed), emptiness (`ttlSecondsAfterEmpty`) and consolidation — within each
+//! provisioner's budget, never through `do-not-disrupt`.
 //!
 //! # Layout
-//! - [`decide`]: pure decisions from a node's facts and the time.
-//! - [`controller`]: the periodic pass over the node, pod and provisioner caches that applies them.
+//! - [`decide`]: pure per-node decisions from a node's facts and the time.
+//! - [`blockers`]: what refuses voluntary disruption (`do-not-disrupt`, `do-not-evict`, ...).
+//! - [`consolidate`]: candidates, the validation of a consolidation decision, and acting on it.
+//! - [`controller`]: the periodic pass that applies all of it; [`metrics`]: `karpenter_disruption_*`.
 
+pub mod blockers;
+pub mod consolidate;
 pub mod controller;
 pub mod decide;
+pub mod metrics;
 
 pub use controller::Disruption;

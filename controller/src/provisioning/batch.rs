@@ -120,6 +120,15 @@ impl Provisioning {
         (valid, invalid)
     }
 
+    /// The cluster as the scheduler sees it, with no pending pods: what consolidation decides on.
+    /// None while there is no catalog.
+    pub async fn cluster_view(&self, stores: &ClusterState) -> Option<SchedulingInput> {
+        let catalog = self.cloud.catalog().await.ok()?;
+        let (provisioners, _) = self.checked_provisioners(stores);
+        let instance_types = to_core::instance_types(&catalog, &self.ice, DEFAULT_EPHEMERAL_GIB);
+        Some(self.input(stores, &[], &provisioners, instance_types))
+    }
+
     fn input(
         &self,
         stores: &ClusterState,
@@ -459,6 +468,9 @@ impl Provisioning {
                 node_name: node_name.clone(),
                 instance_id: instance.instance_id.clone(),
                 image_id: seen.and_then(|i| i.image_id.clone()),
+                provisioner_hash: provisioners
+                    .get(new.provisioner.as_str())
+                    .map(|p| p.spec.drift_hash()),
                 kubelet: provisioners
                     .get(new.provisioner.as_str())
                     .and_then(|p| p.spec.kubelet_configuration.as_ref()),

@@ -21,6 +21,8 @@ pub const LAUNCHED_AT_ANNOTATION: &str = "karpenter.sh/launched-at";
 /// The AMI the instance was launched from, so a drift check can compare it with today's choice.
 pub const IMAGE_ID_ANNOTATION: &str = "karpenter.k8s.aws/image-id";
 pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
+/// The provisioner's `drift_hash` when the node was launched; a different one now is drift.
+pub const PROVISIONER_HASH_ANNOTATION: &str = "karpenter.sh/provisioner-hash";
 
 /// Everything known about one launched instance that its Node object carries.
 #[derive(Clone, Debug)]
@@ -29,6 +31,8 @@ pub struct LaunchedNode<'a> {
     pub instance_id: String,
     /// None when EC2 did not say (the annotation is then left out).
     pub image_id: Option<String>,
+    /// The provisioner's `drift_hash` at launch.
+    pub provisioner_hash: Option<String>,
     /// The Provisioner's kubeletConfiguration: what the node reports holding follows from it.
     pub kubelet: Option<&'a KubeletConfiguration>,
     pub zone: String,
@@ -133,6 +137,11 @@ pub fn node_object(n: &LaunchedNode<'_>) -> Node {
                         .clone()
                         .map(|id| (IMAGE_ID_ANNOTATION.to_string(), id)),
                 )
+                .chain(
+                    n.provisioner_hash
+                        .clone()
+                        .map(|h| (PROVISIONER_HASH_ANNOTATION.to_string(), h)),
+                )
                 .collect(),
             ),
             finalizers: Some(vec![TERMINATION_FINALIZER.to_string()]),
@@ -187,6 +196,7 @@ mod tests {
             node_name: "ip-10-0-1-5.ap-southeast-1.compute.internal".into(),
             instance_id: "i-0abc".into(),
             image_id: Some("ami-0123".into()),
+            provisioner_hash: Some("0011223344556677".into()),
             kubelet: None,
             zone: "ap-southeast-1a".into(),
             region: "ap-southeast-1".into(),

@@ -21,6 +21,7 @@ use super::node as ournode;
 use super::ops::{NodeOps, PodOps};
 use crate::clock::Clock;
 use crate::cloud::CloudProvider;
+use crate::crd::Provisioner;
 use crate::metrics::{Metrics, TerminationLabels};
 
 /// How often a draining node is looked at again when nothing refused.
@@ -54,6 +55,8 @@ pub struct Termination {
     clock: Arc<dyn Clock>,
     /// The shared PodDisruptionBudget cache, to name what refuses an eviction.
     budgets: Store<PodDisruptionBudget>,
+    /// The shared Provisioner cache: a node's termination grace period is its provisioner's.
+    provisioners: Option<Store<Provisioner>>,
     metrics: Metrics,
     own: TerminationMetrics,
     /// Node name -> when its drain started (for the drain-duration histogram).
@@ -81,10 +84,61 @@ impl Termination {
             cloud,
             clock,
             budgets,
+            provisioners: None,
             metrics,
             started: Mutex::new(HashMap::new()),
             refusals: Refusals::default(),
         }
+    }
+
+    /// Bounds drains by the provisioners' `disruption.terminationGracePeriodSeconds`.
+    pub fn with_provisioners(mut self, provisioners: Store<Provisioner>) -> Self {
+        self.provisioners = Some(provisioners);
+        self
+    }
+
+    /// When the node's drain must end, whatever still holds it: its deletion plus its
+    /// provisioner's termination grace period.
+    fn drain_deadline(&self, node: &Node) -> Option<k8s_openapi::jiff::Timestamp> {
+        let grace = self
+            .provisioners
+            .as_ref()?
+            .state()
+            .into_iter()
+            .find(|p| Some(p.name()) == ournode::provisioner(node))?
+            .spec
+            .termination_grace_period()?;
+        let deleted = node.metadata.deletion_timestamp.as_ref()?.0;
+        deleted
+            .checked_add(k8s_openapi::jiff::SignedDuration::try_from(grace).ok()?)
+            .ok()
+    }
+
+    /// Past the deadline: the pods still holding the node are deleted outright, and the event
+    /// says which.
+    async fn end_drain(
+        &self,
+        node: &Node,
+        held: &[super::drain::PodRef],
+    ) -> Result<(), TerminationError> {
+        let mut names = Vec::new();
+        for (ns, name) in held {
+            self.pods.delete(ns, name).await?;
+            names.push(format!("{ns}/{name}"));
+        }
+        let note = format!(
+            "the drain outlasted the termination grace period; deleted {} without eviction and terminating the instance",
+            if names.is_empty() {
+                "no pod".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+        tracing::warn!(node = ournode::name(node), pods = ?names, "termination grace period elapsed");
+        self.nodes
+            .publish(node, true, "TerminationGracePeriodElapsed", note)
+            .await;
+        Ok(())
     }
 
     /// Runs the finalizer controller on the shared Node cache and its changes, until they end.
@@ -169,11 +223,25 @@ impl Termination {
         if !step.newly_refused.is_empty() {
             self.say_what_blocks(node, &step.newly_refused).await;
         }
-        if !step.done {
+        let overdue = self
+            .drain_deadline(node)
+            .is_some_and(|d| self.clock.wall() >= d);
+        if !step.done && overdue {
+            self.end_drain(node, &step.holding).await?;
+        } else if !step.done {
             if !step.do_not_evict.is_empty() {
                 tracing::info!(node = %name, pods = ?step.do_not_evict, "waiting for do-not-evict pods to finish");
             }
-            return Ok(Action::requeue(step.retry_after.unwrap_or(DRAIN_POLL)));
+            let wait = step.retry_after.unwrap_or(DRAIN_POLL);
+            // Come back by the deadline, not after it.
+            let wait = match self.drain_deadline(node) {
+                Some(d) => {
+                    let left = d.duration_since(self.clock.wall());
+                    wait.min(left.unsigned_abs().max(Duration::from_secs(1)))
+                }
+                None => wait,
+            };
+            return Ok(Action::requeue(wait));
         }
 
         if let Some(id) = ournode::instance_id(node) {
@@ -383,5 +451,34 @@ mod tests {
         assert!(matches!(failed, Err(TerminationError::Kube(_))));
         assert!(s.cluster.calls().is_empty());
         assert!(terminated(&s).is_empty());
+    }
+
+    #[tokio::test]
+    async fn past_the_grace_period_a_held_pod_is_deleted_and_the_instance_ends()
+    -> Result<(), TerminationError> {
+        let s = setup(vec![pod("a")]);
+        s.cluster.refuse_eviction_of("a");
+        let prov: Provisioner = serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1alpha5", "kind": "Provisioner",
+            "metadata": {"name": "default"},
+            "spec": {"disruption": {"terminationGracePeriodSeconds": 60}}
+        }))
+        .unwrap_or_else(|_| Provisioner::new("default", Default::default()));
+        let (provisioners, mut writer) = kube::runtime::reflector::store();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(prov));
+        let termination = s.termination.with_provisioners(provisioners);
+        // The node was deleted on 2026-01-01; the clock is now: the 60 s are long gone.
+        termination.reconcile(&node(true)).await?;
+        let calls = s.cluster.calls();
+        assert!(calls.contains(&"delete app/a".to_string()), "{calls:?}");
+        assert!(calls.contains(&"event n1 TerminationGracePeriodElapsed".to_string()));
+        assert_eq!(calls.last().map(String::as_str), Some("finalizer off n1"));
+        let ended = s
+            .cloud
+            .calls()
+            .into_iter()
+            .any(|c| c == Call::Terminate(vec!["i-1".into()]));
+        assert!(ended, "the instance is terminated");
+        Ok(())
     }
 }

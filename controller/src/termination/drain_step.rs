@@ -21,6 +21,8 @@ pub struct Step {
     pub done: bool,
     /// do-not-evict pods the node is waiting for.
     pub do_not_evict: Vec<PodRef>,
+    /// Every pod still holding the node after this step (refused, do-not-evict, not yet gone).
+    pub holding: Vec<PodRef>,
     /// When to step again: the shortest PDB backoff when something was refused.
     pub retry_after: Option<Duration>,
     /// Pods refused this step after being evicted or never tried before: a budget started to
@@ -59,6 +61,16 @@ pub async fn step(
     let plan = drain::plan(on_node.iter(), now);
     let mut out = Step {
         done: plan.is_done(),
+        holding: on_node
+            .iter()
+            .filter(|p| drain::holds_node(p))
+            .map(|p| {
+                (
+                    p.metadata.namespace.clone().unwrap_or_default(),
+                    p.metadata.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
         do_not_evict: plan.do_not_evict.clone(),
         ..Step::default()
     };

@@ -133,6 +133,28 @@ pub async fn cordon(api: &Api<Node>, node: &Node) -> Result<(), kube::Error> {
     }
 }
 
+/// Undoes `cordon`: our taint off and schedulable again (for a disruption that was called off).
+pub async fn uncordon(api: &Api<Node>, node_name: &str) -> Result<(), kube::Error> {
+    let Some(node) = api.get_opt(node_name).await? else {
+        return Ok(());
+    };
+    let taints: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.key != DISRUPTION_TAINT_KEY)
+        .collect();
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": node.metadata.resource_version},
+        "spec": {"unschedulable": null, "taints": taints},
+    });
+    api.patch(node_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
 /// Records why, then deletes the Node; our finalizer routes the deletion through the termination
 /// controller (cordon, drain, terminate the instance). A node already gone is success.
 pub async fn request_termination(

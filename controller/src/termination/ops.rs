@@ -21,6 +21,8 @@ pub trait NodeOps: Send + Sync {
     /// Sets (`Some`) or removes (`None`) one annotation.
     async fn annotate(&self, name: &str, key: &str, value: Option<&str>)
     -> Result<(), kube::Error>;
+    /// Undoes `cordon` (a disruption called off before the drain).
+    async fn uncordon(&self, name: &str) -> Result<(), kube::Error>;
     /// Records why and deletes the Node; the finalizer then drains it. Gone is success.
     async fn request_termination(&self, name: &str, why: &str) -> Result<(), kube::Error>;
     /// Takes our finalizer off the node as it is now. False when there was nothing to take off
@@ -46,6 +48,8 @@ pub trait PodOps: Send + Sync {
     /// Every pod bound to `node`.
     async fn pods_on(&self, node: &str) -> Result<Vec<Pod>, kube::Error>;
     async fn evict(&self, namespace: &str, name: &str) -> Eviction;
+    /// Deletes a pod outright (past a node's termination grace period); gone is success.
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), kube::Error>;
     /// Reserves room elsewhere for the node's pods (placeholder pods) and waits up to `timeout`
     /// for it.
     async fn launch_replacement(
@@ -93,6 +97,10 @@ impl NodeOps for KubeNodes {
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map(|_| ())
+    }
+
+    async fn uncordon(&self, name: &str) -> Result<(), kube::Error> {
+        ournode::uncordon(&self.api, name).await
     }
 
     async fn request_termination(&self, name: &str, why: &str) -> Result<(), kube::Error> {
@@ -155,6 +163,15 @@ impl PodOps for KubePods {
             Err(kube::Error::Api(s)) if s.code == 404 => Eviction::Gone,
             Err(kube::Error::Api(s)) if s.code == 429 => Eviction::Refused(s.message.clone()),
             Err(e) => Eviction::Failed(e),
+        }
+    }
+
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), kube::Error> {
+        let api: Api<Pod> = Api::namespaced(self.0.clone(), namespace);
+        match api.delete(name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

@@ -124,6 +124,10 @@ impl NodeOps for FakeCluster {
         self.write(format!("annotate {name} {key}={}", value.unwrap_or("-")))
     }
 
+    async fn uncordon(&self, name: &str) -> Result<(), kube::Error> {
+        self.write(format!("uncordon {name}"))
+    }
+
     async fn request_termination(&self, name: &str, why: &str) -> Result<(), kube::Error> {
         self.write(format!("terminate {name} {why}"))
     }
@@ -170,6 +174,13 @@ impl PodOps for FakeCluster {
         } else {
             Eviction::Evicted
         }
+    }
+
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), kube::Error> {
+        let mut s = self.state();
+        s.calls.push(format!("delete {namespace}/{name}"));
+        s.pods.retain(|p| p.metadata.name.as_deref() != Some(name));
+        Ok(())
     }
 
     async fn launch_replacement(

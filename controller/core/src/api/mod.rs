@@ -10,8 +10,8 @@ pub mod provisioner;
 pub mod quantity;
 
 pub use provisioner::{
-    AwsNodeTemplate, BlockDevice, BlockDeviceMapping, Condition, KubeletConfiguration, Limits,
-    MetadataOptions, NodeSelectorRequirement, ObjectMeta, Operator, Provisioner, ProvisionerSpec,
-    ProvisionerStatus, Taint,
+    AwsNodeTemplate, BlockDevice, BlockDeviceMapping, Budget, Condition, Consolidation, Disruption,
+    KubeletConfiguration, Limits, MetadataOptions, NodeSelectorRequirement, ObjectMeta, Operator,
+    Provisioner, ProvisionerSpec, ProvisionerStatus, Taint,
 };
 pub use quantity::{Quantity, QuantityError};

@@ -97,6 +97,112 @@ pub struct ProvisionerSpec {
     pub provider: Option<AwsNodeTemplate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubelet_configuration: Option<KubeletConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consolidation: Option<Consolidation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption: Option<Disruption>,
+}
+
+/// `consolidation.enabled` (v1alpha5): remove or replace nodes whose pods fit elsewhere or on
+/// something cheaper. Excludes `ttlSecondsAfterEmpty`, which it supersedes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consolidation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Disruption controls (a karpenter-rs extension of v1alpha5, shaped after v1's NodePool):
+/// how many nodes voluntary disruption may take at once, and how long a drain may be held up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disruption {
+    /// The most restrictive applies; none means one budget of 10%.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<Budget>,
+    /// After this long draining, a node whose pods a PodDisruptionBudget or `do-not-evict` still
+    /// holds has them deleted and its instance terminated. Unset: a drain waits as long as it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// A count (`"3"`) or a percentage of the provisioner's nodes (`"10%"`, rounded up).
+    pub nodes: String,
+}
+
+/// The budget when none is written.
+pub const DEFAULT_BUDGET: &str = "10%";
+
+impl Budget {
+    /// How many of `total` nodes this budget allows; None when `nodes` is neither form.
+    pub fn allowed(&self, total: usize) -> Option<usize> {
+        match self.nodes.strip_suffix('%') {
+            Some(p) => {
+                let pct: usize = p.parse().ok().filter(|p| *p <= 100)?;
+                Some((total * pct).div_ceil(100))
+            }
+            None => self.nodes.parse().ok(),
+        }
+    }
+}
+
+impl ProvisionerSpec {
+    pub fn consolidation_enabled(&self) -> bool {
+        self.consolidation
+            .as_ref()
+            .and_then(|c| c.enabled)
+            .unwrap_or(false)
+    }
+
+    /// How many of the provisioner's `total` nodes may be voluntarily disrupted at once: the most
+    /// restrictive budget (10% when none is written).
+    pub fn allowed_disruptions(&self, total: usize) -> usize {
+        let budgets = self
+            .disruption
+            .as_ref()
+            .map(|d| d.budgets.as_slice())
+            .unwrap_or_default();
+        let default = [Budget {
+            nodes: DEFAULT_BUDGET.into(),
+        }];
+        let budgets = if budgets.is_empty() {
+            &default[..]
+        } else {
+            budgets
+        };
+        budgets
+            .iter()
+            .filter_map(|b| b.allowed(total))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// A digest of what a node is launched from (requirements, labels, taints, startup taints,
+    /// kubelet settings, the AWS launch settings): a node stamped with another digest has
+    /// drifted from its provisioner. Limits, TTLs, weight and the disruption settings change how
+    /// nodes are chosen or ended, not what they are, so they are left out.
+    pub fn drift_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let launch = serde_json::json!({
+            "requirements": self.requirements,
+            "labels": self.labels,
+            "taints": self.taints,
+            "startupTaints": self.startup_taints,
+            "kubeletConfiguration": self.kubelet_configuration,
+            "provider": self.provider,
+        });
+        let digest = Sha256::digest(launch.to_string().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn termination_grace_period(&self) -> Option<std::time::Duration> {
+        self.disruption
+            .as_ref()
+            .and_then(|d| d.termination_grace_period_seconds)
+            .and_then(|s| u64::try_from(s).ok())
+            .map(std::time::Duration::from_secs)
+    }
 }
 
 /// The kubelet settings nodes of a provisioner boot with (the v1alpha5 fields). Written into the

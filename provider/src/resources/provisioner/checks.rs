@@ -21,6 +21,9 @@ fn hcl_name(segment: &str) -> (String, bool) {
         "kmsKeyID" => ("kms_key_id".into(), false),
         "snapshotID" => ("snapshot_id".into(), false),
         "kubeletConfiguration" => ("kubelet_configuration".into(), true),
+        "consolidation" => ("consolidation".into(), true),
+        "disruption" => ("disruption".into(), true),
+        "budgets" => ("budget".into(), false),
         "clusterDNS" => ("cluster_dns".into(), false),
         "imageGCHighThresholdPercent" => ("image_gc_high_threshold_percent".into(), false),
         "imageGCLowThresholdPercent" => ("image_gc_low_threshold_percent".into(), false),
@@ -184,6 +187,14 @@ mod tests {
     #[test]
     fn core_paths_become_hcl_paths() {
         let eq = |core: &str, want: AttributePath| assert_eq!(attribute_path(core), want, "{core}");
+        eq(
+            "spec.disruption.budgets[1].nodes",
+            AttributePath::attr("disruption")
+                .push_index(0)
+                .push_attr("budget")
+                .push_index(1)
+                .push_attr("nodes"),
+        );
         let req = AttributePath::attr("requirement");
         eq(
             "spec.requirements[1].operator",

@@ -244,6 +244,42 @@ pub fn schema() -> Schema {
             ))
             .block(list_block("aws", "How AWS nodes are launched: the seed's `provider:` block.", aws_block()).max_items(1))
             .block(list_block(
+                "consolidation",
+                "Remove or replace nodes whose pods fit on the other nodes or on something cheaper (v1alpha5 \
+                 `consolidation`). Cannot be combined with `ttl_seconds_after_empty`; see docs/reference/disruption.md.",
+                Block::new().attribute(
+                    Attribute::bool("enabled")
+                        .optional()
+                        .description("Turn consolidation on."),
+                ),
+            ).max_items(1))
+            .block(list_block(
+                "disruption",
+                "Disruption controls: how many of this provisioner's nodes voluntary disruption (consolidation, \
+                 expiry, drift, emptiness) may take at once, and how long a drain may be held up. See \
+                 docs/reference/disruption.md.",
+                Block::new()
+                    .attribute(
+                        Attribute::number("termination_grace_period_seconds")
+                            .optional()
+                            .validator(IntBetween(0, i64::from(i32::MAX)))
+                            .description(
+                                "After this long draining, pods that a PodDisruptionBudget or `do-not-evict` still \
+                                 holds on the node are deleted and its instance is terminated, with an event saying so. \
+                                 Unset: a drain waits as long as it takes.",
+                            ),
+                    )
+                    .block(list_block(
+                        "budget",
+                        "A limit on nodes disrupted at once; the most restrictive applies. None: one budget of `10%`.",
+                        Block::new().attribute(
+                            Attribute::string("nodes")
+                                .required()
+                                .description("A count (`\"3\"`) or a percentage of the provisioner's nodes (`\"10%\"`, rounded up)."),
+                        ),
+                    )),
+            ).max_items(1))
+            .block(list_block(
                 "kubelet_configuration",
                 "Kubelet settings written into the nodes' bootstrap (nodeadm NodeConfig or Bottlerocket settings); \
                  the controller computes what a new node can hold from the same numbers.",
@@ -365,6 +401,8 @@ mod tests {
             "startupTaints": [{"key": "c", "effect": "NoExecute"}],
             "labels": {"team": "x"},
             "weight": 10,
+            "consolidation": {"enabled": false},
+            "disruption": {"budgets": [{"nodes": "1"}, {"nodes": "20%"}], "terminationGracePeriodSeconds": 600},
             "provider": {"subnetSelector": {"a": "b"}, "securityGroupSelector": {"c": "d"},
               "instanceProfile": "P", "amiFamily": "Bottlerocket", "tags": {"t": "v"},
               "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 2, "httpTokens": "required"},
@@ -426,6 +464,10 @@ mod tests {
         let device = nested(&aws, "block_device_mapping");
         assert_model_matches::<BlockDevice>("block_device_mapping", &device, &[]);
         assert_model_matches::<Ebs>("ebs", &nested(&device, "ebs"), &[]);
+        let disruption = nested(&top, "disruption");
+        assert_model_matches::<Disruption>("disruption", &disruption, &[]);
+        assert_model_matches::<Budget>("budget", &nested(&disruption, "budget"), &[]);
+        assert_model_matches::<Consolidation>("consolidation", &nested(&top, "consolidation"), &[]);
     }
 
     #[test]

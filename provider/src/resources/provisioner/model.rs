@@ -35,6 +35,10 @@ model! {
         aws: Vec<Aws>,
         #[serde(default, rename = "kubeletConfiguration", skip_serializing_if = "Vec::is_empty", with = "at_most_one")]
         kubelet_configuration: Vec<Kubelet>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "at_most_one")]
+        consolidation: Vec<Consolidation>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "at_most_one")]
+        disruption: Vec<Disruption>,
         #[serde(skip)]
         timeouts: Value,
     }
@@ -162,6 +166,32 @@ model! {
         image_gc_low_threshold_percent: Option<i64>,
         #[serde(default, rename = "cpuCFSQuota", skip_serializing_if = "Option::is_none")]
         cpu_cfs_quota: Option<bool>,
+    }
+}
+
+model! {
+    #[derive(Serialize, Deserialize)]
+    pub struct Consolidation {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enabled: Option<bool>,
+    }
+}
+
+model! {
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Disruption {
+        #[serde(default, rename = "budgets", skip_serializing_if = "Vec::is_empty")]
+        budget: Vec<Budget>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        termination_grace_period_seconds: Option<i64>,
+    }
+}
+
+model! {
+    #[derive(Serialize, Deserialize)]
+    pub struct Budget {
+        nodes: String,
     }
 }
 

@@ -1,0 +1,300 @@
+//! Consolidation in the cluster: which nodes are candidates, the decision of
+//! `karpenter_core::consolidation` on the scheduler's view of the cluster, the validation that
+//! the same decision still holds a while later (a pod that arrived meanwhile changes it), and
+//! carrying it out: deleting through the finalizer, or launching the cheaper replacement first
+//! and deleting the old node only once the replacement is there.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::jiff::Timestamp;
+use karpenter_core::api::labels;
+use karpenter_core::consolidation::{Candidate, Decision};
+use karpenter_core::scheduling::SchedulingInput;
+
+use super::blockers::blocked;
+use super::metrics::DisruptionMetrics;
+use crate::provisioning::convert::{self, is_ready};
+use crate::provisioning::node::PRICE_ANNOTATION;
+use crate::termination::drain::holds_node;
+use crate::termination::node as ournode;
+use crate::termination::ops::{NodeOps, PodOps};
+use crate::termination::replacement::Outcome;
+
+/// A node younger than this is not a candidate: it was just launched for pods that may still be
+/// on their way.
+pub const STABILIZATION: Duration = Duration::from_secs(30);
+/// A decision is acted on only when a pass at least this much later reaches the same one.
+pub const VALIDATION_DELAY: Duration = Duration::from_secs(10);
+/// How long a replacement may take to be ready before the consolidation is called off.
+pub const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The termination reason consolidation records on the nodes it ends.
+pub const REASON: &str = "consolidation";
+
+/// The cluster as the scheduler sees it: nodes that take pods with the pods on them, the valid
+/// provisioners with their usage, the catalog's instance types, the DaemonSets. None while there
+/// is no catalog.
+#[async_trait]
+pub trait ClusterView: Send + Sync {
+    async fn view(&self) -> Option<SchedulingInput>;
+}
+
+/// The nodes of `provisioner` consolidation may consider now: ours, Ready, not cordoned or
+/// deleting, older than the stabilisation window, not just chosen for pending pods, nothing
+/// refusing disruption, with a known price.
+pub fn candidates(
+    nodes: &[Arc<Node>],
+    pods_by_node: &HashMap<&str, Vec<&Pod>>,
+    provisioner: &str,
+    now: Timestamp,
+    recently_nominated: &dyn Fn(&str) -> bool,
+) -> Vec<Candidate> {
+    let old_enough = |n: &Node| {
+        n.metadata
+            .creation_timestamp
+            .as_ref()
+            .is_some_and(|t| now.duration_since(t.0).as_secs() >= STABILIZATION.as_secs() as i64)
+    };
+    nodes
+        .iter()
+        .filter(|n| ournode::provisioner(n) == Some(provisioner))
+        .filter(|n| ournode::has_finalizer(n) && n.metadata.deletion_timestamp.is_none())
+        .filter(|n| convert::accepts_pods(n) && is_ready(n) && old_enough(n))
+        .filter(|n| !recently_nominated(ournode::name(n)))
+        .filter_map(|n| {
+            let name = ournode::name(n);
+            let on_node = pods_by_node
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if blocked(n, on_node, true).is_some() {
+                return None;
+            }
+            let price = n
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(PRICE_ANNOTATION)?
+                .parse()
+                .ok()?;
+            let capacity_type = n.metadata.labels.as_ref()?.get(labels::CAPACITY_TYPE)?;
+            let pods = on_node
+                .iter()
+                .filter(|p| holds_node(p))
+                .map(|p| convert::pod(p).ok())
+                .collect::<Option<Vec<_>>>()?;
+            Some(Candidate {
+                node: name.to_string(),
+                price,
+                capacity_type: capacity_type.clone(),
+                pods,
+            })
+        })
+        .collect()
+}
+
+/// The same action: the same nodes deleted, or the same node replaced.
+fn same_action(a: &Decision, b: &Decision) -> bool {
+    match (a, b) {
+        (Decision::Delete { nodes: x, .. }, Decision::Delete { nodes: y, .. }) => x == y,
+        (Decision::Replace { node: x, .. }, Decision::Replace { node: y, .. }) => x == y,
+        _ => false,
+    }
+}
+
+/// Decisions waiting for their validation, one per provisioner, and whether a replacement is
+/// under way (one at a time, like Karpenter).
+#[derive(Default)]
+pub struct Validation {
+    pending: Mutex<HashMap<String, (Decision, Instant)>>,
+    replacing: Arc<AtomicBool>,
+}
+
+impl Validation {
+    pub fn replacing(&self) -> bool {
+        self.replacing.load(Ordering::SeqCst)
+    }
+
+    /// The decision to act on now: one reached again at least `VALIDATION_DELAY` after it was
+    /// first reached. A different decision starts the wait again; Nothing forgets it.
+    pub fn confirm(&self, provisioner: &str, decision: Decision, now: Instant) -> Option<Decision> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if decision == Decision::Nothing {
+            pending.remove(provisioner);
+            return None;
+        }
+        match pending.get(provisioner) {
+            Some((first, at)) if same_action(first, &decision) => {
+                if now.saturating_duration_since(*at) >= VALIDATION_DELAY {
+                    pending.remove(provisioner);
+                    Some(decision)
+                } else {
+                    None
+                }
+            }
+            _ => {
+                pending.insert(provisioner.to_string(), (decision, now));
+                None
+            }
+        }
+    }
+}
+
+fn dollars(x: f64) -> String {
+    format!("${x:.4}/h")
+}
+
+/// Carries a validated decision out. Deletions go to the finalizer at once; a replacement runs in
+/// the background (cordon, launch and wait, then delete; called off and undone on timeout).
+pub async fn act(
+    decision: Decision,
+    nodes: &Arc<dyn NodeOps>,
+    pods: &Arc<dyn PodOps>,
+    metrics: &DisruptionMetrics,
+    validation: &Validation,
+) -> Result<(), kube::Error> {
+    match decision {
+        Decision::Nothing => Ok(()),
+        Decision::Delete {
+            nodes: names,
+            reason,
+            savings_per_hour,
+        } => {
+            metrics.decided("delete", reason);
+            for name in names {
+                let Some(node) = nodes.get(&name).await? else {
+                    continue;
+                };
+                let note = format!(
+                    "consolidation ({reason}): its pods fit on the other nodes; saves {}",
+                    dollars(savings_per_hour)
+                );
+                tracing::info!(node = %name, reason, savings_per_hour, "consolidation: deleting node");
+                nodes.publish(&node, false, "Disrupting", note).await;
+                nodes.request_termination(&name, REASON).await?;
+                metrics.acted("delete", reason);
+            }
+            Ok(())
+        }
+        Decision::Replace {
+            node: name,
+            with,
+            savings_per_hour,
+        } => {
+            metrics.decided("replace", "underutilized");
+            let Some(node) = nodes.get(&name).await? else {
+                return Ok(());
+            };
+            let types: Vec<&str> = with
+                .instance_types
+                .iter()
+                .take(5)
+                .map(|t| t.name.as_ref())
+                .collect();
+            let note = format!(
+                "consolidation: replacing it with a cheaper {} node ({}{}, from {}); saves {}",
+                with.capacity_type,
+                types.join(", "),
+                if with.instance_types.len() > types.len() {
+                    format!(" and {} more", with.instance_types.len() - types.len())
+                } else {
+                    String::new()
+                },
+                dollars(with.price()),
+                dollars(savings_per_hour)
+            );
+            tracing::info!(node = %name, savings_per_hour, cheapest = ?types.first(), "consolidation: replacing node");
+            nodes.cordon(&node).await?;
+            nodes.publish(&node, false, "Disrupting", note).await;
+            validation.replacing.store(true, Ordering::SeqCst);
+            let (nodes, pods, metrics) = (nodes.clone(), pods.clone(), metrics.clone());
+            let replacing = validation.replacing.clone();
+            tokio::spawn(async move {
+                if let Err(error) = replace(&node, nodes.as_ref(), pods.as_ref(), &metrics).await {
+                    tracing::warn!(node = %ournode::name(&node), %error, "consolidation replacement failed; the next pass decides again");
+                }
+                replacing.store(false, Ordering::SeqCst);
+            });
+            Ok(())
+        }
+    }
+}
+
+/// The replacement's launch and the old node's deletion, or the undoing of it all.
+async fn replace(
+    node: &Node,
+    nodes: &dyn NodeOps,
+    pods: &dyn PodOps,
+    metrics: &DisruptionMetrics,
+) -> Result<(), kube::Error> {
+    let name = ournode::name(node);
+    match pods.launch_replacement(node, REPLACEMENT_TIMEOUT).await {
+        Ok(Outcome::Ready | Outcome::NothingToReplace) => {
+            nodes.request_termination(name, REASON).await?;
+            metrics.acted("replace", "underutilized");
+            Ok(())
+        }
+        Ok(Outcome::TimedOut) => {
+            pods.release_replacement(name).await?;
+            nodes.uncordon(name).await?;
+            nodes
+                .publish(
+                    node,
+                    true,
+                    "ConsolidationAbandoned",
+                    format!(
+                        "the replacement was not ready within {REPLACEMENT_TIMEOUT:?}; the node stays"
+                    ),
+                )
+                .await;
+            Ok(())
+        }
+        Err(e) => {
+            pods.release_replacement(name).await?;
+            nodes.uncordon(name).await?;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use karpenter_core::consolidation::Decision;
+
+    fn delete(nodes: &[&str]) -> Decision {
+        Decision::Delete {
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+            reason: "underutilized",
+            savings_per_hour: 0.1,
+        }
+    }
+
+    #[test]
+    fn a_decision_is_acted_on_only_when_reached_again_after_the_delay() {
+        let v = Validation::default();
+        let t0 = Instant::now();
+        assert_eq!(v.confirm("p", delete(&["a"]), t0), None);
+        assert_eq!(
+            v.confirm("p", delete(&["a"]), t0 + Duration::from_secs(3)),
+            None
+        );
+        let later = t0 + VALIDATION_DELAY;
+        assert_eq!(v.confirm("p", delete(&["a"]), later), Some(delete(&["a"])));
+        // A pod arrived: the next decision differs, and the wait starts again.
+        assert_eq!(v.confirm("p", delete(&["b"]), later), None);
+        assert_eq!(
+            v.confirm("p", delete(&["a"]), later + VALIDATION_DELAY),
+            None
+        );
+        assert_eq!(v.confirm("p", Decision::Nothing, later), None);
+        assert_eq!(
+            v.confirm("p", delete(&["a"]), later + 2 * VALIDATION_DELAY),
+            None
+        );
+    }
+}

@@ -14,6 +14,9 @@ cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller
 
 # Scheduling: pure solve() over the documented fixed-seed input (docs/benchmarks/scheduling-input.md).
 "$target/release/scheduling-bench" run
+# Consolidation: the decision alone, on the cluster the scheduler builds for 5,000 pods (about
+# 1,000 nodes) once two thirds of the pods have left.
+"$target/release/scheduling-bench" consolidation --pods 5000
 
 # Provider: handshake latency and terraform plan wall time (tests/provider/bench.py).
 (cd tests && ../.venv/bin/python provider/bench.py "$target/release/terraform-provider-karpenter")

@@ -6,6 +6,9 @@
 //!   scheduling-bench run [--input PATH] [--sizes 1,100,...]   run every size, one process each
 //!   scheduling-bench one --input PATH --pods N [--summary]    run one size (what `run` spawns);
 //!                                                             --summary prints nodes per type
+//!   scheduling-bench consolidation [--pods N]                 the consolidation decision alone on
+//!                                                             the cluster N pods build, after two
+//!                                                             thirds of them leave
 //!
 //! Each size runs in its own process so that peak RSS (VmHWM) belongs to that size alone.
 //! The input format is documented in docs/benchmarks/scheduling-input.md.
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Some("write-input") => write_input(&args[2..]),
         Some("run") => run(&args[2..]),
         Some("one") => one(&args[2..]),
+        Some("consolidation") => consolidation(&args[2..]),
         _ => Err("usage: scheduling-bench write-input PATH | run [--input PATH] [--sizes LIST] | one --input PATH --pods N".into()),
     };
     match result {
@@ -153,6 +157,120 @@ fn one(args: &[String]) -> Result<(), Error> {
         plan.cost_per_hour(),
         lower_bound(&input),
         peak_rss_mib()?
+    );
+    Ok(())
+}
+
+/// `bench consolidation_decision nodes=... pods=... seconds=... decision=... savings_per_hour=...`:
+/// the cluster the scheduler builds for N pods (each new node becomes a running node of its
+/// cheapest type), two thirds of the pods gone (every pod whose index is not a multiple of 3),
+/// then one consolidation decision over every node with a budget of 10%.
+fn consolidation(args: &[String]) -> Result<(), Error> {
+    use karpenter_core::api::Quantity;
+    use karpenter_core::api::labels;
+    use karpenter_core::consolidation::{Candidate, Decision, Input, MIN_SPOT_TYPES, decide};
+    use karpenter_core::scheduling::ExistingNode;
+    let n: usize = flag(args, "--pods")
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(5000);
+    let mut input = generate::default_input(generate::DEFAULT_SEED, n);
+    let plan = solve(&input)?;
+    let types: std::collections::HashMap<&str, &karpenter_core::scheduling::InstanceType> = input
+        .instance_types
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let mut nodes = Vec::new();
+    let mut candidates = Vec::new();
+    for (i, new) in plan.new_nodes.iter().enumerate() {
+        let Some(option) = new.instance_types.first() else {
+            continue;
+        };
+        let Some(t) = types.get(&*option.name) else {
+            continue;
+        };
+        let zone = option
+            .zones
+            .first()
+            .map(|z| z.to_string())
+            .unwrap_or_default();
+        let name = format!("node-{i}");
+        let mut node = ExistingNode::named(&name, &zone, "1", "1Gi");
+        let alloc = t.allocatable();
+        node.allocatable = [
+            (
+                labels::RESOURCE_CPU.to_string(),
+                Quantity::new(format!("{}m", alloc.cpu_millis)),
+            ),
+            (
+                labels::RESOURCE_MEMORY.to_string(),
+                Quantity::new(format!("{}", alloc.memory_bytes)),
+            ),
+            (
+                labels::RESOURCE_PODS.to_string(),
+                Quantity::new(alloc.pods.to_string()),
+            ),
+        ]
+        .into();
+        for key in [
+            labels::INSTANCE_TYPE,
+            labels::ARCH,
+            labels::OS,
+            labels::INSTANCE_FAMILY,
+            labels::INSTANCE_CATEGORY,
+        ] {
+            if let Some(v) = t.label(key) {
+                node.labels.insert(key.to_string(), v);
+            }
+        }
+        node.labels.extend(new.labels.clone());
+        node.labels
+            .insert(labels::CAPACITY_TYPE.to_string(), new.capacity_type.clone());
+        let kept: Vec<_> = new
+            .pods
+            .iter()
+            .filter(|&&p| p % 3 == 0)
+            .map(|&p| input.pods[p].clone())
+            .collect();
+        node.pods = kept.clone();
+        candidates.push(Candidate {
+            node: name,
+            price: option.price,
+            capacity_type: new.capacity_type.clone(),
+            pods: kept,
+        });
+        nodes.push(node);
+    }
+    let pods_after: usize = candidates.iter().map(|c| c.pods.len()).sum();
+    input.pods.clear();
+    input.nodes = nodes;
+    let count = input.nodes.len();
+    let problem = Input {
+        cluster: input,
+        candidates,
+        max_disruptions: count.div_ceil(10),
+        min_spot_types: MIN_SPOT_TYPES,
+    };
+    let start = Instant::now();
+    let decision = decide(&problem)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let (kind, savings) = match &decision {
+        Decision::Nothing => ("nothing".to_string(), 0.0),
+        Decision::Delete {
+            nodes,
+            reason,
+            savings_per_hour,
+        } => (
+            format!("delete:{reason}:{}", nodes.len()),
+            *savings_per_hour,
+        ),
+        Decision::Replace {
+            savings_per_hour, ..
+        } => ("replace:1".to_string(), *savings_per_hour),
+    };
+    println!(
+        "bench consolidation_decision nodes={count} pods_before={n} pods={pods_after} seconds={seconds:.3} decision={kind} savings_per_hour={savings:.4}"
     );
     Ok(())
 }

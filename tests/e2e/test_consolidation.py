@@ -1,0 +1,165 @@
+"""Consolidation and the disruption controls end to end, on the real control plane with KWOK and
+the extended moto: a workload scaled down is consolidated onto fewer nodes with PDBs honoured;
+do-not-disrupt keeps a node; a budget of 1 disrupts one node at a time; a drifted Provisioner
+rolls its nodes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from harness import procs
+
+from test_disruption import node_events
+from test_interruption import MinAvailable, app, app_pods, metric, pdb, wait_running
+from test_provisioning import apply, env, nodes, provisioner  # noqa: F401
+
+DEADLINE_S = 240
+
+
+def ours(cluster, provisioner_name: str) -> list[dict]:
+    return [n for n in nodes(cluster)
+            if n["metadata"].get("labels", {}).get("karpenter.sh/provisioner-name") == provisioner_name]
+
+
+def live(cluster, provisioner_name: str) -> set[str]:
+    return {n["metadata"]["name"] for n in ours(cluster, provisioner_name) if not n["metadata"].get("deletionTimestamp")}
+
+
+def hourly_cost(cluster, provisioner_name: str) -> float:
+    return sum(float(n["metadata"].get("annotations", {}).get("karpenter.k8s.aws/price-per-hour", 0))
+               for n in ours(cluster, provisioner_name) if not n["metadata"].get("deletionTimestamp"))
+
+
+class MaxDeleting:
+    """Samples how many of a provisioner's nodes are being deleted at once; keeps the maximum."""
+
+    def __init__(self, cluster, provisioner_name: str):
+        self.maximum = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(cluster, provisioner_name), daemon=True)
+        self._thread.start()
+
+    def _run(self, cluster, name):
+        while not self._stop.wait(0.3):
+            try:
+                n = sum(1 for x in ours(cluster, name) if x["metadata"].get("deletionTimestamp"))
+            except Exception:  # a failed sample is not a measurement
+                continue
+            self.maximum = max(self.maximum, n)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.maximum
+
+
+def stable(cluster, name: str, seconds: float):
+    """The provisioner's live nodes once they have not changed for `seconds`."""
+    seen = {"nodes": None, "since": time.monotonic()}
+
+    def check():
+        now = live(cluster, name)
+        if now != seen["nodes"]:
+            seen.update(nodes=now, since=time.monotonic())
+            return None
+        return now if time.monotonic() - seen["since"] >= seconds else None
+    return check
+
+
+def test_a_workload_scaled_down_is_consolidated_onto_fewer_cheaper_nodes_with_the_pdb_honoured(cluster, aws, env):
+    ns = env["namespace"]
+    p = provisioner("default", ["on-demand"])
+    p["spec"]["consolidation"] = {"enabled": True}
+    p["spec"]["disruption"] = {"budgets": [{"nodes": "50%"}]}
+    apply(cluster, p)
+    controller = env["start"]()
+    apply(cluster, app("web", ns, 9, cpu="600m"))
+    apply(cluster, pdb("web", ns, 1))
+    wait_running(cluster, ns, "web", 9)
+    peak_nodes = live(cluster, "default")
+    peak_cost = hourly_cost(cluster, "default")
+
+    cluster.kubectl("scale", "deployment", "web", "-n", ns, "--replicas=3")
+    watch = MinAvailable(cluster, ns, "web")
+    after = procs.wait_for("consolidated and stable", stable(cluster, "default", 30), DEADLINE_S * 2)
+    minimum = watch.stop()
+    running = wait_running(cluster, ns, "web", 3)
+    assert hourly_cost(cluster, "default") < peak_cost, (peak_nodes, after)
+    assert len(after) <= len(peak_nodes)
+    assert minimum is not None and minimum >= 2, f"the PDB (maxUnavailable 1) was broken: {minimum} of 3 available"
+    assert {p["spec"]["nodeName"] for p in running} <= after
+    text = controller.metrics()
+    consolidated = sum(metric(text, "karpenter_disruption_actions_performed_total", decision=d, reason=r)
+                       for d, r in [("delete", "empty"), ("delete", "underutilized"), ("replace", "underutilized")])
+    assert consolidated >= 1, text
+    assert any(line.get("message", "").startswith("consolidation:") for line in controller.log_lines())
+    gone = peak_nodes - after
+    assert gone and any(node_events(cluster, n, "Disrupting") for n in gone), "no Disrupting event on a consolidated node"
+
+
+def test_do_not_disrupt_keeps_an_expired_node_and_says_why(cluster, aws, env):
+    ns = env["namespace"]
+    p = provisioner("default", ["spot"])
+    p["spec"]["ttlSecondsUntilExpired"] = 15
+    apply(cluster, p)
+    controller = env["start"]()
+    keep = app("keep", ns, 1)
+    keep["spec"]["template"]["metadata"]["annotations"] = {"karpenter.sh/do-not-disrupt": "true"}
+    apply(cluster, keep)
+    running = wait_running(cluster, ns, "keep", 1)
+    node = running[0]["spec"]["nodeName"]
+    procs.wait_for("DisruptionBlocked event", lambda: node_events(cluster, node, "DisruptionBlocked"), DEADLINE_S)
+    time.sleep(10)
+    assert node in live(cluster, "default"), "the node was disrupted despite do-not-disrupt"
+    node_obj = next(n for n in nodes(cluster) if n["metadata"]["name"] == node)
+    assert not node_obj["spec"].get("unschedulable"), "the node was cordoned"
+    text = controller.metrics()
+    assert metric(text, "karpenter_disruption_blocked_total", blocker="do-not-disrupt", reason="expired") >= 1
+    # Without the annotation the node expires as usual.
+    cluster.kubectl("delete", "deployment", "keep", "-n", ns)
+    procs.wait_for("expired node terminated", lambda: node not in {n["metadata"]["name"] for n in nodes(cluster)}, DEADLINE_S)
+
+
+def test_a_budget_of_one_disrupts_one_node_at_a_time(cluster, aws, env):
+    ns = env["namespace"]
+    p = provisioner("default", ["spot"])
+    p["spec"]["ttlSecondsUntilExpired"] = 30
+    p["spec"]["disruption"] = {"budgets": [{"nodes": "1"}]}
+    apply(cluster, p)
+    env["start"]()
+    apply(cluster, app("wide", ns, 3, cpu="1500m"))
+    running = wait_running(cluster, ns, "wide", 3)
+    first = {p["spec"]["nodeName"] for p in running}
+    assert len(first) == 3, first
+    watch = MaxDeleting(cluster, "default")
+    procs.wait_for("every first node expired", lambda: not (first & {n["metadata"]["name"] for n in nodes(cluster)}),
+                   DEADLINE_S * 2)
+    assert watch.stop() == 1, "more than one node was disrupted at once"
+    wait_running(cluster, ns, "wide", 3)
+
+
+def test_a_drifted_provisioner_rolls_its_nodes(cluster, aws, env):
+    ns = env["namespace"]
+    p = provisioner("default", ["spot"])
+    p["spec"]["labels"] = {"team": "a"}
+    apply(cluster, p)
+    controller = env["start"]()
+    apply(cluster, app("svc", ns, 2))
+    running = wait_running(cluster, ns, "svc", 2)
+    old = {p["spec"]["nodeName"] for p in running}
+    p["spec"]["labels"] = {"team": "b"}
+    apply(cluster, p)
+
+    def rolled():
+        pods = [x for x in app_pods(cluster, ns, "svc")
+                if x["status"].get("phase") == "Running" and not x["metadata"].get("deletionTimestamp")]
+        placed = {x["spec"]["nodeName"] for x in pods}
+        if len(pods) != 2 or placed & old:
+            return None
+        labels = [n["metadata"]["labels"].get("team") for n in nodes(cluster) if n["metadata"]["name"] in placed]
+        return labels if all(t == "b" for t in labels) else None
+    procs.wait_for("pods on nodes of the new launch settings", rolled, DEADLINE_S * 2)
+    text = controller.metrics()
+    assert metric(text, "karpenter_disruption_actions_performed_total", decision="delete", reason="drifted") >= 1
+    assert any(node_events(cluster, n, "Drifted") for n in old)

@@ -128,7 +128,10 @@ def test_a_budget_of_one_disrupts_one_node_at_a_time(cluster, aws, env):
     p["spec"]["disruption"] = {"budgets": [{"nodes": "1"}]}
     apply(cluster, p)
     env["start"]()
-    apply(cluster, app("wide", ns, 3, cpu="1500m"))
+    wide = app("wide", ns, 3)
+    wide["spec"]["template"]["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "wide"}}}]}}
+    apply(cluster, wide)
     running = wait_running(cluster, ns, "wide", 3)
     first = {p["spec"]["nodeName"] for p in running}
     assert len(first) == 3, first

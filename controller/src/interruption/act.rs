@@ -241,6 +241,12 @@ mod tests {
             .get()
     }
 
+    /// Starts the plan and waits until it is done.
+    async fn handle(h: &Arc<Handler>, node: &str, kind: EventKind, action: Action) {
+        h.start(plan(node, kind, action), None);
+        finished(h).await;
+    }
+
     async fn finished(h: &Handler) {
         while !h
             .in_flight
@@ -256,11 +262,13 @@ mod tests {
     async fn a_spot_warning_cordons_replaces_and_then_hands_the_node_to_the_finalizer() {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
-        h.start(
-            plan("n1", EventKind::SpotInterruption, Action::ReplaceAndDrain),
-            None,
-        );
-        finished(&h).await;
+        handle(
+            &h,
+            "n1",
+            EventKind::SpotInterruption,
+            Action::ReplaceAndDrain,
+        )
+        .await;
         assert_eq!(
             cluster.calls(),
             [
@@ -277,21 +285,18 @@ mod tests {
     async fn replace_and_cordon_leaves_the_node_running_and_ignore_touches_nothing() {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
-        h.start(
-            plan(
-                "n1",
-                EventKind::RebalanceRecommendation,
-                Action::ReplaceAndCordon,
-            ),
-            None,
-        );
-        finished(&h).await;
+        handle(
+            &h,
+            "n1",
+            EventKind::RebalanceRecommendation,
+            Action::ReplaceAndCordon,
+        )
+        .await;
         assert_eq!(
             cluster.calls(),
             ["cordon n1", "event n1 Interrupted", "replace n1"]
         );
-        h.start(plan("n1", EventKind::ScheduledChange, Action::Ignore), None);
-        finished(&h).await;
+        handle(&h, "n1", EventKind::ScheduledChange, Action::Ignore).await;
         assert_eq!(cluster.calls().len(), 3);
         assert_eq!(count(&m, "ignore"), 1);
     }
@@ -300,11 +305,13 @@ mod tests {
     async fn a_message_for_a_node_that_no_longer_exists_starts_nothing() {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
-        h.start(
-            plan("gone", EventKind::SpotInterruption, Action::ReplaceAndDrain),
-            None,
-        );
-        finished(&h).await;
+        handle(
+            &h,
+            "gone",
+            EventKind::SpotInterruption,
+            Action::ReplaceAndDrain,
+        )
+        .await;
         assert!(cluster.calls().is_empty());
         assert_eq!(count(&m, "not_ours"), 1);
     }
@@ -314,11 +321,13 @@ mod tests {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
         cluster.fail_node_writes(503, 2);
-        h.start(
-            plan("n1", EventKind::SpotInterruption, Action::CordonAndDrain),
-            None,
-        );
-        finished(&h).await;
+        handle(
+            &h,
+            "n1",
+            EventKind::SpotInterruption,
+            Action::CordonAndDrain,
+        )
+        .await;
         assert_eq!(
             cluster.calls(),
             [
@@ -337,11 +346,13 @@ mod tests {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
         cluster.fail_node_writes(403, 1);
-        h.start(
-            plan("n1", EventKind::SpotInterruption, Action::CordonAndDrain),
-            None,
-        );
-        finished(&h).await;
+        handle(
+            &h,
+            "n1",
+            EventKind::SpotInterruption,
+            Action::CordonAndDrain,
+        )
+        .await;
         assert!(cluster.calls().is_empty());
         assert_eq!(count(&m, "failed"), 1);
     }

@@ -392,26 +392,19 @@ mod tests {
             1,
             "one Draining event per drain"
         );
-        let count = s
-            .metrics
-            .nodes_terminated
-            .get_or_create(&TerminationLabels {
-                provisioner: "default".into(),
-                reason: "expired".into(),
-            })
-            .get();
-        assert_eq!(count, 1);
+        let count = || {
+            s.metrics
+                .nodes_terminated
+                .get_or_create(&TerminationLabels {
+                    provisioner: "default".into(),
+                    reason: "expired".into(),
+                })
+                .get()
+        };
+        assert_eq!(count(), 1);
         // A reconcile of the same deletion after the finalizer went counts nothing more.
         s.termination.reconcile(&node(true)).await?;
-        let again = s
-            .metrics
-            .nodes_terminated
-            .get_or_create(&TerminationLabels {
-                provisioner: "default".into(),
-                reason: "expired".into(),
-            })
-            .get();
-        assert_eq!(again, 1, "one node ended, counted once");
+        assert_eq!(count(), 1, "one node ended, counted once");
         Ok(())
     }
 

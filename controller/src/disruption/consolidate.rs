@@ -23,7 +23,7 @@ use crate::provisioning::node::PRICE_ANNOTATION;
 use crate::termination::drain::holds_node;
 use crate::termination::node as ournode;
 use crate::termination::ops::{NodeOps, PodOps};
-use crate::termination::replacement::Outcome;
+use crate::termination::replacement::{Outcome, REPLACEMENT_FOR, node_hash};
 
 /// A node younger than this is not a candidate: it was just launched for pods that may still be
 /// on their way.
@@ -94,6 +94,40 @@ pub fn candidates(
                 pods,
             })
         })
+        .collect()
+}
+
+/// Nodes of `provisioner` cordoned with their replacement in place (an interruption's
+/// `replace-and-cordon`, e.g. for a rebalance recommendation): every placeholder made for them is
+/// bound to a node. Room for their pods is reserved; keeping them too is paying twice.
+pub fn redundant(nodes: &[Arc<Node>], pods: &[Arc<Pod>], provisioner: &str) -> Vec<String> {
+    let mut placeholders: HashMap<&str, (usize, usize)> = HashMap::new();
+    for p in pods {
+        let Some(of) = p
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(REPLACEMENT_FOR))
+        else {
+            continue;
+        };
+        let e = placeholders.entry(of.as_str()).or_default();
+        e.0 += 1;
+        if p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() {
+            e.1 += 1;
+        }
+    }
+    nodes
+        .iter()
+        .filter(|n| ournode::provisioner(n) == Some(provisioner))
+        .filter(|n| n.metadata.deletion_timestamp.is_none() && ournode::is_cordoned(n))
+        .map(|n| ournode::name(n))
+        .filter(|name| {
+            placeholders
+                .get(node_hash(name).as_str())
+                .is_some_and(|(all, bound)| *all > 0 && all == bound)
+        })
+        .map(str::to_string)
         .collect()
 }
 
@@ -265,6 +299,47 @@ async fn replace(
 mod tests {
     use super::*;
     use karpenter_core::consolidation::Decision;
+    use serde_json::json;
+
+    #[test]
+    fn a_cordoned_node_whose_placeholders_are_all_bound_is_redundant() {
+        let node = |name: &str, cordoned: bool| -> Arc<Node> {
+            let taints = if cordoned {
+                json!([{"key": ournode::DISRUPTION_TAINT_KEY, "value": "disrupting", "effect": "NoSchedule"}])
+            } else {
+                json!([])
+            };
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "labels": {labels::PROVISIONER_NAME: "p"}},
+                    "spec": {"unschedulable": cordoned, "taints": taints}
+                }))
+                .unwrap_or_default(),
+            )
+        };
+        let placeholder = |of: &str, on: Option<&str>| -> Arc<Pod> {
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": "ph", "labels": {REPLACEMENT_FOR: node_hash(of)}},
+                    "spec": {"nodeName": on, "containers": []}
+                }))
+                .unwrap_or_default(),
+            )
+        };
+        let nodes = [
+            node("old", true),
+            node("waiting", true),
+            node("busy", false),
+        ];
+        let pods = [
+            placeholder("old", Some("new")),
+            placeholder("old", Some("new")),
+            placeholder("waiting", None),
+            placeholder("busy", Some("new")),
+        ];
+        assert_eq!(redundant(&nodes, &pods, "p"), ["old"]);
+        assert!(redundant(&nodes, &pods, "other").is_empty());
+    }
 
     fn delete(nodes: &[&str]) -> Decision {
         Decision::Delete {

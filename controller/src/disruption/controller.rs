@@ -272,13 +272,44 @@ impl Disruption {
                 tracing::warn!(node = ournode::name(node), %error, "disruption step failed; retrying next pass");
             }
         }
-        self.consolidate(&all_nodes, &by_node, &provs, &mut allowed)
+        self.consolidate(&all_nodes, &all_pods, &by_node, &provs, &mut allowed)
             .await;
+    }
+
+    /// A node cordoned with its replacement in place is deleted: its pods move into the room
+    /// reserved for them. Already counted against the budget (it is cordoned).
+    async fn remove_redundant(&self, nodes: &[Arc<Node>], pods: &[Arc<Pod>], provisioner: &str) {
+        for name in consolidate::redundant(nodes, pods, provisioner) {
+            let Some(node) = nodes.iter().find(|n| ournode::name(n) == name) else {
+                continue;
+            };
+            tracing::info!(node = %name, "consolidation: the replacement is in place; deleting the cordoned node");
+            self.metrics.decided("delete", "redundant");
+            self.cluster
+                .publish(
+                    node,
+                    false,
+                    "Disrupting",
+                    "consolidation (redundant): the replacement launched for it is in place".into(),
+                )
+                .await;
+            match self
+                .cluster
+                .request_termination(&name, consolidate::REASON)
+                .await
+            {
+                Ok(()) => self.metrics.acted("delete", "redundant"),
+                Err(error) => {
+                    tracing::warn!(node = %name, %error, "could not delete a redundant node")
+                }
+            }
+        }
     }
 
     async fn consolidate(
         &self,
         nodes: &[Arc<Node>],
+        pods: &[Arc<Pod>],
         by_node: &HashMap<&str, Vec<&Pod>>,
         provs: &HashMap<String, Arc<Provisioner>>,
         allowed: &mut HashMap<String, usize>,
@@ -305,6 +336,7 @@ impl Disruption {
         };
         let now = self.clock.wall();
         for name in names {
+            self.remove_redundant(nodes, pods, name).await;
             let candidates =
                 consolidate::candidates(nodes, by_node, name, now, &|n| self.recently_nominated(n));
             self.metrics

@@ -14,9 +14,10 @@ cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller
 
 # Scheduling: pure solve() over the documented fixed-seed input (docs/benchmarks/scheduling-input.md).
 "$target/release/scheduling-bench" run
-# Consolidation: the decision alone, on the cluster the scheduler builds for 5,000 pods (about
-# 1,000 nodes) once two thirds of the pods have left.
+# Consolidation: the decision alone, on the cluster the scheduler builds for 5,000 pods (1,000
+# nodes) and 20,000 pods (4,000 nodes) once two thirds of the pods have left.
 "$target/release/scheduling-bench" consolidation --pods 5000
+"$target/release/scheduling-bench" consolidation --pods 20000
 
 # Provider: handshake latency and terraform plan wall time (tests/provider/bench.py).
 (cd tests && ../.venv/bin/python provider/bench.py "$target/release/terraform-provider-karpenter")

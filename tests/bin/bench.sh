@@ -25,6 +25,9 @@ cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller
 # Provisioning end to end on the local environment (tests/bench/provisioning_e2e.py).
 (cd tests && ../.venv/bin/python bench/provisioning_e2e.py "$target/release/karpenter-controller")
 
+# Consolidation end to end: 510 pods scaled down to a third (tests/bench/consolidation_e2e.py).
+(cd tests && ../.venv/bin/python bench/consolidation_e2e.py "$target/release/karpenter-controller")
+
 # Interruption queue processor: message-to-taint latency and throughput (tests/bench/interruption_e2e.py).
 (cd tests && ../.venv/bin/python bench/interruption_e2e.py "$target/release/karpenter-controller")
 

@@ -17,10 +17,7 @@ usage: python bench/consolidation_e2e.py PATH/TO/karpenter-controller
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,11 +25,9 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.provisioning_e2e import kubectl_apply  # noqa: E402
-from e2e.test_provisioning import CLUSTER, NAMESPACE, REGION, SIZES, ZONES, deployment, provisioner  # noqa: E402
-from harness import aws as aws_mod  # noqa: E402
-from harness import cluster as cluster_mod  # noqa: E402
-from harness import paths, procs  # noqa: E402
+from bench.local_env import environment, kubectl_apply  # noqa: E402
+from e2e.test_provisioning import SIZES, deployment, provisioner  # noqa: E402
+from harness import procs  # noqa: E402
 
 PODS = 510
 APP = "consolidation"
@@ -75,33 +70,13 @@ def main() -> int:
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     binary = Path(sys.argv[1]).resolve()
-    state = paths.WORK / "bench-consolidation"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    try:
-        cluster = cluster_mod.start(state / "cluster")
-        aws = aws_mod.start(state / "aws")
-        os.environ.update({**aws.env(), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
-        aws_mod.make_network(CLUSTER, ZONES, REGION)
-        aws_mod.register_eks_cluster(CLUSTER, cluster, REGION)
-        manifests = subprocess.run([str(binary), "manifests"], check=True, capture_output=True, text=True).stdout
-        cluster.kubectl("apply", "-f", "-", input=manifests)
-        cluster.kubectl("wait", "--for=condition=Established", "crd/provisioners.karpenter.sh", "--timeout=60s")
-        cluster.kubectl("create", "namespace", NAMESPACE)
-        cluster.kubectl("create", "namespace", APP)
+    with environment("bench-consolidation", binary, APP) as env:
+        cluster = env.cluster
         p = provisioner("default", ["on-demand"])
         p["spec"]["consolidation"] = {"enabled": True}
         p["spec"]["disruption"] = {"budgets": [{"nodes": "20%"}]}
         kubectl_apply(cluster, p)
-        port = procs.free_port()
-        procs.start(
-            "controller",
-            [str(binary), "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
-             "--listen", f"127.0.0.1:{port}", "--cluster-name", CLUSTER],
-            state,
-            env={"RUST_LOG": "info,kube=warn", "POD_NAME": "bench"},
-        )
-        procs.wait_for("controller /readyz", lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok, 90)
+        _, port = env.start_controller(binary)
         objects = deployment(APP, APP, PODS, SIZES)
         for obj in objects:
             kubectl_apply(cluster, obj)
@@ -140,10 +115,6 @@ def main() -> int:
               f"seconds_to_stable={last_change - start:.0f} decisions={decisions:.0f} "
               f"build={binary.parent.name}", flush=True)
         return 0
-    finally:
-        for directory in (state, state / "aws", state / "cluster"):
-            if directory.exists():
-                procs.stop_all(directory)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -37,11 +34,11 @@ import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from e2e.test_provisioning import CLUSTER, NAMESPACE, REGION, ZONES, provisioner  # noqa: E402
-from harness import aws as aws_mod  # noqa: E402
+from bench.local_env import environment, kubectl_apply  # noqa: E402
+from e2e.test_provisioning import CLUSTER, REGION, ZONES, provisioner  # noqa: E402
 from harness import cluster as cluster_mod  # noqa: E402
 from harness import paths, procs  # noqa: E402
-from provisioning_e2e import kubectl_apply, peak_rss_mib  # noqa: E402
+from provisioning_e2e import peak_rss_mib  # noqa: E402
 
 NODES = 200
 THROUGHPUT_MESSAGES = 1000
@@ -142,19 +139,8 @@ def main() -> int:
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     binary = Path(sys.argv[1]).resolve()
-    state = paths.WORK / "bench-interruption"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    try:
-        cluster = cluster_mod.start(state / "cluster")
-        aws = aws_mod.start(state / "aws")
-        os.environ.update({**aws.env(), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
-        subnets = aws_mod.make_network(CLUSTER, ZONES, REGION)
-        aws_mod.register_eks_cluster(CLUSTER, cluster, REGION)
-        manifests = subprocess.run([str(binary), "manifests"], check=True, capture_output=True, text=True).stdout
-        cluster.kubectl("apply", "-f", "-", input=manifests)
-        cluster.kubectl("wait", "--for=condition=Established", "crd/provisioners.karpenter.sh", "--timeout=60s")
-        cluster.kubectl("create", "namespace", NAMESPACE)
+    with environment("bench-interruption", binary) as env:
+        cluster, subnets = env.cluster, env.subnets
         kubectl_apply(cluster, provisioner("default", ["spot"]))
 
         ec2 = boto3.client("ec2", region_name=REGION)
@@ -173,19 +159,10 @@ def main() -> int:
 
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.create_queue(QueueName="bench-interruption")["QueueUrl"]
-        port = procs.free_port()
-        argv = [str(binary), "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
-                "--listen", f"127.0.0.1:{port}", "--cluster-name", CLUSTER, "--interruption-queue", url]
+        flags = ["--interruption-queue", url]
         for flag in ACTIONS:
-            argv += [f"--{flag}", "cordon"]
-        proc = procs.start("controller", argv, state, env={"RUST_LOG": "info,kube=warn", "POD_NAME": "bench"})
-
-        def ready() -> bool:
-            if not proc.alive():
-                raise RuntimeError(f"controller exited:\n{proc.tail()}")
-            return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
-
-        procs.wait_for("controller /readyz", ready, 90, interval=0.2)
+            flags += [f"--{flag}", "cordon"]
+        proc, port = env.start_controller(binary, *flags)
         listed = cluster.get_json("nodes")
         watch = TaintWatch(cluster, listed["metadata"]["resourceVersion"])
 
@@ -218,10 +195,6 @@ def main() -> int:
         print(f"bench interruption messages={THROUGHPUT_MESSAGES} seconds={seconds:.2f} "
               f"peak_rss_mib={peak_rss_mib(proc.pid):.1f} build={binary.parent.name}", flush=True)
         return 0
-    finally:
-        for directory in (state, state / "aws", state / "cluster"):
-            if directory.exists():
-                procs.stop_all(directory)
 
 
 if __name__ == "__main__":

@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from e2e.test_provisioning import CLUSTER, NAMESPACE, REGION, SIZES, ZONES, deployment, provisioner  # noqa: E402
-from harness import aws as aws_mod  # noqa: E402
-from harness import cluster as cluster_mod  # noqa: E402
-from harness import paths, procs  # noqa: E402
+from bench.local_env import environment, kubectl_apply  # noqa: E402
+from e2e.test_provisioning import SIZES, deployment, provisioner  # noqa: E402
+from harness import procs  # noqa: E402
 
 PODS = 30
 APP = "bench"
@@ -52,45 +46,20 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-def kubectl_apply(cluster: cluster_mod.Cluster, obj: dict) -> None:
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
-
-
 def main() -> int:
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     binary = Path(sys.argv[1]).resolve()
-    state = paths.WORK / "bench-provisioning"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    try:
-        cluster = cluster_mod.start(state / "cluster")
-        aws = aws_mod.start(state / "aws")
-        os.environ.update({**aws.env(), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
-        aws_mod.make_network(CLUSTER, ZONES, REGION)
-        aws_mod.register_eks_cluster(CLUSTER, cluster, REGION)
-        manifests = subprocess.run([str(binary), "manifests"], check=True, capture_output=True, text=True).stdout
-        cluster.kubectl("apply", "-f", "-", input=manifests)
-        cluster.kubectl("wait", "--for=condition=Established", "crd/provisioners.karpenter.sh", "--timeout=60s")
-        cluster.kubectl("create", "namespace", NAMESPACE)
-        cluster.kubectl("create", "namespace", APP)
+    with environment("bench-provisioning", binary, APP) as env:
+        cluster = env.cluster
         kubectl_apply(cluster, provisioner("spot-fleet", ["spot"]))
-
-        port = procs.free_port()
-        proc = procs.start(
-            "controller",
-            [str(binary), "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
-             "--listen", f"127.0.0.1:{port}", "--cluster-name", CLUSTER],
-            state,
-            env={"RUST_LOG": "info,kube=warn", "POD_NAME": "bench"},
-        )
+        proc, _ = env.start_controller(binary)
 
         def catalog_loaded() -> bool:
             if not proc.alive():
                 raise RuntimeError(f"controller exited:\n{proc.tail()}")
             return "instance catalog loaded" in proc.log.read_text(errors="replace")
 
-        procs.wait_for("controller /readyz", lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok, 90)
         procs.wait_for("the instance catalog", catalog_loaded, 120, interval=0.2)
 
         start = time.time()
@@ -125,10 +94,6 @@ def main() -> int:
               f"pending_to_running_p99_s={p99(running_s):.1f} controller_rss_mib={rss:.1f} "
               f"nodes={len(launched)} build={binary.parent.name}", flush=True)
         return 0
-    finally:
-        for directory in (state, state / "aws", state / "cluster"):
-            if directory.exists():
-                procs.stop_all(directory)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ Deployment is scaled to a third. Costs are the sum of the launch prices (annotat
 cost at the cheapest $/vCPU and the cheapest $/GiB among the types launched at the peak (the larger
 of the two): no packing onto those types can cost less. seconds_to_stable runs from the scale-down to
 the last change of the node set, which then stays unchanged for 90 s (longer than a candidate's
-stabilisation and validation); decisions is the controller's karpenter_disruption_decisions_total.
+stabilisation and validation), or `unsettled` when that does not happen within 15 minutes; decisions
+is the controller's karpenter_disruption_decisions_total.
 
 usage: python bench/consolidation_e2e.py PATH/TO/karpenter-controller
 """
@@ -32,6 +33,8 @@ from harness import procs  # noqa: E402
 PODS = 510
 APP = "consolidation"
 QUIET_S = 90
+# Past this the figure is printed with seconds_to_stable=unsettled rather than failing the bench.
+SETTLE_LIMIT_S = 900
 
 
 def quantity(text: str) -> float:
@@ -102,7 +105,11 @@ def main() -> int:
                 seen, last_change = now, time.time()
             settled = time.time() - last_change >= QUIET_S and len(running(cluster)) == scaled
             return settled or None
-        procs.wait_for("consolidation to settle", quiet, 1200, interval=2)
+        deadline = time.time() + SETTLE_LIMIT_S
+        settled = False
+        while time.time() < deadline and not settled:
+            settled = bool(quiet())
+            time.sleep(2)
         after = live_nodes(cluster)
         cpu, gib = requests_of(running(cluster))
         bound = max(cpu * per_cpu, gib * per_gib)
@@ -112,7 +119,8 @@ def main() -> int:
         print(f"bench consolidation pods_peak={PODS} pods_after={scaled} nodes_peak={len(peak)} "
               f"nodes_after={len(after)} cost_before_per_hour={cost_before:.4f} "
               f"cost_after_per_hour={cost(after):.4f} lower_bound_per_hour={bound:.4f} "
-              f"seconds_to_stable={last_change - start:.0f} decisions={decisions:.0f} "
+              f"seconds_to_stable={f'{last_change - start:.0f}' if settled else 'unsettled'} "
+              f"decisions={decisions:.0f} "
               f"build={binary.parent.name}", flush=True)
         return 0
 

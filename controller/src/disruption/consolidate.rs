@@ -18,6 +18,7 @@ use karpenter_core::scheduling::SchedulingInput;
 
 use super::blockers::blocked;
 use super::metrics::DisruptionMetrics;
+use crate::clock::Clock;
 use crate::provisioning::convert::{self, is_ready};
 use crate::provisioning::node::PRICE_ANNOTATION;
 use crate::termination::drain::holds_node;
@@ -32,6 +33,8 @@ pub const STABILIZATION: Duration = Duration::from_secs(30);
 pub const VALIDATION_DELAY: Duration = Duration::from_secs(10);
 /// How long a replacement may take to be ready before the consolidation is called off.
 pub const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+/// A node whose replacement was called off is not tried again for this long.
+pub const ABANDONED_BACKOFF: Duration = Duration::from_secs(1800);
 /// The termination reason consolidation records on the nodes it ends.
 pub const REASON: &str = "consolidation";
 
@@ -146,9 +149,20 @@ fn same_action(a: &Decision, b: &Decision) -> bool {
 pub struct Validation {
     pending: Mutex<HashMap<String, (Decision, Instant)>>,
     replacing: Arc<AtomicBool>,
+    /// Nodes whose replacement was called off, and when.
+    abandoned: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Validation {
+    /// Whether `node`'s replacement was called off less than `ABANDONED_BACKOFF` ago.
+    pub fn recently_abandoned(&self, node: &str, now: Instant) -> bool {
+        self.abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node)
+            .is_some_and(|at| now.saturating_duration_since(*at) < ABANDONED_BACKOFF)
+    }
+
     pub fn replacing(&self) -> bool {
         self.replacing.load(Ordering::SeqCst)
     }
@@ -190,6 +204,7 @@ pub async fn act(
     pods: &Arc<dyn PodOps>,
     metrics: &DisruptionMetrics,
     validation: &Validation,
+    clock: &Arc<dyn Clock>,
 ) -> Result<(), kube::Error> {
     match decision {
         Decision::Nothing => Ok(()),
@@ -247,9 +262,17 @@ pub async fn act(
             validation.replacing.store(true, Ordering::SeqCst);
             let (nodes, pods, metrics) = (nodes.clone(), pods.clone(), metrics.clone());
             let replacing = validation.replacing.clone();
+            let (abandoned, clock) = (validation.abandoned.clone(), clock.clone());
             tokio::spawn(async move {
-                if let Err(error) = replace(&node, nodes.as_ref(), pods.as_ref(), &metrics).await {
-                    tracing::warn!(node = %ournode::name(&node), %error, "consolidation replacement failed; the next pass decides again");
+                let done = replace(&node, nodes.as_ref(), pods.as_ref(), &metrics).await;
+                if !matches!(done, Ok(true)) {
+                    abandoned
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(ournode::name(&node).to_string(), clock.now());
+                }
+                if let Err(error) = done {
+                    tracing::warn!(node = %ournode::name(&node), %error, "consolidation replacement failed; the node is left alone for a while");
                 }
                 replacing.store(false, Ordering::SeqCst);
             });
@@ -258,19 +281,19 @@ pub async fn act(
     }
 }
 
-/// The replacement's launch and the old node's deletion, or the undoing of it all.
+/// The replacement's launch and the old node's deletion (true), or the undoing of it all (false).
 async fn replace(
     node: &Node,
     nodes: &dyn NodeOps,
     pods: &dyn PodOps,
     metrics: &DisruptionMetrics,
-) -> Result<(), kube::Error> {
+) -> Result<bool, kube::Error> {
     let name = ournode::name(node);
     match pods.launch_replacement(node, REPLACEMENT_TIMEOUT).await {
         Ok(Outcome::Ready | Outcome::NothingToReplace) => {
             nodes.request_termination(name, REASON).await?;
             metrics.acted("replace", "underutilized");
-            Ok(())
+            Ok(true)
         }
         Ok(Outcome::TimedOut) => {
             pods.release_replacement(name).await?;
@@ -281,11 +304,12 @@ async fn replace(
                     true,
                     "ConsolidationAbandoned",
                     format!(
-                        "the replacement was not ready within {REPLACEMENT_TIMEOUT:?}; the node stays"
+                        "the replacement was not ready within {REPLACEMENT_TIMEOUT:?}; the node stays and is not tried again for {ABANDONED_BACKOFF:?}"
                     ),
                 )
                 .await;
-            Ok(())
+            tracing::warn!(node = %name, "consolidation replacement not ready in time; called off");
+            Ok(false)
         }
         Err(e) => {
             pods.release_replacement(name).await?;
@@ -347,6 +371,19 @@ mod tests {
             reason: "underutilized",
             savings_per_hour: 0.1,
         }
+    }
+
+    #[test]
+    fn a_node_whose_replacement_was_called_off_is_left_alone_for_a_while() {
+        let v = Validation::default();
+        let t0 = Instant::now();
+        v.abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert("n".into(), t0);
+        assert!(v.recently_abandoned("n", t0 + Duration::from_secs(60)));
+        assert!(!v.recently_abandoned("n", t0 + ABANDONED_BACKOFF));
+        assert!(!v.recently_abandoned("other", t0));
     }
 
     #[test]

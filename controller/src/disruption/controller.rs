@@ -346,6 +346,11 @@ impl Disruption {
                 })
                 .set(i64::try_from(candidates.len()).unwrap_or(i64::MAX));
             let budget = allowed.get(name).copied().unwrap_or(0);
+            let now_mono = self.clock.now();
+            let candidates: Vec<_> = candidates
+                .into_iter()
+                .filter(|c| !self.validation.recently_abandoned(&c.node, now_mono))
+                .collect();
             if candidates.is_empty() || budget == 0 {
                 continue;
             }
@@ -387,6 +392,7 @@ impl Disruption {
                 &self.pods,
                 &self.metrics,
                 &self.validation,
+                &self.clock,
             )
             .await
             {

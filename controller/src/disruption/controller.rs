@@ -331,9 +331,9 @@ impl Disruption {
             return;
         }
         names.sort();
-        let Some(cluster) = view.view().await else {
-            return;
-        };
+        // The scheduler's view is built (catalog, every node with its pods) only for a pass that
+        // has candidates and budget: most passes have neither.
+        let mut cluster = None;
         let now = self.clock.wall();
         for name in names {
             self.remove_redundant(nodes, pods, name).await;
@@ -354,6 +354,12 @@ impl Disruption {
             if candidates.is_empty() || budget == 0 {
                 continue;
             }
+            if cluster.is_none() {
+                cluster = view.view().await;
+            }
+            let Some(cluster) = &cluster else {
+                return;
+            };
             let input = core_consolidation::Input {
                 cluster: cluster.clone(),
                 candidates,

@@ -11,9 +11,11 @@ use kube::runtime::reflector::ReflectHandle;
 use tokio::task::JoinSet;
 
 use crate::clock::{Clock, SystemClock};
-use crate::cloud::{AwsCloud, AwsSettings, CloudProvider, UnavailableOfferings};
+use crate::cloud::{Arch, AwsCloud, AwsSettings, CloudProvider, UnavailableOfferings};
+use crate::crd::Provisioner;
 use crate::disruption::Disruption;
 use crate::disruption::consolidate::ClusterView;
+use crate::disruption::image_drift::CurrentImages;
 use crate::interruption::act::{Handler, REPLACEMENT_TIMEOUT};
 use crate::interruption::metrics::InterruptionMetrics;
 use crate::interruption::processor::Processor;
@@ -26,7 +28,7 @@ use crate::termination::Termination;
 use crate::termination::ops::{KubeNodes, KubePods, NodeOps, PodOps};
 
 /// Consolidation's view of the cluster: the provisioner's own scheduling input, without pending
-/// pods, over the shared state.
+/// pods, over the shared state; and, for AMI drift, the image its launch path would pick.
 struct ProvisioningView {
     provisioning: Arc<Provisioning>,
     state: ClusterState,
@@ -36,6 +38,21 @@ struct ProvisioningView {
 impl ClusterView for ProvisioningView {
     async fn view(&self) -> Option<karpenter_core::scheduling::SchedulingInput> {
         self.provisioning.cluster_view(&self.state).await
+    }
+}
+
+#[async_trait::async_trait]
+impl CurrentImages for ProvisioningView {
+    async fn current_image(
+        &self,
+        provisioner: &Provisioner,
+        arch: Arch,
+    ) -> Result<Option<String>, String> {
+        self.provisioning
+            .launcher
+            .current_image(provisioner, arch)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -176,7 +193,8 @@ impl Controllers {
         });
         let disruption = Disruption::new(nodes.clone(), pods.clone(), metrics, self.clock.clone())
             .with_nominations(self.provisioning.nominated_nodes(), window)
-            .with_consolidation(view);
+            .with_consolidation(view.clone())
+            .with_image_drift(view);
         tasks.spawn(disruption.run(
             state.nodes.clone(),
             state.pods.clone(),

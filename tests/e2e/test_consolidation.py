@@ -1,18 +1,19 @@
 """Consolidation and the disruption controls end to end, on the real control plane with KWOK and
 the extended moto: a workload scaled down is consolidated onto fewer nodes with PDBs honoured;
 do-not-disrupt keeps a node; a budget of 1 disrupts one node at a time; a drifted Provisioner
-rolls its nodes."""
+rolls its nodes, and so does a newer image its amiSelector matches."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import boto3
 from harness import procs
 
 from test_disruption import node_events
 from test_interruption import MinAvailable, app, app_pods, metric, pdb, wait_running
-from test_provisioning import apply, env, nodes, provisioner  # noqa: F401
+from test_provisioning import REGION, apply, env, nodes, provisioner  # noqa: F401
 
 DEADLINE_S = 240
 
@@ -178,3 +179,49 @@ def test_a_drifted_provisioner_rolls_its_nodes(cluster, aws, env):
     text = controller.metrics()
     assert metric(text, "karpenter_disruption_actions_performed_total", decision="delete", reason="drifted") >= 1
     assert any(node_events(cluster, n, "Drifted") for n in old)
+
+
+def golden_image(ec2, base: str, name: str) -> str:
+    builder = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, InstanceType="m5.large")["Instances"][0]["InstanceId"]
+    image = ec2.create_image(InstanceId=builder, Name=name)["ImageId"]
+    ec2.create_tags(Resources=[image], Tags=[{"Key": "team", "Value": "ml"}])
+    ec2.terminate_instances(InstanceIds=[builder])
+    return image
+
+
+def test_nodes_on_an_image_the_ami_selector_no_longer_picks_are_replaced(cluster, aws, env):
+    ns = env["namespace"]
+    ec2 = boto3.client("ec2", region_name=REGION)
+    base = boto3.client("ssm", region_name=REGION).get_parameter(
+        Name="/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id")["Parameter"]["Value"]
+    first = golden_image(ec2, base, "golden-1")
+    p = provisioner("golden", ["spot"])
+    p["spec"]["provider"]["amiFamily"] = "Custom"
+    p["spec"]["provider"]["amiSelector"] = {"team": "ml", "aws::name": "golden-*"}
+    p["spec"]["provider"]["userData"] = "#!/bin/bash\n/opt/golden/join-cluster\n"
+    p["spec"]["requirements"].append({"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]})
+    apply(cluster, p)
+    controller = env["start"]()
+    apply(cluster, app("svc", ns, 2))
+    old = {x["spec"]["nodeName"] for x in wait_running(cluster, ns, "svc", 2)}
+    image = {n["metadata"]["name"]: n["metadata"]["annotations"].get("karpenter.k8s.aws/image-id") for n in nodes(cluster)}
+    assert all(image[n] == first for n in old), image
+    # Image creation dates have a resolution of a second: the new one must be newer.
+    time.sleep(1.1)
+    second = golden_image(ec2, base, "golden-2")
+
+    def rolled():
+        pods = [x for x in app_pods(cluster, ns, "svc")
+                if x["status"].get("phase") == "Running" and not x["metadata"].get("deletionTimestamp")]
+        placed = {x["spec"]["nodeName"] for x in pods}
+        if len(pods) != 2 or placed & old:
+            return None
+        images = {n["metadata"]["annotations"].get("karpenter.k8s.aws/image-id")
+                  for n in nodes(cluster) if n["metadata"]["name"] in placed}
+        return images if images == {second} else None
+    procs.wait_for("pods on nodes booted from the newer image", rolled, DEADLINE_S * 2)
+    drifted = [e for n in old for e in node_events(cluster, n, "Drifted")]
+    assert any(first in e.get("message", e.get("note", "")) and second in e.get("message", e.get("note", ""))
+               for e in drifted), drifted
+    text = controller.metrics()
+    assert metric(text, "karpenter_disruption_actions_performed_total", decision="delete", reason="drifted") >= 1

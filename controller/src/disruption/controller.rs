@@ -17,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use super::blockers::blocked;
 use super::consolidate::{self, ClusterView, Validation};
 use super::decide::{self, Decision, EMPTINESS_ANNOTATION, NodeFacts};
+use super::image_drift::{CurrentImages, ImageDrift};
 use super::metrics::{DisruptionMetrics, ProvisionerLabels};
 use crate::clock::Clock;
 use crate::crd::Provisioner;
@@ -46,6 +47,8 @@ pub struct Disruption {
     nominated: Option<(NominatedNodes, Duration)>,
     /// The scheduler's view of the cluster, for consolidation; without it consolidation is off.
     view: Option<Arc<dyn ClusterView>>,
+    /// Without it, only launch-settings drift is seen, not a new image.
+    images: Option<ImageDrift>,
     validation: Validation,
     /// (node, why) already said in an event, so a blocked node is not reported every pass.
     told: Mutex<HashSet<(String, String)>>,
@@ -144,6 +147,7 @@ impl Disruption {
             metrics: DisruptionMetrics::register(metrics),
             nominated: None,
             view: None,
+            images: None,
             validation: Validation::default(),
             told: Mutex::new(HashSet::new()),
         }
@@ -159,6 +163,13 @@ impl Disruption {
     /// Turns consolidation on for the provisioners that ask for it.
     pub fn with_consolidation(mut self, view: Arc<dyn ClusterView>) -> Self {
         self.view = Some(view);
+        self
+    }
+
+    /// Turns AMI drift detection on: nodes on another image than `images` says their
+    /// provisioner launches now are replaced.
+    pub fn with_image_drift(mut self, images: Arc<dyn CurrentImages>) -> Self {
+        self.images = Some(ImageDrift::new(images, self.clock.clone()));
         self
     }
 
@@ -252,6 +263,11 @@ impl Disruption {
                 .unwrap_or_default();
             let mut f = facts(node, &on_node, Some(prov));
             f.recently_nominated = self.recently_nominated(ournode::name(node));
+            if f.drifted.is_none()
+                && let Some(images) = &self.images
+            {
+                f.drifted = images.drifted(node, prov).await;
+            }
             let decision = decide::decide(&f, now);
             if let Decision::Terminate { reason, .. } = &decision {
                 if let Some(why) = blocked(node, &on_node, false) {

@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use karpenter_core::api::labels;
-use karpenter_core::bootstrap::{self, AmiFamily, NodeSetup, ami_selector};
+use karpenter_core::api::{AwsNodeTemplate, labels};
+use karpenter_core::bootstrap::ami_selector::{self, Image};
+use karpenter_core::bootstrap::{self, AmiFamily, NodeSetup};
 use karpenter_core::scheduling::NewNode;
 
 use super::cluster_facts::ClusterFactsSource;
@@ -93,6 +94,62 @@ impl NodeLauncher {
         }
     }
 
+    /// The newest image per architecture the provisioner's amiSelector matches; None without
+    /// an amiSelector (the AMI family's recommended image is used).
+    async fn selected_images(
+        &self,
+        provider: &AwsNodeTemplate,
+    ) -> Result<Option<BTreeMap<String, Image>>, LaunchError> {
+        if provider.ami_selector.is_empty() {
+            return Ok(None);
+        }
+        let images = self
+            .cloud
+            .images(&ami_selector::query(&provider.ami_selector))
+            .await
+            .map_err(cloud("finding images by amiSelector"))?;
+        Ok(Some(ami_selector::newest_per_architecture(&images)))
+    }
+
+    /// The image a node of `arch` boots from: the selected one, or the family's recommended
+    /// one. None when an amiSelector matches nothing for `arch`.
+    async fn image(
+        &self,
+        family: AmiFamily,
+        selected: Option<&BTreeMap<String, Image>>,
+        arch: Arch,
+    ) -> Result<Option<String>, LaunchError> {
+        match selected {
+            Some(s) => Ok(s.get(arch.aws_name()).map(|i| i.id.clone())),
+            None => self
+                .cloud
+                .ami(family, &self.kubernetes_version, arch)
+                .await
+                .map(Some)
+                .map_err(cloud("resolving the AMI")),
+        }
+    }
+
+    /// The image a node of `arch` launched for `provisioner` now would boot from; a node
+    /// running another has drifted. None when nothing would launch for `arch`.
+    pub async fn current_image(
+        &self,
+        provisioner: &Provisioner,
+        arch: Arch,
+    ) -> Result<Option<String>, LaunchError> {
+        let Some(provider) = provisioner.spec.provider.as_ref() else {
+            return Ok(None);
+        };
+        let family = AmiFamily::parse(provider.ami_family.as_deref()).map_err(|e| {
+            LaunchError::Bootstrap {
+                provisioner: provisioner.name().to_string(),
+                message: format!("spec.provider.amiFamily: {e}"),
+            }
+        })?;
+        let selected = self.selected_images(provider).await?;
+        self.image(family, selected.as_ref(), arch).await
+    }
+
     pub async fn launch(
         &self,
         node: &NewNode,
@@ -155,16 +212,7 @@ impl NodeLauncher {
             .security_groups(sg_selector)
             .await
             .map_err(cloud("finding security groups"))?;
-        let selected = if provider.ami_selector.is_empty() {
-            None
-        } else {
-            let images = self
-                .cloud
-                .images(&ami_selector::query(&provider.ami_selector))
-                .await
-                .map_err(cloud("finding images by amiSelector"))?;
-            Some(ami_selector::newest_per_architecture(&images))
-        };
+        let selected = self.selected_images(provider).await?;
         let planned: Vec<_> = node
             .instance_types
             .iter()
@@ -195,13 +243,9 @@ impl NodeLauncher {
         let archs: BTreeSet<Arch> = instance_types.iter().map(|t| t.arch).collect();
         let mut launch_templates = BTreeMap::new();
         for arch in archs {
-            let image_id = match selected.as_ref().and_then(|s| s.get(arch.aws_name())) {
-                Some(image) => image.id.clone(),
-                None => self
-                    .cloud
-                    .ami(family, &self.kubernetes_version, arch)
-                    .await
-                    .map_err(cloud("resolving the AMI"))?,
+            let image_id = match self.image(family, selected.as_ref(), arch).await? {
+                Some(id) => id,
+                None => continue,
             };
             let config = NodeConfig {
                 image_id,

@@ -2,12 +2,15 @@
 //! having a place. Decided on the scheduler's own simulation, before anything is touched:
 //!
 //! 1. Empty candidates are deleted.
-//! 2. As many underused candidates as possible (cheapest to move first, at most the budget) are
-//!    deleted together when their pods fit on the nodes that stay, with no new node.
+//! 2. As many candidates as possible (cheapest to move first, at most the budget) are deleted
+//!    together when their pods fit on the nodes that stay, or replaced together by one new node
+//!    that costs less than they do together.
 //! 3. Else one candidate is replaced by one new, cheaper node when its pods fit on the rest plus
-//!    that node. Spot is replaced by spot only when at least `min_spot_types` cheaper spot types
-//!    fit, so consolidation does not chase the single cheapest (and most interrupted) pool; the
-//!    replacement's choice is narrowed to the types cheaper than the node it replaces.
+//!    that node, the most expensive candidates tried first.
+//!
+//! A replacement's choice of types is narrowed to those cheaper than what it replaces. Spot is
+//! replaced by spot only when at least `min_spot_types` such types fit, so consolidation does
+//! not chase the single cheapest (and most interrupted) pool.
 //!
 //! What may be a candidate (consolidation on, nothing blocking disruption, stable for a while) and
 //! the budget are the caller's business; so is checking again, just before acting, that the same
@@ -54,12 +57,22 @@ pub enum Decision {
         reason: &'static str,
         savings_per_hour: f64,
     },
-    /// Launch `with`, then delete `node`.
+    /// Launch `with`, then delete `nodes`: their pods fit on the rest plus `with`.
     Replace {
-        node: String,
+        nodes: Vec<String>,
         with: Box<NewNode>,
         savings_per_hour: f64,
     },
+}
+
+impl Decision {
+    /// The nodes the decision disrupts.
+    pub fn nodes(&self) -> &[String] {
+        match self {
+            Decision::Nothing => &[],
+            Decision::Delete { nodes, .. } | Decision::Replace { nodes, .. } => nodes,
+        }
+    }
 }
 
 pub fn decide(input: &Input) -> Result<Decision, SolveError> {
@@ -79,7 +92,7 @@ pub fn decide(input: &Input) -> Result<Decision, SolveError> {
             savings_per_hour: empty.iter().map(|c| c.price).sum(),
         });
     }
-    if let Some(d) = delete_several(input)? {
+    if let Some(d) = several(input)? {
         return Ok(d);
     }
     replace_one(input)
@@ -98,29 +111,25 @@ fn by_disruption_cost(candidates: &[Candidate]) -> Vec<&Candidate> {
     order
 }
 
-/// The largest prefix (binary search; fitting is close enough to monotonic in the prefix length)
-/// whose pods all fit on the nodes that stay.
-fn delete_several(input: &Input) -> Result<Option<Decision>, SolveError> {
+/// The largest prefix (binary search; what fits is close enough to monotonic in the prefix
+/// length) that can be deleted, or replaced by one cheaper node.
+fn several(input: &Input) -> Result<Option<Decision>, SolveError> {
     let order = by_disruption_cost(&input.candidates);
     let most = order.len().min(input.max_disruptions);
     let (mut lo, mut hi) = (0, most);
+    let mut best = None;
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
-        if fits_on_the_rest(input, &order[..mid])? {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+        match remove(input, &order[..mid])? {
+            Some(d) => {
+                lo = mid;
+                best = Some(d);
+            }
+            None => hi = mid - 1,
         }
     }
-    if lo == 0 {
-        return Ok(None);
-    }
-    let chosen = &order[..lo];
-    Ok(Some(Decision::Delete {
-        nodes: chosen.iter().map(|c| c.node.clone()).collect(),
-        reason: "underutilized",
-        savings_per_hour: chosen.iter().map(|c| c.price).sum(),
-    }))
+    // The last success is the largest prefix that works: every later try was longer and failed.
+    Ok(best)
 }
 
 /// The problem of re-placing `leaving`'s pods on every other node, with or without new nodes.
@@ -147,35 +156,49 @@ fn without(input: &Input, leaving: &[&Candidate], new_nodes_allowed: bool) -> Sc
     }
 }
 
-fn fits_on_the_rest(input: &Input, leaving: &[&Candidate]) -> Result<bool, SolveError> {
-    let plan = solve(&without(input, leaving, false))?;
-    Ok(plan.unschedulable.is_empty() && plan.new_nodes.is_empty())
+/// Deleting `leaving` (their pods fit on the rest), else replacing them with one node cheaper
+/// than they are together; None when neither works.
+fn remove(input: &Input, leaving: &[&Candidate]) -> Result<Option<Decision>, SolveError> {
+    let names = || leaving.iter().map(|c| c.node.clone()).collect::<Vec<_>>();
+    let price: f64 = leaving.iter().map(|c| c.price).sum();
+    let plan = solve(&without(input, leaving, true))?;
+    if !plan.unschedulable.is_empty() {
+        return Ok(None);
+    }
+    let mut new_nodes = plan.new_nodes.into_iter();
+    let mut with = match (new_nodes.next(), new_nodes.next()) {
+        // The scheduler fills existing nodes before it adds any: they hold every pod.
+        (None, _) => {
+            return Ok(Some(Decision::Delete {
+                nodes: names(),
+                reason: "underutilized",
+                savings_per_hour: price,
+            }));
+        }
+        (Some(with), None) => with,
+        (Some(_), Some(_)) => return Ok(None),
+    };
+    with.instance_types.retain(|t| t.price < price);
+    let spot_to_spot =
+        with.capacity_type == "spot" && leaving.iter().all(|c| c.capacity_type == "spot");
+    let enough = if spot_to_spot {
+        with.instance_types.len() >= input.min_spot_types
+    } else {
+        !with.instance_types.is_empty()
+    };
+    Ok(enough.then(|| Decision::Replace {
+        nodes: names(),
+        savings_per_hour: price - with.price(),
+        with: Box::new(with),
+    }))
 }
 
 fn replace_one(input: &Input) -> Result<Decision, SolveError> {
     let mut order: Vec<&Candidate> = input.candidates.iter().collect();
     order.sort_by(|a, b| b.price.total_cmp(&a.price).then(a.node.cmp(&b.node)));
     for candidate in order.into_iter().take(MAX_REPLACEMENT_TRIES) {
-        let plan = solve(&without(input, &[candidate], true))?;
-        if !plan.unschedulable.is_empty() || plan.new_nodes.len() != 1 {
-            continue;
-        }
-        let Some(mut with) = plan.new_nodes.into_iter().next() else {
-            continue;
-        };
-        with.instance_types.retain(|t| t.price < candidate.price);
-        let spot_to_spot = candidate.capacity_type == "spot" && with.capacity_type == "spot";
-        let enough = if spot_to_spot {
-            with.instance_types.len() >= input.min_spot_types
-        } else {
-            !with.instance_types.is_empty()
-        };
-        if enough {
-            return Ok(Decision::Replace {
-                node: candidate.node.clone(),
-                savings_per_hour: candidate.price - with.price(),
-                with: Box::new(with),
-            });
+        if let Some(d @ Decision::Replace { .. }) = remove(input, &[candidate])? {
+            return Ok(d);
         }
     }
     Ok(Decision::Nothing)
@@ -330,17 +353,51 @@ mod tests {
         );
         let d = decide(&input(vec![(n, 0.4, "on-demand")], catalog(&["m5"]), 1))?;
         let Decision::Replace {
-            node,
+            nodes,
             with,
             savings_per_hour,
         } = d
         else {
             panic!("expected a replacement, got {d:?}");
         };
-        assert_eq!(node, "n");
+        assert_eq!(nodes, ["n"]);
         assert!(with.instance_types.iter().all(|t| t.price < 0.4));
         assert!(savings_per_hour > 0.0);
         assert_eq!(with.pods.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn several_nodes_are_replaced_by_one_cheaper_than_them_together() -> Result<(), SolveError> {
+        // Three full 2-vCPU nodes of a dear type: no pod fits on another, one node holds all.
+        let nodes: Vec<_> = (0..3)
+            .map(|i| {
+                let n = node(
+                    &format!("n{i}"),
+                    "2",
+                    "8Gi",
+                    "on-demand",
+                    &[pod(&format!("p{i}"), "1200m")],
+                );
+                (n, 0.2, "on-demand")
+            })
+            .collect();
+        let d = decide(&input(nodes.clone(), catalog(&["m5"]), 3))?;
+        let Decision::Replace {
+            nodes: gone,
+            with,
+            savings_per_hour,
+        } = d
+        else {
+            panic!("expected a replacement, got {d:?}");
+        };
+        assert_eq!(gone.len(), 3, "{gone:?}");
+        assert_eq!(with.pods.len(), 3);
+        assert!(with.instance_types.iter().all(|t| t.price < 0.6));
+        assert!(savings_per_hour > 0.0);
+        // A budget of 2 replaces two of them at most.
+        let d = decide(&input(nodes, catalog(&["m5"]), 2))?;
+        assert!(d.nodes().len() <= 2 && !d.nodes().is_empty(), "{d:?}");
         Ok(())
     }
 
@@ -427,11 +484,14 @@ mod tests {
                     prop_assert!(nodes.len() <= budget);
                     (input.candidates.iter().filter(|c| nodes.contains(&c.node)).collect(), false)
                 }
-                Decision::Replace { node, with, .. } => {
-                    prop_assert!(budget >= 1);
-                    let c = input.candidates.iter().find(|c| &c.node == node);
-                    prop_assert!(c.is_some_and(|c| with.instance_types.iter().all(|t| t.price < c.price)));
-                    (c.into_iter().collect(), true)
+                Decision::Replace { nodes, with, .. } => {
+                    prop_assert!(nodes.len() <= budget);
+                    let leaving: Vec<&Candidate> =
+                        input.candidates.iter().filter(|c| nodes.contains(&c.node)).collect();
+                    prop_assert_eq!(leaving.len(), nodes.len());
+                    let price: f64 = leaving.iter().map(|c| c.price).sum();
+                    prop_assert!(with.instance_types.iter().all(|t| t.price < price));
+                    (leaving, true)
                 }
             };
             let problem = without(&input, &leaving, new_allowed);

@@ -134,11 +134,11 @@ pub fn redundant(nodes: &[Arc<Node>], pods: &[Arc<Pod>], provisioner: &str) -> V
         .collect()
 }
 
-/// The same action: the same nodes deleted, or the same node replaced.
+/// The same action: the same nodes deleted, or the same nodes replaced.
 fn same_action(a: &Decision, b: &Decision) -> bool {
     match (a, b) {
-        (Decision::Delete { nodes: x, .. }, Decision::Delete { nodes: y, .. }) => x == y,
-        (Decision::Replace { node: x, .. }, Decision::Replace { node: y, .. }) => x == y,
+        (Decision::Delete { nodes: x, .. }, Decision::Delete { nodes: y, .. })
+        | (Decision::Replace { nodes: x, .. }, Decision::Replace { nodes: y, .. }) => x == y,
         _ => false,
     }
 }
@@ -230,14 +230,21 @@ pub async fn act(
             Ok(())
         }
         Decision::Replace {
-            node: name,
+            nodes: names,
             with,
             savings_per_hour,
         } => {
             metrics.decided("replace", "underutilized");
-            let Some(node) = nodes.get(&name).await? else {
+            let mut old = Vec::new();
+            for name in &names {
+                if let Some(node) = nodes.get(name).await? {
+                    old.push(node);
+                }
+            }
+            if old.len() != names.len() {
+                // One of them is gone already: the decision no longer holds.
                 return Ok(());
-            };
+            }
             let types: Vec<&str> = with
                 .instance_types
                 .iter()
@@ -245,7 +252,12 @@ pub async fn act(
                 .map(|t| t.name.as_ref())
                 .collect();
             let note = format!(
-                "consolidation: replacing it with a cheaper {} node ({}{}, from {}); saves {}",
+                "consolidation: replacing {} with one cheaper {} node ({}{}, from {}); saves {}",
+                if names.len() == 1 {
+                    "it".to_string()
+                } else {
+                    format!("{} nodes ({})", names.len(), names.join(", "))
+                },
                 with.capacity_type,
                 types.join(", "),
                 if with.instance_types.len() > types.len() {
@@ -256,23 +268,25 @@ pub async fn act(
                 dollars(with.price()),
                 dollars(savings_per_hour)
             );
-            tracing::info!(node = %name, savings_per_hour, cheapest = ?types.first(), "consolidation: replacing node");
-            nodes.cordon(&node).await?;
-            nodes.publish(&node, false, "Disrupting", note).await;
+            tracing::info!(nodes = ?names, savings_per_hour, cheapest = ?types.first(), "consolidation: replacing nodes");
+            for node in &old {
+                nodes.cordon(node).await?;
+                nodes.publish(node, false, "Disrupting", note.clone()).await;
+            }
             validation.replacing.store(true, Ordering::SeqCst);
             let (nodes, pods, metrics) = (nodes.clone(), pods.clone(), metrics.clone());
             let replacing = validation.replacing.clone();
             let (abandoned, clock) = (validation.abandoned.clone(), clock.clone());
             tokio::spawn(async move {
-                let done = replace(&node, nodes.as_ref(), pods.as_ref(), &metrics).await;
+                let done = replace(&old, nodes.as_ref(), pods.as_ref(), &metrics).await;
                 if !matches!(done, Ok(true)) {
-                    abandoned
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(ournode::name(&node).to_string(), clock.now());
+                    let mut abandoned = abandoned.lock().unwrap_or_else(PoisonError::into_inner);
+                    for name in &names {
+                        abandoned.insert(name.clone(), clock.now());
+                    }
                 }
                 if let Err(error) = done {
-                    tracing::warn!(node = %ournode::name(&node), %error, "consolidation replacement failed; the node is left alone for a while");
+                    tracing::warn!(nodes = ?names, %error, "consolidation replacement failed; the nodes are left alone for a while");
                 }
                 replacing.store(false, Ordering::SeqCst);
             });
@@ -281,42 +295,59 @@ pub async fn act(
     }
 }
 
-/// The replacement's launch and the old node's deletion (true), or the undoing of it all (false).
+/// The replacement's launch and the old nodes' deletion (true), or the undoing of it all
+/// (false). Every node's placeholders are created at once, so one batch launches for them all.
 async fn replace(
-    node: &Node,
+    old: &[Node],
     nodes: &dyn NodeOps,
     pods: &dyn PodOps,
     metrics: &DisruptionMetrics,
 ) -> Result<bool, kube::Error> {
-    let name = ournode::name(node);
-    match pods.launch_replacement(node, REPLACEMENT_TIMEOUT).await {
-        Ok(Outcome::Ready | Outcome::NothingToReplace) => {
-            nodes.request_termination(name, REASON).await?;
-            metrics.acted("replace", "underutilized");
-            Ok(true)
-        }
-        Ok(Outcome::TimedOut) => {
-            pods.release_replacement(name).await?;
-            nodes.uncordon(name).await?;
-            nodes
-                .publish(
-                    node,
-                    true,
-                    "ConsolidationAbandoned",
-                    format!(
-                        "the replacement was not ready within {REPLACEMENT_TIMEOUT:?}; the node stays and is not tried again for {ABANDONED_BACKOFF:?}"
-                    ),
-                )
-                .await;
-            tracing::warn!(node = %name, "consolidation replacement not ready in time; called off");
-            Ok(false)
-        }
-        Err(e) => {
-            pods.release_replacement(name).await?;
-            nodes.uncordon(name).await?;
-            Err(e)
+    let outcomes = futures::future::join_all(
+        old.iter()
+            .map(|node| pods.launch_replacement(node, REPLACEMENT_TIMEOUT)),
+    )
+    .await;
+    let mut failure = None;
+    let mut ready = true;
+    for outcome in outcomes {
+        match outcome {
+            Ok(Outcome::Ready | Outcome::NothingToReplace) => {}
+            Ok(Outcome::TimedOut) => ready = false,
+            Err(e) => failure = Some(e),
         }
     }
+    if ready && failure.is_none() {
+        for node in old {
+            nodes
+                .request_termination(ournode::name(node), REASON)
+                .await?;
+            metrics.acted("replace", "underutilized");
+        }
+        return Ok(true);
+    }
+    for node in old {
+        let name = ournode::name(node);
+        pods.release_replacement(name).await?;
+        nodes.uncordon(name).await?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    for node in old {
+        nodes
+            .publish(
+                node,
+                true,
+                "ConsolidationAbandoned",
+                format!(
+                    "the replacement was not ready within {REPLACEMENT_TIMEOUT:?}; the node stays and is not tried again for {ABANDONED_BACKOFF:?}"
+                ),
+            )
+            .await;
+    }
+    tracing::warn!(nodes = ?old.iter().map(ournode::name).collect::<Vec<_>>(), "consolidation replacement not ready in time; called off");
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -408,5 +439,77 @@ mod tests {
             v.confirm("p", delete(&["a"]), later + 2 * VALIDATION_DELAY),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::metrics::Metrics;
+    use crate::termination::ops_double::FakeCluster;
+    use karpenter_core::scheduling::NewNode;
+    use serde_json::json;
+
+    fn node(name: &str) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": name, "uid": name}, "spec": {}}))
+            .unwrap_or_default()
+    }
+
+    /// Acts on "replace a and b by one node" and waits for the background part to end.
+    async fn replace_two(outcome: Outcome) -> (Arc<FakeCluster>, Validation) {
+        let cluster = Arc::new(FakeCluster::new(vec![node("a"), node("b")], vec![]));
+        cluster.replacement_outcome(outcome);
+        let (nodes, pods): (Arc<dyn NodeOps>, Arc<dyn PodOps>) = (cluster.clone(), cluster.clone());
+        let validation = Validation::default();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+        let decision = Decision::Replace {
+            nodes: vec!["a".into(), "b".into()],
+            with: Box::new(NewNode::default()),
+            savings_per_hour: 0.1,
+        };
+        let metrics = DisruptionMetrics::register(&Metrics::new());
+        let acted = act(decision, &nodes, &pods, &metrics, &validation, &clock).await;
+        assert!(acted.is_ok(), "{acted:?}");
+        while validation.replacing() {
+            tokio::task::yield_now().await;
+        }
+        (cluster, validation)
+    }
+
+    #[tokio::test]
+    async fn several_nodes_are_deleted_together_once_their_one_replacement_holds_their_pods() {
+        let (cluster, _) = replace_two(Outcome::Ready).await;
+        let calls = cluster.calls();
+        for expected in [
+            "cordon a",
+            "cordon b",
+            "replace a",
+            "replace b",
+            "terminate a consolidation",
+            "terminate b consolidation",
+        ] {
+            assert!(calls.iter().any(|c| c == expected), "{expected}: {calls:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replacement_not_ready_in_time_gives_every_node_back() {
+        let (cluster, validation) = replace_two(Outcome::TimedOut).await;
+        let calls = cluster.calls();
+        assert!(
+            !calls.iter().any(|c| c.starts_with("terminate")),
+            "{calls:?}"
+        );
+        for n in ["a", "b"] {
+            for expected in [
+                format!("release {n}"),
+                format!("uncordon {n}"),
+                format!("event {n} ConsolidationAbandoned"),
+            ] {
+                assert!(calls.contains(&expected), "{expected}: {calls:?}");
+            }
+            assert!(validation.recently_abandoned(n, Instant::now()));
+        }
     }
 }

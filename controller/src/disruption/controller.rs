@@ -396,10 +396,7 @@ impl Disruption {
             let Some(decision) = self.validation.confirm(name, decision, self.clock.now()) else {
                 continue;
             };
-            let taken = match &decision {
-                core_consolidation::Decision::Delete { nodes, .. } => nodes.len(),
-                _ => 1,
-            };
+            let taken = decision.nodes().len();
             if let Some(left) = allowed.get_mut(name) {
                 *left = left.saturating_sub(taken);
             }

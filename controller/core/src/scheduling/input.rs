@@ -44,7 +44,7 @@ pub struct ExistingPlacement {
 }
 
 /// A node to launch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewNode {
     pub provisioner: String,
     /// Everything the node must satisfy (provisioner requirements and labels intersected with its

@@ -273,8 +273,10 @@ fn consolidation(args: &[String]) -> Result<(), Error> {
             *savings_per_hour,
         ),
         Decision::Replace {
-            savings_per_hour, ..
-        } => ("replace:1".to_string(), *savings_per_hour),
+            nodes,
+            savings_per_hour,
+            ..
+        } => (format!("replace:{}", nodes.len()), *savings_per_hour),
     };
     println!(
         "bench consolidation_decision nodes={count} pods_before={n} pods={pods_after} seconds={seconds:.3} decision={kind} savings_per_hour={savings:.4}"

@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PY := .venv/bin/python
 PYTEST := .venv/bin/pytest
-GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock containerd runc registry helm nodeadm-check
+GO_COMPONENTS := kubernetes etcd kwok opentofu ec2-metadata-mock containerd runc registry helm nodeadm-check toxiproxy
 # The real node's CNI plugins, kube-proxy's iptables and conntrack, libseccomp for runc, and
 # buildah, which builds the controller image.
 DEBIAN_PACKAGES := libseccomp-dev containernetworking-plugins iptables conntrack buildah

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use k8s_openapi::api::core::v1::Node;
-use kube::runtime::reflector::ReflectHandle;
 use tokio::task::JoinSet;
 
 use crate::clock::{Clock, SystemClock};
@@ -23,7 +22,7 @@ use crate::interruption::queue::{Queue, SqsQueue};
 use crate::metrics::Metrics;
 use crate::provisioning::{Provisioning, ProvisioningError};
 use crate::settings::Settings;
-use crate::state::{ClusterState, WatchEnded};
+use crate::state::{ChangeStream, ClusterState, WatchEnded};
 use crate::termination::Termination;
 use crate::termination::ops::{KubeNodes, KubePods, NodeOps, PodOps};
 
@@ -160,7 +159,7 @@ impl Controllers {
     async fn node_ending_controllers(
         &self,
         state: &ClusterState,
-        node_changes: ReflectHandle<Node>,
+        node_changes: ChangeStream<Node>,
     ) -> JoinSet<()> {
         let (client, settings, metrics) = (&self.client, &self.settings, &self.metrics);
         let cloud: Arc<dyn CloudProvider> = self.aws.clone();

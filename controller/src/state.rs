@@ -1,25 +1,33 @@
 //! The cluster as every controller sees it: one watch per kind (nodes, pods, Provisioners,
 //! DaemonSets, PodDisruptionBudgets), cached once and shared, and for the two kinds whose changes
-//! start work, their change streams (kube's shared reflectors): nodes for the termination
-//! finalizer, pods for provisioning. Each watch logs `watch started` with its kind once.
-//!
-//! A change stream must be consumed: a shared reflector waits for its slowest subscriber.
+//! start work, their change streams ([`ChangeStream`]): nodes for the termination finalizer, pods
+//! for provisioning. Each watch logs `watch started` with its kind once.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
-use kube::runtime::reflector::{self, ReflectHandle, Store};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
 use crate::crd::Provisioner;
 
-/// How many changes a change stream holds for a subscriber that is behind.
-const CHANGE_BUFFER: usize = 1024;
+/// The objects a watch changed (applied, listed again or deleted), in order, for one consumer.
+///
+/// Not kube's `ReflectHandle`: in kube-runtime 5.0 its stream answers `Pending` without arming
+/// a waker when the changed object is already gone from the cache (a pod deleted right after it
+/// changed, as consolidation's placeholders are). Its consumer then never runs again, the shared
+/// buffer fills, and the watch itself stops: the cache froze and pending pods went unseen for
+/// good (found in the consolidation benchmark). This channel is unbounded and carries the objects
+/// themselves, so neither a deleted object nor a slow consumer can stop a watch.
+pub type ChangeStream<K> = UnboundedReceiver<Arc<K>>;
 
 /// The caches every controller reads.
 #[derive(Clone)]
@@ -31,10 +39,10 @@ pub struct ClusterState {
     pub budgets: Store<PodDisruptionBudget>,
 }
 
-/// The change streams; each must be handed to a consumer.
+/// The change streams, one consumer each.
 pub struct Changes {
-    pub nodes: ReflectHandle<Node>,
-    pub pods: ReflectHandle<Pod>,
+    pub nodes: ChangeStream<Node>,
+    pub pods: ChangeStream<Pod>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,16 +59,30 @@ impl<K> Watched for K where
 }
 
 /// Drives a watch into `writer` for the life of the process, logging its errors (the watcher
-/// retries with backoff).
-fn drive<K: Watched>(client: &kube::Client, writer: reflector::store::Writer<K>) {
+/// retries with backoff), and sends every changed object to `changes` when given.
+fn drive<K: Watched>(
+    client: &kube::Client,
+    writer: reflector::store::Writer<K>,
+    changes: Option<UnboundedSender<Arc<K>>>,
+) {
     tracing::info!(kind = %K::kind(&()), "watch started");
     let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
-        .reflect_shared(writer);
-    tokio::spawn(stream.for_each(|event| async move {
-        if let Err(error) = event {
-            tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
+        .reflect(writer);
+    tokio::spawn(stream.for_each(move |event| {
+        match event {
+            Err(error) => {
+                tracing::warn!(%error, kind = %K::kind(&()), "watch error; retrying");
+            }
+            Ok(Event::Apply(obj) | Event::InitApply(obj) | Event::Delete(obj)) => {
+                if let Some(tx) = &changes {
+                    // Fails only once the consumer is gone, when nobody needs the change.
+                    let _ = tx.unbounded_send(Arc::new(obj));
+                }
+            }
+            Ok(Event::Init | Event::InitDone) => {}
         }
+        std::future::ready(())
     }));
 }
 
@@ -73,17 +95,15 @@ async fn synced<K: Watched>(store: &Store<K>) -> Result<(), WatchEnded> {
 
 fn cached<K: Watched>(client: &kube::Client) -> Store<K> {
     let (reader, writer) = reflector::store();
-    drive(client, writer);
+    drive(client, writer, None);
     reader
 }
 
-fn cached_with_changes<K: Watched>(client: &kube::Client) -> (Store<K>, ReflectHandle<K>) {
-    let (reader, writer) = reflector::store_shared(CHANGE_BUFFER);
-    let changes = writer
-        .subscribe()
-        .expect("a store made by store_shared always has a dispatcher");
-    drive(client, writer);
-    (reader, changes)
+fn cached_with_changes<K: Watched>(client: &kube::Client) -> (Store<K>, ChangeStream<K>) {
+    let (reader, writer) = reflector::store();
+    let (tx, rx) = unbounded();
+    drive(client, writer, Some(tx));
+    (reader, rx)
 }
 
 impl ClusterState {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one Go component of the local environment from the Go module proxy, once per version.
-#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|runc|registry|helm|nodeadm-check
+#   tests/bin/build-go.sh kubernetes|etcd|kwok|opentofu|ec2-metadata-mock|containerd|runc|registry|helm|nodeadm-check|toxiproxy
 # Prints the directory holding the binaries. The wrapper modules live in tests/env/go/<component>;
 # their go.mod pins the version and go.sum the checksums, so a build is reproducible offline of git.
 set -euo pipefail
@@ -72,6 +72,11 @@ case "$component" in
     pkgs="helm.sh/helm/v3/cmd/helm"
     ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
     ;;
+  toxiproxy)
+    version=$(version_of github.com/Shopify/toxiproxy/v2)
+    pkgs="github.com/Shopify/toxiproxy/v2/cmd/server"
+    ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=$version"
+    ;;
   nodeadm-check)
     # Built inside a copy of nodeadm's module: the checker calls packages internal to it.
     version=$(version_of github.com/awslabs/amazon-eks-ami/nodeadm)
@@ -115,6 +120,7 @@ start=$(date +%s)
 rm -rf "$out.tmp/src"
 # etcd's main package is the module root: name the binary as people know it.
 [ "$component" = etcd ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/etcd"
+[ "$component" = toxiproxy ] && [ -f "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/toxiproxy-server"
 rm -rf "$out"
 mv "$out.tmp" "$out"
 printf '%s' "$pkgs$stamp" > "$out/.complete"

@@ -76,12 +76,15 @@ class Controller:
         procs.stop_pid(self.proc.pid)
 
 
-def start_controller(cluster, state_dir: Path, name: str = "controller", **settings: str) -> Controller:
+def start_controller(cluster, state_dir: Path, name: str = "controller", kubeconfig: Path | None = None,
+                     env: dict[str, str] | None = None, **settings: str) -> Controller:
+    """The controller as a host process; `kubeconfig` and `env` override the cluster's and the
+    emulator's addresses (the chaos suite points them at its fault-injecting proxies)."""
     port = procs.free_port()
-    env = {"RUST_LOG": "info,kube=warn", "POD_NAME": name}
+    env = {"RUST_LOG": "info,kube=warn", "POD_NAME": name, **(env or {})}
     argv = [
         str(controller_binary()), "run",
-        "--kubeconfig", str(cluster.kubeconfig),
+        "--kubeconfig", str(kubeconfig or cluster.kubeconfig),
         "--namespace", NAMESPACE,
         "--listen", f"127.0.0.1:{port}",
         "--cluster-name", CLUSTER,
@@ -214,7 +217,7 @@ def env(cluster, aws, run_dir, request):
     state = run_dir / "controllers" / namespace
     controllers: list[Controller] = []
 
-    def start(**settings: str) -> Controller:
+    def start(**settings) -> Controller:
         c = start_controller(cluster, state, **settings)
         controllers.append(c)
         return c

@@ -31,14 +31,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, ReflectHandle};
+use kube::runtime::reflector;
 use tokio::sync::mpsc;
 
 use crate::cloud::{CloudProvider, Launcher, UnavailableOfferings};
 use crate::crd::Provisioner;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::state::ClusterState;
+use crate::state::{ChangeStream, ClusterState};
 use batcher::Batcher;
 use cluster_facts::{ClusterFactsSource, ClusterOverrides};
 use events::PodEvents;
@@ -158,7 +158,7 @@ impl Provisioning {
     }
 
     /// Sends the key of every pod that changes into a provisionable state.
-    fn provisionable(changes: ReflectHandle<Pod>) -> mpsc::UnboundedReceiver<PodKey> {
+    fn provisionable(changes: ChangeStream<Pod>) -> mpsc::UnboundedReceiver<PodKey> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut changes = std::pin::pin!(changes);
@@ -180,7 +180,7 @@ impl Provisioning {
     pub async fn run(
         self: Arc<Self>,
         stores: ClusterState,
-        pod_changes: ReflectHandle<Pod>,
+        pod_changes: ChangeStream<Pod>,
     ) -> Result<(), ProvisioningError> {
         let mut keys = Self::provisionable(pod_changes);
         tracing::info!("provisioning: watching unschedulable pods");

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ReflectHandle, Store};
+use kube::runtime::reflector::Store;
 
 use super::budgets;
 use super::drain_step::{self, Refusals};
@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::cloud::CloudProvider;
 use crate::crd::Provisioner;
 use crate::metrics::{Metrics, TerminationLabels};
+use crate::state::ChangeStream;
 
 /// How often a draining node is looked at again when nothing refused.
 pub const DRAIN_POLL: Duration = Duration::from_secs(2);
@@ -142,7 +143,7 @@ impl Termination {
     }
 
     /// Runs the finalizer controller on the shared Node cache and its changes, until they end.
-    pub async fn run(self: Arc<Self>, nodes: Store<Node>, changes: ReflectHandle<Node>) {
+    pub async fn run(self: Arc<Self>, nodes: Store<Node>, changes: ChangeStream<Node>) {
         Controller::for_shared_stream(changes, nodes)
             .run(
                 |node, ctx: Arc<Self>| async move { ctx.reconcile(&node).await },

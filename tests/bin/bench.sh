@@ -11,6 +11,8 @@ target=${CARGO_TARGET_DIR:-$root/target}
 # Two invocations: `--bin` would otherwise narrow every selected package to that one binary.
 cargo build -q --release -p karpenter-core --bin scheduling-bench >&2
 cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller >&2
+# The chaos suite runs the e2e suite's (debug) controller.
+cargo build -q -p karpenter-controller >&2
 
 # Scheduling: pure solve() over the documented fixed-seed input (docs/benchmarks/scheduling-input.md).
 "$target/release/scheduling-bench" run
@@ -34,3 +36,9 @@ cargo build -q --release -p terraform-provider-karpenter -p karpenter-controller
 # The controller image (size, build time) and the in-cluster installation (apply to Ready, RSS)
 # on the real node of the local environment (tests/bench/in_cluster.py).
 (cd tests && ../.venv/bin/python bench/in_cluster.py "$target/release")
+
+# Faults on cue (tests/e2e/test_chaos.py, also part of `make test`): each scenario appends what its
+# invariant check found; the line sums them (tests/bench/chaos_report.py, docs/testing/chaos.md).
+rm -f tests/.work/chaos-report.jsonl
+(cd tests && ../.venv/bin/pytest -q -p no:cacheprovider e2e/test_chaos.py >&2) || echo "chaos: a scenario failed (see above)" >&2
+(cd tests && ../.venv/bin/python bench/chaos_report.py .work/chaos-report.jsonl)

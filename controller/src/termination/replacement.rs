@@ -181,15 +181,18 @@ pub async fn launch(
     }
 }
 
-/// Deletes the placeholders of `node`, so the pods evicted from it take their room.
+/// How long [`release`] waits for the placeholders to be gone.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(15);
+
+/// Deletes the placeholders of `node` and waits (up to [`RELEASE_WAIT`]) until they are gone, so
+/// the pods evicted next find their room free. A pod being deleted still holds its room for the
+/// kube-scheduler: evicting at once made the new pods unschedulable for a moment, and the
+/// provisioner launched a second node for pods that had one (seen in the consolidation bench).
 pub async fn release(client: &kube::Client, node_name: &str) -> Result<(), kube::Error> {
     let pods: Api<Pod> = Api::all(client.clone());
-    let selector = format!("{REPLACEMENT_FOR}={}", node_hash(node_name));
-    for p in pods
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items
-    {
+    let selector =
+        ListParams::default().labels(&format!("{REPLACEMENT_FOR}={}", node_hash(node_name)));
+    for p in pods.list(&selector).await?.items {
         let api: Api<Pod> = Api::namespaced(
             client.clone(),
             p.metadata.namespace.as_deref().unwrap_or("default"),
@@ -197,7 +200,7 @@ pub async fn release(client: &kube::Client, node_name: &str) -> Result<(), kube:
         match api
             .delete(
                 p.metadata.name.as_deref().unwrap_or_default(),
-                &DeleteParams::default(),
+                &DeleteParams::default().grace_period(0),
             )
             .await
         {
@@ -206,7 +209,19 @@ pub async fn release(client: &kube::Client, node_name: &str) -> Result<(), kube:
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        let left = pods.list(&selector).await?.items.len();
+        if left == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(node = node_name, placeholders = left, wait = ?RELEASE_WAIT,
+                "placeholders not gone yet; draining anyway");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[cfg(test)]

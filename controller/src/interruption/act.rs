@@ -5,8 +5,14 @@
 //! off a doomed node); the replacement is launched and waited for; only then is the node handed to
 //! the termination finalizer, which drains it (PDBs honoured) and terminates the instance.
 //! Each node is acted on once at a time: a redelivered message for a node in progress starts
-//! nothing new. Every step is idempotent, so a plan that hits a transient API error (the message
-//! is already deleted, so nothing else would retry it) is run again from the start.
+//! nothing new. Every step is idempotent, so a plan that hits a transient API error is run again
+//! from the start.
+//!
+//! The message is deleted once the cordon is written ([`Ack::Delete`]): from then on the plan's
+//! state lives in the cluster, and a restarted controller continues from it. A plan that could not
+//! write even that (the API server unreachable for every attempt) keeps its message
+//! ([`Ack::Keep`]), which the queue delivers again after its visibility timeout, to this replica or
+//! to the next leader. Deleting it at once lost the interruption whenever the API server was down.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +35,15 @@ pub const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs of a plan before it counts as failed; 1 s, 2 s, 4 s apart.
 const ATTEMPTS: u32 = 4;
+
+/// What becomes of the message that asked for a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// The plan's state is in the cluster (or there was nothing to do, or it failed for good).
+    Delete,
+    /// Nothing was written and trying again later may work: let the queue deliver it again.
+    Keep,
+}
 
 pub struct Handler {
     cluster: Arc<dyn NodeOps>,
@@ -87,9 +102,9 @@ impl Handler {
             .remove(node);
     }
 
-    /// Starts the plan in the background; the message can be deleted as soon as this returns,
-    /// because the cordon, the placeholders and the deletion live in the cluster, not in memory.
-    pub fn start(self: &Arc<Self>, plan: Plan, sent_at: Option<SystemTime>) {
+    /// Starts the plan in the background and answers once its cordon is written, or it gave up
+    /// without writing anything.
+    pub async fn start(self: &Arc<Self>, plan: Plan, sent_at: Option<SystemTime>) -> Ack {
         if let Some(pool) = &plan.mark_unavailable
             && self
                 .ice
@@ -100,20 +115,26 @@ impl Handler {
         if !plan.action.cordons() {
             tracing::info!(node = %plan.node, kind = %plan.kind, "interruption ignored by setting");
             self.metrics.action(plan.action.as_str());
-            return;
+            return Ack::Delete;
         }
         if !self.claim(&plan.node) {
             tracing::debug!(node = %plan.node, "interruption already being handled");
             self.metrics.action("already_in_progress");
-            return;
+            return Ack::Delete;
         }
+        let (durable, ack) = tokio::sync::oneshot::channel();
         let me = self.clone();
         tokio::spawn(async move {
             let mut latency = sent_at;
+            let mut durable = Some(durable);
             // One deadline for every run: a rerun must not push the drain past the warning.
             let replaced_by = tokio::time::Instant::now() + me.replacement_timeout;
+            let mut outcome = Ack::Delete;
             for attempt in 1..=ATTEMPTS {
-                match me.execute(&plan, &mut latency, replaced_by).await {
+                match me
+                    .execute(&plan, &mut latency, &mut durable, replaced_by)
+                    .await
+                {
                     Ok(()) => break,
                     Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
                         let wait = Duration::from_secs(1 << (attempt - 1));
@@ -122,14 +143,27 @@ impl Handler {
                         tokio::time::sleep(wait).await;
                     }
                     Err(error) => {
-                        tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt, "interruption action failed");
-                        me.metrics.action("failed");
+                        if durable.is_some() && is_transient(&error) {
+                            tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt,
+                                "interruption action failed before anything was written; the message is kept for redelivery");
+                            me.metrics.action("kept_for_redelivery");
+                            outcome = Ack::Keep;
+                        } else {
+                            tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt, "interruption action failed");
+                            me.metrics.action("failed");
+                        }
                         break;
                     }
                 }
             }
             me.done(&plan.node);
+            if let Some(tx) = durable {
+                let _ = tx.send(outcome);
+            }
         });
+        // The task always answers before it ends; a dropped answer means it did not run to the
+        // end (the runtime is going down), and then the message had better come again.
+        ack.await.unwrap_or(Ack::Keep)
     }
 
     /// `sent_at` is taken once the latency is observed, so a rerun does not count it twice.
@@ -137,6 +171,7 @@ impl Handler {
         &self,
         plan: &Plan,
         sent_at: &mut Option<SystemTime>,
+        durable: &mut Option<tokio::sync::oneshot::Sender<Ack>>,
         replaced_by: tokio::time::Instant,
     ) -> Result<(), kube::Error> {
         let Some(node) = self.cluster.get(&plan.node).await? else {
@@ -144,6 +179,9 @@ impl Handler {
             return Ok(());
         };
         self.cluster.cordon(&node).await?;
+        if let Some(tx) = durable.take() {
+            let _ = tx.send(Ack::Delete);
+        }
         if let Some(d) = sent_at
             .take()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
@@ -241,10 +279,11 @@ mod tests {
             .get()
     }
 
-    /// Starts the plan and waits until it is done.
-    async fn handle(h: &Arc<Handler>, node: &str, kind: EventKind, action: Action) {
-        h.start(plan(node, kind, action), None);
+    /// Starts the plan and waits until it is done; what becomes of its message.
+    async fn handle(h: &Arc<Handler>, node: &str, kind: EventKind, action: Action) -> Ack {
+        let ack = h.start(plan(node, kind, action), None).await;
         finished(h).await;
+        ack
     }
 
     async fn finished(h: &Handler) {
@@ -346,7 +385,7 @@ mod tests {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
         cluster.fail_node_writes(403, 1);
-        handle(
+        let ack = handle(
             &h,
             "n1",
             EventKind::SpotInterruption,
@@ -355,6 +394,33 @@ mod tests {
         .await;
         assert!(cluster.calls().is_empty());
         assert_eq!(count(&m, "failed"), 1);
+        assert_eq!(ack, Ack::Delete, "asking again would be refused again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plan_that_could_write_nothing_keeps_its_message_and_one_that_cordoned_lets_it_go() {
+        let cluster = Arc::new(FakeCluster::default());
+        let (h, m) = handler(&cluster);
+        cluster.fail_node_writes(503, ATTEMPTS);
+        let ack = handle(
+            &h,
+            "n1",
+            EventKind::SpotInterruption,
+            Action::CordonAndDrain,
+        )
+        .await;
+        assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
+        assert_eq!(ack, Ack::Keep, "the queue delivers it again");
+        assert_eq!(count(&m, "kept_for_redelivery"), 1);
+        // The redelivery, with the server back: the cordon is written and the message goes.
+        let ack = handle(
+            &h,
+            "n1",
+            EventKind::SpotInterruption,
+            Action::CordonAndDrain,
+        )
+        .await;
+        assert_eq!(ack, Ack::Delete);
     }
 
     #[test]

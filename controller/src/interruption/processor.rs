@@ -1,14 +1,16 @@
 //! The queue processor: several workers long-poll the queue; every message is parsed, counted,
 //! decided, started and deleted, whatever it held. Nothing a message contains can stop a worker:
 //! a malformed one is logged and deleted, a failed action is logged (its node keeps the state it
-//! reached and the next message or the finalizer continues from there).
+//! reached and the next message or the finalizer continues from there). The one message kept is
+//! one whose plan could not write its first step to the cluster ([`Ack::Keep`]): the queue
+//! delivers it again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use karpenter_core::interruption::{ActionSettings, outcome_label, parse_message};
 
-use super::act::Handler;
+use super::act::{Ack, Handler};
 use super::decide::{Decision, decide};
 use super::metrics::{InterruptionMetrics, MessageTypeLabels};
 use super::queue::{Queue, Received};
@@ -51,11 +53,17 @@ impl Processor {
             match self.queue.receive().await {
                 Ok(batch) => {
                     failures = 0;
-                    for message in &batch {
-                        self.handle(message);
+                    let acks =
+                        futures::future::join_all(batch.iter().map(|m| self.handle(m))).await;
+                    let receipts: Vec<String> = batch
+                        .into_iter()
+                        .zip(acks)
+                        .filter(|(_, ack)| *ack == Ack::Delete)
+                        .map(|(m, _)| m.receipt)
+                        .collect();
+                    if !receipts.is_empty() {
+                        self.delete(&receipts).await;
                     }
-                    let receipts: Vec<String> = batch.into_iter().map(|m| m.receipt).collect();
-                    self.delete(&receipts).await;
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -68,9 +76,9 @@ impl Processor {
         }
     }
 
-    /// Parses, counts, decides and starts; the actions run in the background, so this does not
-    /// wait on the cluster and the batch is deleted right after.
-    pub fn handle(&self, message: &Received) {
+    /// Parses, counts, decides and starts; answers once every plan it started has its first
+    /// step in the cluster (the rest runs in the background), and whether the message may go.
+    pub async fn handle(&self, message: &Received) -> Ack {
         let parsed = parse_message(&message.body);
         let label = outcome_label(&parsed);
         self.metrics
@@ -79,6 +87,7 @@ impl Processor {
                 message_type: label.to_string(),
             })
             .inc();
+        let mut ack = Ack::Delete;
         match parsed {
             Err(error) => tracing::warn!(%error, "unparseable interruption message; deleting it"),
             Ok(parsed) => {
@@ -95,11 +104,16 @@ impl Processor {
                             tracing::debug!(%node, "interruption for a node already terminating");
                             self.metrics.action("already_terminating");
                         }
-                        Decision::Act(plan) => self.handler.start(plan, message.sent_at),
+                        Decision::Act(plan) => {
+                            if self.handler.start(plan, message.sent_at).await == Ack::Keep {
+                                ack = Ack::Keep;
+                            }
+                        }
                     }
                 }
             }
         }
+        ack
     }
 
     async fn delete(&self, receipts: &[String]) {

@@ -198,6 +198,19 @@ def test_the_emulator_at_5s_per_call_still_launches_and_terminates_everything(cl
     assert terminated >= 1
 
 
+def test_the_emulator_blackholed_for_20s_mid_launch_stalls_nothing_for_good(cluster, aws, env, links):
+    ns, pods = env["namespace"], 6
+    env["start"](registration_timeout="120s", **links.settings())
+    # Requests go in and nothing comes back for 20 s (toxiproxy then lets the held data through).
+    links.aws.timeout(0)
+    workload(cluster, ns, pods)
+    time.sleep(20)
+    links.aws.heal()
+    found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
+    links.report(found)
+    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0}, found
+
+
 def test_a_controller_killed_between_create_fleet_and_the_node_leaves_no_orphan(cluster, aws, env, links):
     ns, pods = env["namespace"], 4
     # Every answer from EC2 takes 3 s: the instance exists well before the controller hears so.

@@ -73,7 +73,14 @@ impl AwsCloud {
     /// The SDK configuration from the environment (credentials, endpoint URLs; the region unless
     /// the settings name one).
     pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // The SDK waits forever for an answer by default: one call whose answer is lost would
+        // stall the loop that made it for good. An attempt outlives SQS's 20 s long poll.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .operation_timeout(Duration::from_secs(100))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }

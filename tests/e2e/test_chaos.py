@@ -23,7 +23,7 @@ from harness import toxiproxy as toxiproxy_mod
 
 from test_interruption import app, instance_of, make_queue, metric, put_event, wait_running
 from test_provisioning import (  # noqa: F401
-    REGION, all_running, apply, deployment, env, nodes, provisioner, running_instances,
+    CLUSTER, NAMESPACE, REGION, all_running, apply, deployment, env, nodes, provisioner, running_instances,
 )
 
 DEADLINE_S = 240
@@ -60,9 +60,14 @@ class Links:
         self.env = {"AWS_ENDPOINT_URL": f"http://{self.aws.listen}"}
         self.name = name
         self.kills = 0
+        self.supervisors: list[Supervisor] = []
 
     def settings(self) -> dict:
         return {"kubeconfig": self.kubeconfig, "env": self.env}
+
+    def injected_by_hand(self, what: str) -> None:
+        """A fault the test made itself (not through a proxy), for the report."""
+        self.aws.injected.append(what)
 
     def kill(self, controller) -> None:
         """SIGKILL: no shutdown path runs."""
@@ -80,9 +85,11 @@ class Links:
 
 class Supervisor:
     """What the Deployment does in the cluster: a controller that exits (it does on purpose when
-    it loses its leader lease, e.g. with the API server unreachable) is started again."""
+    it loses its leader lease, e.g. with the API server unreachable) is started again. Stopped
+    with the test (`links` does it), before the test's controllers are."""
 
-    def __init__(self, start, **settings):
+    def __init__(self, links, start, **settings):
+        links.supervisors.append(self)
         self._start, self._settings = start, settings
         self.restarts = 0
         self.current = start(**settings)
@@ -121,6 +128,8 @@ class Supervisor:
 def links(toxiproxy, cluster, aws, env, run_dir, request):
     made = Links(toxiproxy, cluster, aws, run_dir / "chaos" / request.node.name, request.node.name)
     yield made
+    for supervisor in made.supervisors:
+        supervisor.stop()
     made.api.heal()
     made.aws.heal()
 
@@ -165,7 +174,7 @@ def launched(count: int = 1):
 
 def test_the_api_server_down_for_30s_mid_provisioning_loses_nothing(cluster, aws, env, links):
     ns, pods = env["namespace"], 12
-    controller = Supervisor(env["start"], registration_timeout=REGISTRATION_TIMEOUT, **links.settings())
+    controller = Supervisor(links, env["start"], registration_timeout=REGISTRATION_TIMEOUT, **links.settings())
     workload(cluster, ns, pods)
     procs.wait_for("the first launch", launched(), DEADLINE_S, interval=0.2)
     with links.api.down():
@@ -237,7 +246,7 @@ def test_the_api_server_down_for_30s_mid_interruption_plan_loses_no_message(clus
     ns = env["namespace"]
     url = make_queue()
     apply(cluster, provisioner("default", ["spot"]))
-    controller = Supervisor(env["start"], interruption_queue=url, **links.settings())
+    controller = Supervisor(links, env["start"], interruption_queue=url, **links.settings())
     apply(cluster, app("web", ns, 4))
     running = wait_running(cluster, ns, "web", 4)
     victim = next(n for n in nodes(cluster) if n["metadata"]["name"] == running[0]["spec"]["nodeName"])
@@ -281,6 +290,67 @@ def instance_state(instance_id: str) -> str:
         for i in r["Instances"]:
             return i["State"]["Name"]
     return "missing"
+
+
+def all_instances() -> list[dict]:
+    """Every instance of the cluster ever launched, whatever its state."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    return [i for r in ec2.describe_instances(Filters=[{"Name": "tag:karpenter.sh/cluster", "Values": [CLUSTER]}])[
+        "Reservations"] for i in r["Instances"]]
+
+
+def test_a_lease_stolen_mid_launch_launches_once(cluster, aws, env, links):
+    ns, pods = env["namespace"], 4
+    links.aws.latency(2000)
+    first = env["start"](registration_timeout=REGISTRATION_TIMEOUT, **links.settings())
+    second = env["start"](name="controller-b", registration_timeout=REGISTRATION_TIMEOUT, **links.settings())
+    workload(cluster, ns, pods)
+    # The first launch is on its way (EC2 answers in 2 s): hand the Lease to the standby.
+    procs.wait_for("a launch under way", launched(), DEADLINE_S, interval=0.1)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cluster.kubectl("patch", "lease", "karpenter-leader-election", "-n", NAMESPACE, "--type=merge", "-p",
+                    json.dumps({"spec": {"holderIdentity": "controller-b", "renewTime": now}}))
+    procs.wait_for("the first controller gone", lambda: not first.proc.alive() or None, 60, interval=0.5)
+    links.aws.heal()
+    found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
+    launches = len(all_instances())
+    live = len(nodes(cluster))
+    found["duplicate_launches"] = launches - live
+    links.report(found)
+    assert second.proc.alive()
+    assert found["orphaned_instances"] == [] and found["nodes_without_instance"] == [], found
+    assert found["pods_not_running"] == 0, found
+    # What the first leader had in flight may have landed; it must not have been launched again.
+    assert launches - live <= 1, f"{launches} instances launched for {live} nodes"
+
+
+def test_the_queue_deleted_under_the_controller_then_recreated(cluster, aws, env, links):
+    ns = env["namespace"]
+    url = make_queue()
+    apply(cluster, provisioner("default", ["spot"]))
+    controller = env["start"](interruption_queue=url, **links.settings())
+    apply(cluster, app("web", ns, 2))
+    running = wait_running(cluster, ns, "web", 2)
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs.delete_queue(QueueUrl=url)
+    procs.wait_for("receive errors counted",
+                   lambda: metric(controller.metrics(), "karpenter_interruption_receive_errors_total") >= 1 or None,
+                   120, interval=1)
+    assert controller.proc.alive()
+    assert make_queue() == url
+    victim = next(n for n in nodes(cluster) if n["metadata"]["name"] == running[0]["spec"]["nodeName"])
+    instance = instance_of(victim)
+    put_event("EC2 Spot Instance Interruption Warning", {"instance-id": instance, "instance-action": "terminate"}, instance)
+    procs.wait_for("the interrupted node gone",
+                   lambda: victim["metadata"]["name"] not in {n["metadata"]["name"] for n in nodes(cluster)} or None,
+                   DEADLINE_S, interval=1)
+    wait_running(cluster, ns, "web", 2)
+    found = world(cluster, ns, 2)
+    found["lost_messages"] = 0
+    links.injected_by_hand("queue deleted")
+    links.report(found)
+    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0,
+                     "lost_messages": 0}, found
 
 
 def churn(cluster, ns: str, rounds: int, count: int) -> None:

@@ -225,6 +225,8 @@ def env(cluster, aws, run_dir, request):
     yield {"namespace": namespace, "subnets": subnets, "start": start}
     for c in controllers:
         c.stop()
+    # And any started that never answered /readyz (a restart while the API server was down).
+    procs.stop_all(state)
     cleanup(cluster, namespace)
 
 

@@ -269,8 +269,16 @@ pub async fn act(
                 dollars(savings_per_hour)
             );
             tracing::info!(nodes = ?names, savings_per_hour, cheapest = ?types.first(), "consolidation: replacing nodes");
+            for (i, node) in old.iter().enumerate() {
+                if let Err(e) = nodes.cordon(node).await {
+                    // All or none: a node left cordoned here would never be a candidate again.
+                    for done in &old[..i] {
+                        nodes.uncordon(ournode::name(done)).await?;
+                    }
+                    return Err(e);
+                }
+            }
             for node in &old {
-                nodes.cordon(node).await?;
                 nodes.publish(node, false, "Disrupting", note.clone()).await;
             }
             validation.replacing.store(true, Ordering::SeqCst);
@@ -491,6 +499,25 @@ mod replace_tests {
         ] {
             assert!(calls.iter().any(|c| c == expected), "{expected}: {calls:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cordon_that_fails_midway_undoes_the_ones_before() {
+        let cluster = Arc::new(FakeCluster::new(vec![node("a"), node("b")], vec![]));
+        cluster.fail_node_writes_after(1, 503, 1);
+        let (nodes, pods): (Arc<dyn NodeOps>, Arc<dyn PodOps>) = (cluster.clone(), cluster.clone());
+        let validation = Validation::default();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+        let decision = Decision::Replace {
+            nodes: vec!["a".into(), "b".into()],
+            with: Box::new(NewNode::default()),
+            savings_per_hour: 0.1,
+        };
+        let metrics = DisruptionMetrics::register(&Metrics::new());
+        let acted = act(decision, &nodes, &pods, &metrics, &validation, &clock).await;
+        assert!(acted.is_err());
+        assert_eq!(cluster.calls(), ["cordon a", "uncordon a"]);
+        assert!(!validation.replacing());
     }
 
     #[tokio::test]

@@ -8,11 +8,15 @@
 //! nothing new. Every step is idempotent, so a plan that hits a transient API error is run again
 //! from the start.
 //!
-//! The message is deleted once the cordon is written ([`Ack::Delete`]): from then on the plan's
-//! state lives in the cluster, and a restarted controller continues from it. A plan that could not
-//! write even that (the API server unreachable for every attempt) keeps its message
-//! ([`Ack::Keep`]), which the queue delivers again after its visibility timeout, to this replica or
-//! to the next leader. Deleting it at once lost the interruption whenever the API server was down.
+//! The message is deleted when its plan is done ([`Ack::Delete`]): the node handed to the
+//! termination finalizer (whose state is the Node's deletion, which a restarted controller
+//! continues), or the replacement in place for the actions that only cordon, or a failure that
+//! asking again would only repeat. A plan the API server kept from finishing keeps its message
+//! ([`Ack::Keep`]), and so does a controller that dies mid-plan: the queue delivers it again
+//! after its visibility timeout, to this replica or to the next leader, and the plan runs again
+//! from the start. Deleting the message as soon as the plan started lost the interruption when
+//! the API server went away mid-plan (the chaos suite); deleting it once the cordon was written
+//! still left a cordoned node that nothing drained.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,10 +43,27 @@ const ATTEMPTS: u32 = 4;
 /// What becomes of the message that asked for a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ack {
-    /// The plan's state is in the cluster (or there was nothing to do, or it failed for good).
+    /// The plan is done (or there was nothing to do, or it failed for good).
     Delete,
-    /// Nothing was written and trying again later may work: let the queue deliver it again.
+    /// The plan did not finish and trying again later may: let the queue deliver it again.
     Keep,
+}
+
+/// A plan just started: its message's fate now, or once the plan is done.
+#[derive(Debug)]
+pub enum Started {
+    Done(Ack),
+    Running(tokio::sync::oneshot::Receiver<Ack>),
+}
+
+impl Started {
+    /// Waits for the plan; a plan that never answered (the runtime is going down) keeps it.
+    pub async fn ack(self) -> Ack {
+        match self {
+            Started::Done(ack) => ack,
+            Started::Running(rx) => rx.await.unwrap_or(Ack::Keep),
+        }
+    }
 }
 
 pub struct Handler {
@@ -102,9 +123,9 @@ impl Handler {
             .remove(node);
     }
 
-    /// Starts the plan in the background and answers once its cordon is written, or it gave up
-    /// without writing anything.
-    pub async fn start(self: &Arc<Self>, plan: Plan, sent_at: Option<SystemTime>) -> Ack {
+    /// Starts the plan in the background. What becomes of its message: known now, or once the
+    /// plan is done (the answer comes from the background task).
+    pub fn start(self: &Arc<Self>, plan: Plan, sent_at: Option<SystemTime>) -> Started {
         if let Some(pool) = &plan.mark_unavailable
             && self
                 .ice
@@ -115,26 +136,24 @@ impl Handler {
         if !plan.action.cordons() {
             tracing::info!(node = %plan.node, kind = %plan.kind, "interruption ignored by setting");
             self.metrics.action(plan.action.as_str());
-            return Ack::Delete;
+            return Started::Done(Ack::Delete);
         }
         if !self.claim(&plan.node) {
+            // The plan in progress deletes its own delivery when done; this one comes back and
+            // then finds the node handled.
             tracing::debug!(node = %plan.node, "interruption already being handled");
             self.metrics.action("already_in_progress");
-            return Ack::Delete;
+            return Started::Done(Ack::Keep);
         }
-        let (durable, ack) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
         tokio::spawn(async move {
             let mut latency = sent_at;
-            let mut durable = Some(durable);
             // One deadline for every run: a rerun must not push the drain past the warning.
             let replaced_by = tokio::time::Instant::now() + me.replacement_timeout;
             let mut outcome = Ack::Delete;
             for attempt in 1..=ATTEMPTS {
-                match me
-                    .execute(&plan, &mut latency, &mut durable, replaced_by)
-                    .await
-                {
+                match me.execute(&plan, &mut latency, replaced_by).await {
                     Ok(()) => break,
                     Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
                         let wait = Duration::from_secs(1 << (attempt - 1));
@@ -142,28 +161,24 @@ impl Handler {
                             "interruption action interrupted; running it again");
                         tokio::time::sleep(wait).await;
                     }
+                    Err(error) if is_transient(&error) => {
+                        tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt,
+                            "interruption action not finished; the message is kept for redelivery");
+                        me.metrics.action("kept_for_redelivery");
+                        outcome = Ack::Keep;
+                        break;
+                    }
                     Err(error) => {
-                        if durable.is_some() && is_transient(&error) {
-                            tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt,
-                                "interruption action failed before anything was written; the message is kept for redelivery");
-                            me.metrics.action("kept_for_redelivery");
-                            outcome = Ack::Keep;
-                        } else {
-                            tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt, "interruption action failed");
-                            me.metrics.action("failed");
-                        }
+                        tracing::warn!(node = %plan.node, kind = %plan.kind, %error, attempt, "interruption action failed");
+                        me.metrics.action("failed");
                         break;
                     }
                 }
             }
             me.done(&plan.node);
-            if let Some(tx) = durable {
-                let _ = tx.send(outcome);
-            }
+            let _ = tx.send(outcome);
         });
-        // The task always answers before it ends; a dropped answer means it did not run to the
-        // end (the runtime is going down), and then the message had better come again.
-        ack.await.unwrap_or(Ack::Keep)
+        Started::Running(rx)
     }
 
     /// `sent_at` is taken once the latency is observed, so a rerun does not count it twice.
@@ -171,7 +186,6 @@ impl Handler {
         &self,
         plan: &Plan,
         sent_at: &mut Option<SystemTime>,
-        durable: &mut Option<tokio::sync::oneshot::Sender<Ack>>,
         replaced_by: tokio::time::Instant,
     ) -> Result<(), kube::Error> {
         let Some(node) = self.cluster.get(&plan.node).await? else {
@@ -179,9 +193,6 @@ impl Handler {
             return Ok(());
         };
         self.cluster.cordon(&node).await?;
-        if let Some(tx) = durable.take() {
-            let _ = tx.send(Ack::Delete);
-        }
         if let Some(d) = sent_at
             .take()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
@@ -281,7 +292,7 @@ mod tests {
 
     /// Starts the plan and waits until it is done; what becomes of its message.
     async fn handle(h: &Arc<Handler>, node: &str, kind: EventKind, action: Action) -> Ack {
-        let ack = h.start(plan(node, kind, action), None).await;
+        let ack = h.start(plan(node, kind, action), None).ack().await;
         finished(h).await;
         ack
     }
@@ -398,7 +409,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_plan_that_could_write_nothing_keeps_its_message_and_one_that_cordoned_lets_it_go() {
+    async fn a_plan_the_api_server_kept_from_finishing_keeps_its_message() {
         let cluster = Arc::new(FakeCluster::default());
         let (h, m) = handler(&cluster);
         cluster.fail_node_writes(503, ATTEMPTS);
@@ -412,7 +423,7 @@ mod tests {
         assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
         assert_eq!(ack, Ack::Keep, "the queue delivers it again");
         assert_eq!(count(&m, "kept_for_redelivery"), 1);
-        // The redelivery, with the server back: the cordon is written and the message goes.
+        // The redelivery, with the server back: the plan is done and the message goes.
         let ack = handle(
             &h,
             "n1",

@@ -1,16 +1,16 @@
 //! The queue processor: several workers long-poll the queue; every message is parsed, counted,
 //! decided, started and deleted, whatever it held. Nothing a message contains can stop a worker:
 //! a malformed one is logged and deleted, a failed action is logged (its node keeps the state it
-//! reached and the next message or the finalizer continues from there). The one message kept is
-//! one whose plan could not write its first step to the cluster ([`Ack::Keep`]): the queue
-//! delivers it again.
+//! reached and the next message or the finalizer continues from there). A message that starts a
+//! plan is deleted when the plan is done, and kept when the plan could not finish or another
+//! delivery of it is in progress ([`Ack::Keep`]): the queue delivers it again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use karpenter_core::interruption::{ActionSettings, outcome_label, parse_message};
 
-use super::act::{Ack, Handler};
+use super::act::{Ack, Handler, Started};
 use super::decide::{Decision, decide};
 use super::metrics::{InterruptionMetrics, MessageTypeLabels};
 use super::queue::{Queue, Received};
@@ -47,22 +47,29 @@ impl Processor {
         while tasks.join_next().await.is_some() {}
     }
 
-    async fn work(&self, worker: usize) {
+    async fn work(self: Arc<Self>, worker: usize) {
         let mut failures: u32 = 0;
         loop {
             match self.queue.receive().await {
                 Ok(batch) => {
                     failures = 0;
-                    let acks =
-                        futures::future::join_all(batch.iter().map(|m| self.handle(m))).await;
-                    let receipts: Vec<String> = batch
-                        .into_iter()
-                        .zip(acks)
-                        .filter(|(_, ack)| *ack == Ack::Delete)
-                        .map(|(m, _)| m.receipt)
-                        .collect();
-                    if !receipts.is_empty() {
-                        self.delete(&receipts).await;
+                    let mut now = Vec::new();
+                    for message in batch {
+                        match self.handle(&message) {
+                            Started::Done(Ack::Delete) => now.push(message.receipt),
+                            Started::Done(Ack::Keep) => {}
+                            running @ Started::Running(_) => {
+                                let me = self.clone();
+                                tokio::spawn(async move {
+                                    if running.ack().await == Ack::Delete {
+                                        me.delete(&[message.receipt]).await;
+                                    }
+                                });
+                            }
+                        }
+                    }
+                    if !now.is_empty() {
+                        self.delete(&now).await;
                     }
                 }
                 Err(error) => {
@@ -76,9 +83,9 @@ impl Processor {
         }
     }
 
-    /// Parses, counts, decides and starts; answers once every plan it started has its first
-    /// step in the cluster (the rest runs in the background), and whether the message may go.
-    pub async fn handle(&self, message: &Received) -> Ack {
+    /// Parses, counts, decides and starts; what becomes of the message: deleted now, kept, or
+    /// deleted once the plan it started is done.
+    pub fn handle(&self, message: &Received) -> Started {
         let parsed = parse_message(&message.body);
         let label = outcome_label(&parsed);
         self.metrics
@@ -87,7 +94,7 @@ impl Processor {
                 message_type: label.to_string(),
             })
             .inc();
-        let mut ack = Ack::Delete;
+        let mut started = Vec::new();
         match parsed {
             Err(error) => tracing::warn!(%error, "unparseable interruption message; deleting it"),
             Ok(parsed) => {
@@ -105,15 +112,13 @@ impl Processor {
                             self.metrics.action("already_terminating");
                         }
                         Decision::Act(plan) => {
-                            if self.handler.start(plan, message.sent_at).await == Ack::Keep {
-                                ack = Ack::Keep;
-                            }
+                            started.push(self.handler.start(plan, message.sent_at));
                         }
                     }
                 }
             }
         }
-        ack
+        all_of(started)
     }
 
     async fn delete(&self, receipts: &[String]) {
@@ -130,4 +135,32 @@ impl Processor {
             }
         }
     }
+}
+
+/// One fate for a message whose instances started several plans (a Health event can name
+/// several): deleted once every plan is done, kept if any of them keeps it.
+fn all_of(started: Vec<Started>) -> Started {
+    let combine = |acks: &[Ack]| {
+        if acks.contains(&Ack::Keep) {
+            Ack::Keep
+        } else {
+            Ack::Delete
+        }
+    };
+    if started.iter().all(|s| matches!(s, Started::Done(_))) {
+        let acks: Vec<Ack> = started
+            .into_iter()
+            .filter_map(|s| match s {
+                Started::Done(a) => Some(a),
+                Started::Running(_) => None,
+            })
+            .collect();
+        return Started::Done(combine(&acks));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let acks = futures::future::join_all(started.into_iter().map(Started::ack)).await;
+        let _ = tx.send(combine(&acks));
+    });
+    Started::Running(rx)
 }

@@ -26,6 +26,8 @@ struct State {
     calls: Vec<String>,
     /// HTTP status the next node writes answer with, and how many of them.
     failing: Option<(u16, u32)>,
+    /// Node writes that succeed before `failing` starts.
+    failing_after: u32,
     replacement: Option<Replacement>,
 }
 
@@ -67,7 +69,14 @@ impl FakeCluster {
 
     /// The next `times` node writes fail with HTTP `code`.
     pub fn fail_node_writes(&self, code: u16, times: u32) {
-        self.state().failing = Some((code, times));
+        self.fail_node_writes_after(0, code, times);
+    }
+
+    /// Like [`Self::fail_node_writes`], once `ok` more node writes have succeeded.
+    pub fn fail_node_writes_after(&self, ok: u32, code: u16, times: u32) {
+        let mut s = self.state();
+        s.failing = Some((code, times));
+        s.failing_after = ok;
     }
 
     pub fn replacement_outcome(&self, outcome: Replacement) {
@@ -85,7 +94,9 @@ impl FakeCluster {
     /// Records the call, or fails it when node writes are failing.
     fn write(&self, call: String) -> Result<(), kube::Error> {
         let mut s = self.state();
-        if let Some((code, left)) = s.failing {
+        if s.failing.is_some() && s.failing_after > 0 {
+            s.failing_after -= 1;
+        } else if let Some((code, left)) = s.failing {
             s.failing = (left > 1).then_some((code, left - 1));
             return Err(api_error(code));
         }

@@ -1,8 +1,8 @@
 """`make bench` line for the chaos suite (tests/e2e/test_chaos.py), from the report its scenarios
 append to (one JSON object per scenario run):
 
-  bench chaos scenarios=N faults_injected=... survived=... orphaned_instances=... lost_messages=...
-        nodes_without_instance=... pods_not_running=...
+  bench chaos scenarios=N faults_injected=... survived=... orphaned_instances=... nodes_without_instance=...
+        pods_not_running=... lost_messages=... handled_twice=... duplicate_launches=...
 
 A scenario survived when everything its invariant check counts is zero. Terraform state is not
 part of the suite yet, so there is no state_mismatches field (docs/testing/chaos.md).
@@ -16,7 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-COUNTED = ("orphaned_instances", "nodes_without_instance", "pods_not_running", "lost_messages", "handled_twice")
+COUNTED = ("orphaned_instances", "nodes_without_instance", "pods_not_running", "lost_messages", "handled_twice",
+           "duplicate_launches")
 
 
 def count(value) -> int:

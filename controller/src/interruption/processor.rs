@@ -164,3 +164,36 @@ fn all_of(started: Vec<Started>) -> Started {
     });
     Started::Running(rx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(ack: Ack) -> Started {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(ack);
+        Started::Running(rx)
+    }
+
+    #[tokio::test]
+    async fn a_message_goes_only_when_every_plan_it_started_lets_it() {
+        assert_eq!(all_of(vec![]).ack().await, Ack::Delete);
+        let done = Started::Done;
+        assert_eq!(
+            all_of(vec![done(Ack::Delete), done(Ack::Keep)]).ack().await,
+            Ack::Keep
+        );
+        assert_eq!(
+            all_of(vec![done(Ack::Delete), running(Ack::Delete)])
+                .ack()
+                .await,
+            Ack::Delete
+        );
+        assert_eq!(
+            all_of(vec![running(Ack::Delete), running(Ack::Keep)])
+                .ack()
+                .await,
+            Ack::Keep
+        );
+    }
+}

@@ -21,7 +21,7 @@ import yaml
 from harness import paths, procs
 from harness import toxiproxy as toxiproxy_mod
 
-from test_interruption import app, instance_of, make_queue, metric, put_event, wait_running
+from test_interruption import app, instance_of, instance_state, make_queue, metric, put_event, wait_running
 from test_provisioning import (  # noqa: F401
     CLUSTER, NAMESPACE, REGION, all_running, apply, deployment, env, nodes, provisioner, running_instances,
 )
@@ -282,14 +282,6 @@ def test_the_api_server_down_for_30s_mid_interruption_plan_loses_no_message(clus
     found.pop("restarts")
     assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0,
                      "lost_messages": 0, "handled_twice": 0}, found
-
-
-def instance_state(instance_id: str) -> str:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    for r in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]:
-        for i in r["Instances"]:
-            return i["State"]["Name"]
-    return "missing"
 
 
 def all_instances() -> list[dict]:

@@ -157,6 +157,19 @@ def test_a_budget_of_one_disrupts_one_node_at_a_time(cluster, aws, env):
     wait_running(cluster, ns, "wide", 3)
 
 
+def moved_off(cluster, ns: str, app_name: str, count: int, old: set[str], nodes_ok):
+    """A check: every pod of the app Running, none on `old`, and `nodes_ok(nodes they are on)`."""
+    def check():
+        pods = [x for x in app_pods(cluster, ns, app_name)
+                if x["status"].get("phase") == "Running" and not x["metadata"].get("deletionTimestamp")]
+        placed = {x["spec"]["nodeName"] for x in pods}
+        if len(pods) != count or placed & old:
+            return None
+        on = [n for n in nodes(cluster) if n["metadata"]["name"] in placed]
+        return on if nodes_ok(on) else None
+    return check
+
+
 def test_a_drifted_provisioner_rolls_its_nodes(cluster, aws, env):
     ns = env["namespace"]
     p = provisioner("default", ["spot"])
@@ -169,14 +182,7 @@ def test_a_drifted_provisioner_rolls_its_nodes(cluster, aws, env):
     p["spec"]["labels"] = {"team": "b"}
     apply(cluster, p)
 
-    def rolled():
-        pods = [x for x in app_pods(cluster, ns, "svc")
-                if x["status"].get("phase") == "Running" and not x["metadata"].get("deletionTimestamp")]
-        placed = {x["spec"]["nodeName"] for x in pods}
-        if len(pods) != 2 or placed & old:
-            return None
-        labels = [n["metadata"]["labels"].get("team") for n in nodes(cluster) if n["metadata"]["name"] in placed]
-        return labels if all(t == "b" for t in labels) else None
+    rolled = moved_off(cluster, ns, "svc", 2, old, lambda on: all(n["metadata"]["labels"].get("team") == "b" for n in on))
     procs.wait_for("pods on nodes of the new launch settings", rolled, DEADLINE_S * 2)
     text = controller.metrics()
     assert metric(text, "karpenter_disruption_actions_performed_total", decision="delete", reason="drifted") >= 1
@@ -212,15 +218,8 @@ def test_nodes_on_an_image_the_ami_selector_no_longer_picks_are_replaced(cluster
     time.sleep(1.1)
     second = golden_image(ec2, base, "golden-2")
 
-    def rolled():
-        pods = [x for x in app_pods(cluster, ns, "svc")
-                if x["status"].get("phase") == "Running" and not x["metadata"].get("deletionTimestamp")]
-        placed = {x["spec"]["nodeName"] for x in pods}
-        if len(pods) != 2 or placed & old:
-            return None
-        images = {n["metadata"]["annotations"].get("karpenter.k8s.aws/image-id")
-                  for n in nodes(cluster) if n["metadata"]["name"] in placed}
-        return images if images == {second} else None
+    rolled = moved_off(cluster, ns, "svc", 2, old, lambda on: {
+        n["metadata"]["annotations"].get("karpenter.k8s.aws/image-id") for n in on} == {second})
     procs.wait_for("pods on nodes booted from the newer image", rolled, DEADLINE_S * 2)
     drifted = [e for n in old for e in node_events(cluster, n, "Drifted")]
     assert any(first in e.get("message", e.get("note", "")) and second in e.get("message", e.get("note", ""))

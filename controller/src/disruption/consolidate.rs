@@ -464,12 +464,12 @@ mod replace_tests {
             .unwrap_or_default()
     }
 
-    /// Acts on "replace a and b by one node" and waits for the background part to end.
-    async fn replace_two(outcome: Outcome) -> (Arc<FakeCluster>, Validation) {
-        let cluster = Arc::new(FakeCluster::new(vec![node("a"), node("b")], vec![]));
-        cluster.replacement_outcome(outcome);
+    /// Acts on "replace a and b by one node" on `cluster`.
+    async fn act_on_two(
+        cluster: &Arc<FakeCluster>,
+        validation: &Validation,
+    ) -> Result<(), kube::Error> {
         let (nodes, pods): (Arc<dyn NodeOps>, Arc<dyn PodOps>) = (cluster.clone(), cluster.clone());
-        let validation = Validation::default();
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
         let decision = Decision::Replace {
             nodes: vec!["a".into(), "b".into()],
@@ -477,7 +477,19 @@ mod replace_tests {
             savings_per_hour: 0.1,
         };
         let metrics = DisruptionMetrics::register(&Metrics::new());
-        let acted = act(decision, &nodes, &pods, &metrics, &validation, &clock).await;
+        act(decision, &nodes, &pods, &metrics, validation, &clock).await
+    }
+
+    fn two_nodes() -> Arc<FakeCluster> {
+        Arc::new(FakeCluster::new(vec![node("a"), node("b")], vec![]))
+    }
+
+    /// Replaces a and b and waits for the background part to end.
+    async fn replace_two(outcome: Outcome) -> (Arc<FakeCluster>, Validation) {
+        let cluster = two_nodes();
+        cluster.replacement_outcome(outcome);
+        let validation = Validation::default();
+        let acted = act_on_two(&cluster, &validation).await;
         assert!(acted.is_ok(), "{acted:?}");
         while validation.replacing() {
             tokio::task::yield_now().await;
@@ -503,18 +515,10 @@ mod replace_tests {
 
     #[tokio::test]
     async fn a_cordon_that_fails_midway_undoes_the_ones_before() {
-        let cluster = Arc::new(FakeCluster::new(vec![node("a"), node("b")], vec![]));
+        let cluster = two_nodes();
         cluster.fail_node_writes_after(1, 503, 1);
-        let (nodes, pods): (Arc<dyn NodeOps>, Arc<dyn PodOps>) = (cluster.clone(), cluster.clone());
         let validation = Validation::default();
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
-        let decision = Decision::Replace {
-            nodes: vec!["a".into(), "b".into()],
-            with: Box::new(NewNode::default()),
-            savings_per_hour: 0.1,
-        };
-        let metrics = DisruptionMetrics::register(&Metrics::new());
-        let acted = act(decision, &nodes, &pods, &metrics, &validation, &clock).await;
+        let acted = act_on_two(&cluster, &validation).await;
         assert!(acted.is_err());
         assert_eq!(cluster.calls(), ["cordon a", "uncordon a"]);
         assert!(!validation.replacing());

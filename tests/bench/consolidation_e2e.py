@@ -7,8 +7,10 @@ A fixed scale-up/scale-down: the e2e suite's five pod sizes, 510 pods over three
 on-demand Provisioner with consolidation on and a budget of 20%; once every pod runs, each
 Deployment is scaled to a third. Costs are the sum of the launch prices (annotation
 `karpenter.k8s.aws/price-per-hour`) of the live nodes. lower_bound is what the remaining requests
-cost at the cheapest $/vCPU and the cheapest $/GiB among the types launched at the peak (the larger
-of the two): no packing onto those types can cost less. seconds_to_stable runs from the scale-down to
+cost in the linear relaxation of buying the Provisioner's instance types (their allocatable, their
+cheapest on-demand price): no plan can cost less. fresh_solve_per_hour is what our scheduler buys for
+the remaining pods from nothing (`scheduling-bench fresh`, next to the controller binary): the
+yardstick for what consolidation left in place. seconds_to_stable runs from the scale-down to
 the last change of the node set, which then stays unchanged for 90 s (longer than a candidate's
 stabilisation and validation), or `unsettled` when that does not happen within 15 minutes; decisions
 is the controller's karpenter_disruption_decisions_total.
@@ -18,8 +20,10 @@ usage: python bench/consolidation_e2e.py PATH/TO/karpenter-controller
 
 from __future__ import annotations
 
-import re
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +31,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.local_env import environment, kubectl_apply  # noqa: E402
-from e2e.test_provisioning import SIZES, deployment, provisioner  # noqa: E402
+from awsemu import catalog, prices  # noqa: E402
+from e2e.test_provisioning import SIZES, TYPES, ZONES, deployment, provisioner  # noqa: E402
 from harness import procs  # noqa: E402
 
 PODS = 510
@@ -35,15 +40,6 @@ APP = "consolidation"
 QUIET_S = 90
 # Past this the figure is printed with seconds_to_stable=unsettled rather than failing the bench.
 SETTLE_LIMIT_S = 900
-
-
-def quantity(text: str) -> float:
-    """cpu in cores or memory in GiB from a Kubernetes quantity."""
-    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
-    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", text)
-    if not m:
-        raise ValueError(text)
-    return float(m.group(1)) * units.get(m.group(2), 1)
 
 
 def live_nodes(cluster) -> list[dict]:
@@ -59,14 +55,36 @@ def running(cluster) -> list[dict]:
     return [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
 
 
-def requests_of(pods: list[dict]) -> tuple[float, float]:
-    cpu = gib = 0.0
-    for p in pods:
-        for c in p["spec"]["containers"]:
-            r = c.get("resources", {}).get("requests", {})
-            cpu += quantity(r.get("cpu", "0"))
-            gib += quantity(r.get("memory", "0")) / 2**30
-    return cpu, gib
+def instance_type(name: str) -> dict:
+    """A Provisioner type in the scheduler's input format, from the emulator's own catalog and prices."""
+    info = catalog.info(name)
+    arch = catalog.architectures(name)[0]
+    shape = catalog.shape(name)
+    net = info["NetworkInfo"]
+    family, size = name.split(".", 1)
+    parts = prices.family_parts(name)
+    price = prices.on_demand_price(shape)
+    return {
+        "name": name, "arch": {"x86_64": "amd64"}.get(arch, arch), "vcpus": shape.vcpus,
+        "memoryMib": shape.memory_mib,
+        # The ENI limit, as the controller derives it (controller/src/cloud/catalog.rs eni_max_pods).
+        "maxPods": net["MaximumNetworkInterfaces"] * (net["Ipv4AddressesPerInterface"] - 1) + 2,
+        "family": family, "category": parts[0], "generation": parts[1], "size": size,
+        "offerings": [{"zone": z, "capacityType": "on-demand", "price": price} for z in ZONES],
+    }
+
+
+def fresh_solve(binary: Path, prov: dict, pods: list[dict]) -> dict[str, str]:
+    """`scheduling-bench fresh` on the running pods, unbound, and the Provisioner's types."""
+    unbound = [{"metadata": p["metadata"], "spec": {k: v for k, v in p["spec"].items() if k != "nodeName"}}
+               for p in pods]
+    doc = {"provisioners": [prov], "instanceTypes": [instance_type(t) for t in TYPES], "pods": unbound}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(doc, f)
+        f.flush()
+        out = subprocess.run([str(binary.parent / "scheduling-bench"), "fresh", "--input", f.name],
+                             check=True, capture_output=True, text=True).stdout
+    return dict(kv.split("=", 1) for kv in out.split()[1:])
 
 
 def main() -> int:
@@ -86,10 +104,6 @@ def main() -> int:
         procs.wait_for(f"{PODS} pods running", lambda: len(running(cluster)) == PODS or None, 600, interval=1)
         peak = live_nodes(cluster)
         cost_before = cost(peak)
-        per_cpu = min(float(n["metadata"]["annotations"]["karpenter.k8s.aws/price-per-hour"])
-                      / quantity(n["status"]["capacity"]["cpu"]) for n in peak)
-        per_gib = min(float(n["metadata"]["annotations"]["karpenter.k8s.aws/price-per-hour"])
-                      / (quantity(n["status"]["capacity"]["memory"]) / 2**30) for n in peak)
 
         for obj in objects:
             replicas = max(1, obj["spec"]["replicas"] // 3)
@@ -111,14 +125,14 @@ def main() -> int:
             settled = bool(quiet())
             time.sleep(2)
         after = live_nodes(cluster)
-        cpu, gib = requests_of(running(cluster))
-        bound = max(cpu * per_cpu, gib * per_gib)
+        fresh = fresh_solve(binary, p, running(cluster))
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         decisions = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                         if line.startswith("karpenter_disruption_decisions_total{"))
         print(f"bench consolidation pods_peak={PODS} pods_after={scaled} nodes_peak={len(peak)} "
               f"nodes_after={len(after)} cost_before_per_hour={cost_before:.4f} "
-              f"cost_after_per_hour={cost(after):.4f} lower_bound_per_hour={bound:.4f} "
+              f"cost_after_per_hour={cost(after):.4f} lower_bound_per_hour={fresh['lower_bound_per_hour']} "
+              f"fresh_solve_per_hour={fresh['cost_per_hour']} fresh_solve_nodes={fresh['nodes']} "
               f"seconds_to_stable={f'{last_change - start:.0f}' if settled else 'unsettled'} "
               f"decisions={decisions:.0f} "
               f"build={binary.parent.name}", flush=True)

@@ -2,9 +2,10 @@
 //! launch), then a new claim from the heaviest provisioner that can take the pod.
 //!
 //! A claim keeps every instance type that still fits all its pods; each pod narrows the list.
-//! When a claim is opened, the instance type with the lowest price per packed pod (estimated
-//! from the average shape of the pods still waiting) bounds how far the claim may grow, so
-//! claims fill towards the best-value size rather than towards the largest machine.
+//! When a claim is opened, the instance type with the lowest price per packed pod bounds how far
+//! the claim may grow, so claims fill towards the best-value size rather than towards the largest
+//! machine. Which pods will pack is a guess ([`Sizing`]); the plan is made once per guess and the
+//! cheaper kept.
 
 use super::input::{
     ExistingPlacement, InstanceTypeOption, MAX_INSTANCE_TYPES, NewNode, Plan, SchedulingInput,
@@ -61,10 +62,39 @@ pub(crate) struct Solver<'a> {
     /// many members, so a pod that allows fewer need not look at them. Members only grow, so
     /// the cursor only moves forward.
     cursors: HashMap<(usize, u32), usize>,
+    sizing: Sizing,
+}
+
+/// What a new claim's best-value size is estimated from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sizing {
+    /// The average shape of every pod still waiting: right when the claim will fill with a mix.
+    WaitingAverage,
+    /// The shape of the pod that opens the claim: right when the pods after it in the
+    /// (largest-first) order are like it, e.g. CPU-heavy pods that a memory-rich type would
+    /// leave with memory nobody uses. A fraction of a pod counts, since smaller pods fill the rest.
+    OpeningPod,
 }
 
 /// Places every pod of `input` or explains why it cannot be placed. Pure and deterministic.
+/// Plans with each [`Sizing`] when any node is to be launched and keeps the one that places more
+/// pods, then the cheaper.
 pub fn solve(input: &SchedulingInput) -> Result<Plan, SolveError> {
+    let first = solve_with(input, Sizing::WaitingAverage)?;
+    if first.new_nodes.is_empty() {
+        return Ok(first);
+    }
+    let second = solve_with(input, Sizing::OpeningPod)?;
+    let key = |p: &Plan| (p.unschedulable.len(), p.cost_per_hour());
+    let (a, b) = (key(&first), key(&second));
+    Ok(if b.0 < a.0 || (b.0 == a.0 && b.1 < a.1) {
+        second
+    } else {
+        first
+    })
+}
+
+pub(crate) fn solve_with(input: &SchedulingInput, sizing: Sizing) -> Result<Plan, SolveError> {
     let p = prepare(input)?;
     let n = input.pods.len();
     let mut s = Solver {
@@ -78,6 +108,7 @@ pub fn solve(input: &SchedulingInput) -> Result<Plan, SolveError> {
         remaining_count: 0,
         smallest: Resources::default(),
         cursors: HashMap::new(),
+        sizing,
     };
     let mut order: Vec<usize> = (0..n).filter(|&i| s.p.pods[i].error.is_none()).collect();
     // Most constrained first: pods that need a node of their own (hostname anti-affinity or
@@ -606,7 +637,7 @@ impl Solver<'_> {
             } else {
                 (base, zones)
             };
-            let types = self.best_value_types(types, zones, ct, &prov.overhead);
+            let types = self.best_value_types(types, zones, ct, &prov.overhead, &pod.requests);
             let (cap_max, reserve, cheapest) = self.envelope(&types, zones, ct);
             return Some(Claim {
                 prov: prov_i,
@@ -629,29 +660,44 @@ impl Solver<'_> {
 
     /// Keeps the type with the lowest price per packed pod and every type no larger than it (so
     /// the launcher keeps a wide choice of spot pools while the claim stops growing there). Packed pods
-    /// are estimated as how many pods of the waiting pods' average shape fit next to the
-    /// daemonset overhead, capped by how many pods are waiting.
+    /// are estimated as how many pods of the [`Sizing`]'s shape fit next to the daemonset
+    /// overhead, capped by how many pods are waiting.
     fn best_value_types(
         &self,
         types: Vec<u32>,
         zones: ZoneMask,
         ct: u8,
         overhead: &Resources,
+        opening: &Resources,
     ) -> Vec<u32> {
         let count = self.remaining_count.max(1);
-        let avg_cpu = self.remaining_sum.cpu_millis / count;
-        let avg_mem = self.remaining_sum.memory_bytes / count;
-        let per = |free: i64, avg: i64| if avg > 0 { free / avg } else { i64::MAX };
-        let mut best: Option<(f64, i64, f64, u32)> = None;
+        let (shape_cpu, shape_mem, whole) = match self.sizing {
+            Sizing::WaitingAverage => (
+                self.remaining_sum.cpu_millis / count,
+                self.remaining_sum.memory_bytes / count,
+                true,
+            ),
+            Sizing::OpeningPod => (opening.cpu_millis, opening.memory_bytes, false),
+        };
+        let per = |free: i64, shape: i64| {
+            if shape <= 0 {
+                f64::MAX
+            } else if whole {
+                (free / shape) as f64
+            } else {
+                free as f64 / shape as f64
+            }
+        };
+        let mut best: Option<(f64, f64, f64, u32)> = None;
         for &t in &types {
             let info = &self.p.types[t as usize];
             let free = info.alloc - *overhead;
-            let packed = per(free.cpu_millis, avg_cpu)
-                .min(per(free.memory_bytes, avg_mem))
-                .min(free.pods)
-                .clamp(1, count);
+            let packed = per(free.cpu_millis, shape_cpu)
+                .min(per(free.memory_bytes, shape_mem))
+                .min(free.pods as f64)
+                .clamp(1.0, count as f64);
             let price = info.price(zones, ct);
-            let score = price / packed as f64;
+            let score = price / packed;
             let better = match best {
                 None => true,
                 Some((s, n, p, _)) => {

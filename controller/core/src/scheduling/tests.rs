@@ -602,3 +602,52 @@ fn a_kubelet_configuration_changes_what_new_nodes_of_its_provisioner_hold() {
         plan.new_nodes[0].instance_types
     );
 }
+
+/// The e2e consolidation bench's mix (CPU-heavy, balanced and memory-heavy pods) on its types
+/// and the emulator's on-demand prices: sized by the waiting pods' average shape, claims filled with the CPU-heavy pods first grow to
+/// memory-rich types whose memory nobody uses; sized by the opening pod they stay on c5.
+#[test]
+fn claims_sized_by_the_opening_pod_win_when_the_largest_pods_are_cpu_heavy() {
+    let sizes = [
+        ("250m", "512Mi"),
+        ("500m", "1Gi"),
+        ("1", "2Gi"),
+        ("1500m", "1Gi"),
+        ("200m", "3Gi"),
+    ];
+    let pods = (0..170)
+        .map(|i| {
+            let (cpu, memory) = sizes[i % sizes.len()];
+            Pod::named(&format!("p-{i}")).requesting(cpu, memory)
+        })
+        .collect();
+    let mut i = input(pods);
+    i.provisioners[0].spec.requirements =
+        vec![req(labels::CAPACITY_TYPE, Operator::In, &["on-demand"])];
+    i.instance_types = [
+        ("c5.large", 2, 4, 29, 0.0852),
+        ("c5.xlarge", 4, 8, 58, 0.1704),
+        ("m5.large", 2, 8, 29, 0.096),
+        ("m5.xlarge", 4, 16, 58, 0.192),
+        ("m5.2xlarge", 8, 32, 58, 0.384),
+        ("r5.large", 2, 16, 29, 0.1256),
+    ]
+    .into_iter()
+    .map(|(name, cpus, gib, max_pods, price)| {
+        InstanceType::named(name, cpus, gib * 1024)
+            .max_pods(max_pods)
+            .offered_in(&ZONES, price / 3.0, price)
+    })
+    .collect();
+    let average = solver::solve_with(&i, solver::Sizing::WaitingAverage)
+        .map_or(f64::NAN, |p| p.cost_per_hour());
+    let opening =
+        solver::solve_with(&i, solver::Sizing::OpeningPod).map_or(f64::NAN, |p| p.cost_per_hour());
+    let plan = solved(&i);
+    assert!(plan.unschedulable.is_empty());
+    assert!(
+        opening < average,
+        "opening-pod sizing ${opening:.4}/h, average ${average:.4}/h"
+    );
+    assert_eq!(plan.cost_per_hour(), opening);
+}

@@ -6,6 +6,9 @@
 //!   scheduling-bench run [--input PATH] [--sizes 1,100,...]   run every size, one process each
 //!   scheduling-bench one --input PATH --pods N [--summary]    run one size (what `run` spawns);
 //!                                                             --summary prints nodes per type
+//!   scheduling-bench fresh --input PATH                      solve every pod of a file once; prints
+//!                                                             `fresh nodes=.. cost_per_hour=..
+//!                                                             lower_bound_per_hour=.. unschedulable=..`
 //!   scheduling-bench consolidation [--pods N]                 the consolidation decision alone on
 //!                                                             the cluster N pods build, after two
 //!                                                             thirds of them leave
@@ -13,6 +16,7 @@
 //! Each size runs in its own process so that peak RSS (VmHWM) belongs to that size alone.
 //! The input format is documented in docs/benchmarks/scheduling-input.md.
 
+mod bound;
 mod generate;
 mod prefix;
 
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         Some("write-input") => write_input(&args[2..]),
         Some("run") => run(&args[2..]),
         Some("one") => one(&args[2..]),
+        Some("fresh") => fresh(&args[2..]),
         Some("consolidation") => consolidation(&args[2..]),
         _ => Err("usage: scheduling-bench write-input PATH | run [--input PATH] [--sizes LIST] | one --input PATH --pods N".into()),
     };
@@ -155,8 +160,35 @@ fn one(args: &[String]) -> Result<(), Error> {
         n as f64 / per_run,
         plan.new_nodes.len(),
         plan.cost_per_hour(),
-        lower_bound(&input),
+        bound::lower_bound(&input),
         peak_rss_mib()?
+    );
+    Ok(())
+}
+
+/// A fresh solve of every pod in a file, as a yardstick for a live cluster's nodes: the
+/// consolidation bench hands it the pods left after the scale-down.
+fn fresh(args: &[String]) -> Result<(), Error> {
+    let path = flag(args, "--input").ok_or("fresh needs --input PATH")?;
+    let input: SchedulingInput = serde_json::from_slice(&std::fs::read(path)?)?;
+    let plan = solve(&input)?;
+    let errors = verify(&input, &plan);
+    if !errors.is_empty() {
+        return Err(format!("plan for {path} breaks rules: {errors:?}").into());
+    }
+    if let Some(u) = plan.unschedulable.first() {
+        eprintln!(
+            "{} pods unschedulable, e.g. {}",
+            plan.unschedulable.len(),
+            u.reason
+        );
+    }
+    println!(
+        "fresh nodes={} cost_per_hour={:.4} lower_bound_per_hour={:.4} unschedulable={}",
+        plan.new_nodes.len(),
+        plan.cost_per_hour(),
+        bound::lower_bound(&input),
+        plan.unschedulable.len()
     );
     Ok(())
 }
@@ -305,26 +337,6 @@ fn summarize(plan: &Plan) {
             cpu as f64 / 1000.0 / nodes as f64
         );
     }
-}
-
-/// What the requests cost at the cheapest $/vCPU and the cheapest $/GiB on offer. Neither
-/// dimension can be bought for less, so the larger of the two is a true lower bound.
-fn lower_bound(input: &SchedulingInput) -> f64 {
-    let (mut per_cpu, mut per_gib) = (f64::INFINITY, f64::INFINITY);
-    for t in &input.instance_types {
-        for o in t.offerings.iter().filter(|o| o.available) {
-            per_cpu = per_cpu.min(o.price / f64::from(t.vcpus.max(1)));
-            per_gib = per_gib.min(o.price / (t.memory_mib.max(1) as f64 / 1024.0));
-        }
-    }
-    let (mut cpu, mut gib) = (0.0, 0.0);
-    for p in &input.pods {
-        if let Ok(r) = p.requests() {
-            cpu += r.cpu_millis as f64 / 1000.0;
-            gib += r.memory_bytes as f64 / f64::from(1u32 << 30);
-        }
-    }
-    (cpu * per_cpu).max(gib * per_gib)
 }
 
 fn peak_rss_mib() -> Result<f64, Error> {

@@ -138,6 +138,8 @@ impl Controllers {
         let (state, changes) = ClusterState::watch(&self.client);
         state.ready().await?;
         tracing::info!("caches synced");
+        // Before the first batch, or the pods a previous leader launched for are launched for again.
+        self.provisioning.adopt_unrecorded(&state).await;
         let mut ending = self.node_ending_controllers(&state, changes.nodes).await;
         let result = tokio::select! {
             result = self.provisioning.clone().run(state, changes.pods) => result,

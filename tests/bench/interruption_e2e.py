@@ -2,6 +2,8 @@
 
   bench interruption messages=200 p50_ms=... p99_ms=...
   bench interruption messages=1000 seconds=... peak_rss_mib=...
+  bench interruption_replay messages=10000 bad=2000 deleted=... received=... unparseable=... crashes=...
+        seconds=... rss_start_mib=... rss_end_mib=... rss_max_mib=...
 
 Setup: the controller runs with an interruption queue and every action set to `cordon` (a
 replacement launch per message would measure provisioning, not the processor); 200 Nodes of ours
@@ -17,6 +19,12 @@ duplicates EventBridge's at-least-once delivery produces), 10% for instances tha
 5% malformed. `seconds` runs from the first send until the controller's deleted-messages counter
 reaches 1000; peak_rss_mib is the controller's VmHWM over the whole run.
 
+Replay: then 10,000 messages (tests/harness/replay.py): a fifth malformed or foreign (the parser's
+fuzz corpus and events for instances that are not ours), the rest well-formed events for our nodes,
+sent while the controller consumes them. Every one must be deleted and counted as received;
+crashes is 1 when the process died; VmRSS is sampled every 0.5 s from before the first send
+(rss_start) until the last message is deleted (rss_end), rss_max the largest sample.
+
 usage: python bench/interruption_e2e.py PATH/TO/karpenter-controller
 """
 
@@ -24,7 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import threading
 import time
@@ -37,14 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.local_env import environment, kubectl_apply  # noqa: E402
 from e2e.test_provisioning import CLUSTER, REGION, ZONES, provisioner  # noqa: E402
 from harness import cluster as cluster_mod  # noqa: E402
-from harness import paths, procs  # noqa: E402
+from harness import procs, replay  # noqa: E402
 from provisioning_e2e import peak_rss_mib  # noqa: E402
 
 NODES = 200
 THROUGHPUT_MESSAGES = 1000
-EVENTS = paths.REPO / "tests" / "data" / "events"
-SAMPLES = {f.stem: f.read_text() for f in sorted(EVENTS.glob("*.json"))}
-INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+REPLAY_MESSAGES = 10_000
 TAINT = "karpenter.sh/disruption"
 ACTIONS = ("spot-interruption-action", "rebalance-recommendation-action", "scheduled-change-action",
            "instance-state-change-action", "capacity-reservation-interruption-action")
@@ -53,10 +58,6 @@ ACTIONS = ("spot-interruption-action", "rebalance-recommendation-action", "sched
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def message(kind: str, instance: str) -> str:
-    return INSTANCE_ID.sub(instance, SAMPLES[kind])
 
 
 def node_object(name: str, instance: str, zone: str) -> dict:
@@ -114,10 +115,43 @@ class TaintWatch:
             self._response.close()
 
 
-def deleted_messages(port: int) -> float:
+def counter(port: int, name: str, labels: str = "") -> float:
+    """The sum of a counter's series whose labels contain `labels`."""
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("karpenter_interruption_deleted_messages_total"))
+               if line.startswith(name) and labels in line)
+
+
+def deleted_messages(port: int) -> float:
+    return counter(port, "karpenter_interruption_deleted_messages_total")
+
+
+def replay_at_scale(sqs, url: str, proc, port: int, instances: list[str]) -> str:
+    """The replay figure; see the module's docstring."""
+    received = "karpenter_interruption_received_messages_total"
+    before = (deleted_messages(port), counter(port, received), counter(port, received, 'message_type="unparseable"'))
+    bodies, bad = replay.mix(REPLAY_MESSAGES, instances)
+    sampler = replay.RssSampler(proc.pid)
+    start = time.time()
+    sender = threading.Thread(target=replay.send, args=(sqs, url, bodies), daemon=True)
+    sender.start()
+
+    def all_deleted():
+        if not proc.alive():
+            return True
+        sampler.poll()
+        return deleted_messages(port) - before[0] >= REPLAY_MESSAGES or None
+    procs.wait_for(f"{REPLAY_MESSAGES} messages deleted", all_deleted, 900, interval=0.1)
+    seconds = time.time() - start
+    sender.join()
+    crashed = not proc.alive()
+    if not crashed:
+        sampler.samples.append(replay.rss_mib(proc.pid))
+    after = (deleted_messages(port), counter(port, received), counter(port, received, 'message_type="unparseable"'))
+    return (f"bench interruption_replay messages={REPLAY_MESSAGES} bad={bad} deleted={after[0] - before[0]:.0f} "
+            f"received={after[1] - before[1]:.0f} unparseable={after[2] - before[2]:.0f} crashes={int(crashed)} "
+            f"seconds={seconds:.1f} rss_start_mib={sampler.samples[0]:.1f} rss_end_mib={sampler.samples[-1]:.1f} "
+            f"rss_max_mib={max(sampler.samples):.1f}")
 
 
 def send_batches(sqs, url: str, bodies: list[tuple[str, str]]) -> dict[str, float]:
@@ -166,7 +200,7 @@ def main() -> int:
         listed = cluster.get_json("nodes")
         watch = TaintWatch(cluster, listed["metadata"]["resourceVersion"])
 
-        sent = send_batches(sqs, url, [(name, message("spot-interruption-warning", instance))
+        sent = send_batches(sqs, url, [(name, replay.event("spot-interruption-warning", instance))
                                        for instance, name in nodes.items()])
         procs.wait_for(f"{NODES} nodes tainted", lambda: len(watch.tainted) >= NODES, 300, interval=0.2)
         watch.close()
@@ -177,15 +211,15 @@ def main() -> int:
         procs.wait_for("the first messages deleted", lambda: deleted_messages(port) >= NODES, 120, interval=0.2)
         baseline = deleted_messages(port)
         instances = list(nodes)
-        kinds = sorted(SAMPLES)
+        kinds = sorted(replay.SAMPLES)
         bodies = []
         for n in range(THROUGHPUT_MESSAGES):
             if n % 20 == 0:
                 body = '{"detail-type": "EC2 Spot Instance Interruption Warning", "detail": ' + "{" * (n % 7)
             elif n % 10 == 1:
-                body = message(kinds[n % len(kinds)], f"i-{n:017x}")
+                body = replay.event(kinds[n % len(kinds)], f"i-{n:017x}")
             else:
-                body = message(kinds[n % len(kinds)], instances[n % len(instances)])
+                body = replay.event(kinds[n % len(kinds)], instances[n % len(instances)])
             bodies.append((str(n), body))
         start = time.time()
         send_batches(sqs, url, bodies)
@@ -194,6 +228,7 @@ def main() -> int:
         seconds = time.time() - start
         print(f"bench interruption messages={THROUGHPUT_MESSAGES} seconds={seconds:.2f} "
               f"peak_rss_mib={peak_rss_mib(proc.pid):.1f} build={binary.parent.name}", flush=True)
+        print(f"{replay_at_scale(sqs, url, proc, port, instances)} build={binary.parent.name}", flush=True)
         return 0
 
 

@@ -16,6 +16,7 @@
 //! the budget are the caller's business; so is checking again, just before acting, that the same
 //! decision still holds.
 
+use crate::api::Taint;
 use crate::scheduling::{ExistingNode, NewNode, Pod, SchedulingInput, SolveError, solve};
 
 /// Karpenter's rule: a spot node is replaced by spot only with this many cheaper spot types.
@@ -132,8 +133,18 @@ fn several(input: &Input) -> Result<Option<Decision>, SolveError> {
     Ok(best)
 }
 
-/// The problem of re-placing `leaving`'s pods on every other node, with or without new nodes.
-fn without(input: &Input, leaving: &[&Candidate], new_nodes_allowed: bool) -> SchedulingInput {
+/// Put on every staying node when the moved pods must all fit on new nodes; no pod tolerates it
+/// (one tolerating every taint excepted, as it would in the cluster too).
+const NO_ROOM_TAINT: &str = "karpenter.sh/consolidation-no-room";
+
+/// The problem of re-placing `leaving`'s pods on every other node (or, with `room_on_the_rest`
+/// false, only on new nodes: the others still count for topology), with or without new nodes.
+fn without(
+    input: &Input,
+    leaving: &[&Candidate],
+    new_nodes_allowed: bool,
+    room_on_the_rest: bool,
+) -> SchedulingInput {
     let gone = |n: &ExistingNode| leaving.iter().any(|c| c.node == n.name);
     let c = &input.cluster;
     SchedulingInput {
@@ -147,7 +158,18 @@ fn without(input: &Input, leaving: &[&Candidate], new_nodes_allowed: bool) -> Sc
         } else {
             Vec::new()
         },
-        nodes: c.nodes.iter().filter(|n| !gone(n)).cloned().collect(),
+        nodes: c
+            .nodes
+            .iter()
+            .filter(|n| !gone(n))
+            .map(|n| {
+                let mut n = n.clone();
+                if !room_on_the_rest {
+                    n.taints.push(Taint::new(NO_ROOM_TAINT, None, "NoSchedule"));
+                }
+                n
+            })
+            .collect(),
         daemonsets: c.daemonsets.clone(),
         pods: leaving
             .iter()
@@ -161,9 +183,19 @@ fn without(input: &Input, leaving: &[&Candidate], new_nodes_allowed: bool) -> Sc
 fn remove(input: &Input, leaving: &[&Candidate]) -> Result<Option<Decision>, SolveError> {
     let names = || leaving.iter().map(|c| c.node.clone()).collect::<Vec<_>>();
     let price: f64 = leaving.iter().map(|c| c.price).sum();
-    let plan = solve(&without(input, leaving, true))?;
+    let mut plan = solve(&without(input, leaving, true, true))?;
     if !plan.unschedulable.is_empty() {
         return Ok(None);
+    }
+    // The kube-scheduler, not this plan, places the evicted pods: one the plan meant for a node
+    // that stays may take the replacement's room, and the pod left over costs a second launch
+    // (which the next round consolidates again, and so on). So a replacement holds every pod it
+    // moves.
+    if plan.new_nodes.len() == 1 && !plan.existing.is_empty() {
+        plan = solve(&without(input, leaving, true, false))?;
+        if !plan.unschedulable.is_empty() {
+            return Ok(None);
+        }
     }
     let mut new_nodes = plan.new_nodes.into_iter();
     let mut with = match (new_nodes.next(), new_nodes.next()) {
@@ -368,6 +400,31 @@ mod tests {
     }
 
     #[test]
+    fn a_replacement_holds_every_pod_it_moves_not_only_those_the_rest_cannot_take()
+    -> Result<(), SolveError> {
+        // One of the two pods fits on `rest`; the replacement is still sized for both, since the
+        // kube-scheduler may put either pod on either node.
+        let rest = node("rest", "4", "16Gi", "on-demand", &[pod("x", "2200m")]);
+        let a = node("a", "2", "8Gi", "on-demand", &[pod("p", "1500m")]);
+        let b = node("b", "2", "8Gi", "on-demand", &[pod("q", "1500m")]);
+        let nodes = vec![
+            (rest, 1.0, "on-demand"),
+            (a, 0.2, "on-demand"),
+            (b, 0.2, "on-demand"),
+        ];
+        let mut problem = input(nodes, catalog(&["m5"]), 2);
+        problem.candidates.retain(|c| c.node != "rest");
+        let d = decide(&problem)?;
+        let Decision::Replace { nodes, with, .. } = d else {
+            panic!("expected a replacement, got {d:?}");
+        };
+        assert_eq!(nodes, ["a", "b"]);
+        assert_eq!(with.pods.len(), 2, "{with:?}");
+        assert_eq!(&*with.instance_types[0].name, "m5.xlarge");
+        Ok(())
+    }
+
+    #[test]
     fn several_nodes_are_replaced_by_one_cheaper_than_them_together() -> Result<(), SolveError> {
         // Three full 2-vCPU nodes of a dear type: no pod fits on another, one node holds all.
         let nodes: Vec<_> = (0..3)
@@ -494,7 +551,7 @@ mod tests {
                     (leaving, true)
                 }
             };
-            let problem = without(&input, &leaving, new_allowed);
+            let problem = without(&input, &leaving, new_allowed, true);
             let plan = solve(&problem).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(plan.unschedulable.is_empty());
             prop_assert!(plan.new_nodes.len() <= usize::from(new_allowed));

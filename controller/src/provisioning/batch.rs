@@ -33,7 +33,7 @@ use crate::state::ClusterState;
 use kube::Resource as _;
 
 /// Root volume size nodes get when the provisioner does not set one (the EKS AMI default).
-const DEFAULT_EPHEMERAL_GIB: u32 = 20;
+pub(crate) const DEFAULT_EPHEMERAL_GIB: u32 = 20;
 
 fn pod_name(p: &Pod) -> String {
     format!(

@@ -20,6 +20,12 @@ pub const PROVISIONER_NAME: &str = karpenter_core::api::labels::PROVISIONER_NAME
 pub const NAME: &str = "Name";
 pub const KUBERNETES_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
 pub const OWNED: &str = "owned";
+/// On the IAM roles, instance profile and policy the Terraform provider creates: the cluster it
+/// made them for. A create that finds its name taken by an object with this tag for the same
+/// cluster takes the object over, since only an apply stopped between creating it and recording
+/// it in state leaves one (a SIGKILLed `terraform apply`); any other object of that name is
+/// refused as before.
+pub const TERRAFORM_OWNER: &str = "karpenter.sh/terraform-owner";
 
 pub fn kubernetes_cluster_key(cluster: &str) -> String {
     format!("{KUBERNETES_CLUSTER_PREFIX}{cluster}")

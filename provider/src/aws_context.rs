@@ -24,4 +24,20 @@ impl AwsContext {
         t.extend(own.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
         t
     }
+
+    /// `merged_tags` and the ownership tag (`karpenter.sh/terraform-owner` = the cluster), for
+    /// objects a create may take over after an interrupted apply.
+    pub fn owned_tags(&self, own: &Option<BTreeMap<String, String>>) -> BTreeMap<String, String> {
+        let mut t = self.merged_tags(own);
+        t.insert(
+            karpenter_contract::tags::TERRAFORM_OWNER.to_string(),
+            self.cluster_name.clone(),
+        );
+        t
+    }
+
+    /// Whether `tags` (as read from AWS) say this provider created the object for this cluster.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(karpenter_contract::tags::TERRAFORM_OWNER) == Some(&self.cluster_name)
+    }
 }

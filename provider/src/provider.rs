@@ -31,8 +31,16 @@ impl Provider for KarpenterProvider {
         Schema::new(
             Block::new()
                 .description(
-                    "The karpenter provider creates the AWS plumbing of karpenter-rs (spot-first node \
-                     autoscaling for Kubernetes): interruption queue and EventBridge rules today.",
+                    "The karpenter provider stands up karpenter-rs (spot-first node autoscaling for \
+                     Kubernetes): the node and controller IAM roles, instance profile and controller \
+                     policy, the interruption queue and EventBridge rules, an optional CloudFormation \
+                     bootstrap stack, Provisioners and the controller installation. An apply stopped \
+                     midway, even by SIGKILL, leaves nothing the next apply cannot take over: the IAM \
+                     roles, instance profile and policy carry `karpenter.sh/terraform-owner` = \
+                     `cluster_name`, Provisioners are written by this provider's server-side-apply \
+                     field manager, and an object of the planned name that is marked so but not in \
+                     state is taken over with a warning instead of failing on its name (one not \
+                     marked is still refused).",
                 )
                 .attribute(
                     Attribute::string("region")

@@ -187,12 +187,33 @@ fn remove(input: &Input, leaving: &[&Candidate]) -> Result<Option<Decision>, Sol
     if !plan.unschedulable.is_empty() {
         return Ok(None);
     }
-    // The kube-scheduler, not this plan, places the evicted pods: one the plan meant for a node
-    // that stays may take the replacement's room, and the pod left over costs a second launch
-    // (which the next round consolidates again, and so on). So a replacement holds every pod it
-    // moves.
-    if plan.new_nodes.len() == 1 && !plan.existing.is_empty() {
-        plan = solve(&without(input, leaving, true, false))?;
+    // The kube-scheduler, not this plan, places the evicted pods, and it favours the emptiest
+    // node: the replacement. A pod the plan meant for a node that stays may land there first and
+    // leave a pod meant for the replacement without room (a second launch, which the next round
+    // consolidates again, and so on). So the replacement also holds the largest such pod.
+    if let [new] = plan.new_nodes.as_slice()
+        && !plan.existing.is_empty()
+    {
+        let moved: Vec<&Pod> = leaving.iter().flat_map(|c| c.pods.iter()).collect();
+        let size = |i: &&usize| {
+            moved
+                .get(**i)
+                .and_then(|p| p.requests().ok())
+                .map(|r| (r.cpu_millis, r.memory_bytes))
+        };
+        let largest = plan
+            .existing
+            .iter()
+            .flat_map(|e| e.pods.iter())
+            .max_by_key(size);
+        let mut alone = without(input, leaving, true, false);
+        alone.pods = new
+            .pods
+            .iter()
+            .chain(largest)
+            .filter_map(|&i| moved.get(i).map(|p| (*p).clone()))
+            .collect();
+        plan = solve(&alone)?;
         if !plan.unschedulable.is_empty() {
             return Ok(None);
         }
@@ -400,10 +421,10 @@ mod tests {
     }
 
     #[test]
-    fn a_replacement_holds_every_pod_it_moves_not_only_those_the_rest_cannot_take()
+    fn a_replacement_also_holds_the_largest_pod_meant_for_a_node_that_stays()
     -> Result<(), SolveError> {
         // One of the two pods fits on `rest`; the replacement is still sized for both, since the
-        // kube-scheduler may put either pod on either node.
+        // kube-scheduler may put the one meant for `rest` on the (emptier) replacement first.
         let rest = node("rest", "4", "16Gi", "on-demand", &[pod("x", "2200m")]);
         let a = node("a", "2", "8Gi", "on-demand", &[pod("p", "1500m")]);
         let b = node("b", "2", "8Gi", "on-demand", &[pod("q", "1500m")]);

@@ -96,6 +96,18 @@ pub async fn apply(client: &kube::Client, obj: &Json) -> Result<Json, kube::Erro
     )
 }
 
+/// Whether our server-side apply wrote any of `obj`'s fields (its managedFields name our
+/// field manager): the object is one this provider made or took over.
+pub fn applied_by_us(obj: &Json) -> bool {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|f| f["manager"] == FIELD_MANAGER && f["operation"] == "Apply")
+        })
+}
+
 /// The object, or None when it does not exist.
 pub async fn get(client: &kube::Client, r: &ObjectRef) -> Result<Option<Json>, kube::Error> {
     match api(client, r).get_opt(&r.name).await? {

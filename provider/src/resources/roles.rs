@@ -9,6 +9,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata as _;
 use super::aws::errors::{aws_error, is_no_such_entity, sdk_error_text};
 use super::aws::retry::{RetryEnd, retry_eventual};
 use super::aws::tags::{iam_tag_map, iam_tags, stale_keys};
+use crate::aws_context::AwsContext;
 use crate::plugin::{CallContext, Diagnostics};
 use crate::resources::framework::{Fetched, Op};
 use crate::resources::policies::decode_policy;
@@ -20,6 +21,14 @@ pub struct RemoteRole {
     pub trust: String,
     pub tags: BTreeMap<String, String>,
     pub attached: BTreeSet<String>,
+}
+
+/// Whether the role exists and this provider created it for this cluster (`AwsContext::owns`).
+pub async fn owned(iam: &aws_sdk_iam::Client, aws: &AwsContext, name: &str) -> bool {
+    match iam.list_role_tags().role_name(name).send().await {
+        Ok(o) => aws.owns(&iam_tag_map(o.tags())),
+        Err(_) => false,
+    }
 }
 
 /// Reads a role.
@@ -359,7 +368,7 @@ pub async fn create_with_policies(
     diags: &mut Diagnostics,
 ) -> Option<(String, bool)> {
     let iam = super::aws::iam(op.aws);
-    let tags = op.aws.merged_tags(want.tags);
+    let tags = op.aws.owned_tags(want.tags);
     let arn = create(&iam, name, trust, description, &tags, diags).await?;
     let none = BTreeSet::new();
     let policies = want.attached.unwrap_or(&none);

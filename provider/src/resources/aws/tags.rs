@@ -6,7 +6,7 @@ use crate::aws_context::AwsContext;
 use crate::plugin::Diagnostics;
 
 /// The user's own tags as they should appear in state: provider default tags with the same value
-/// are not the user's, and no tags at all stays null when the user wrote none.
+/// and the ownership tag are not the user's, and no tags at all stays null when the user wrote none.
 pub fn tags_for_state(
     remote: &BTreeMap<String, String>,
     aws: &AwsContext,
@@ -15,8 +15,9 @@ pub fn tags_for_state(
     let own: BTreeMap<String, String> = remote
         .iter()
         .filter(|(k, v)| {
-            prior.as_ref().is_some_and(|p| p.contains_key(*k))
-                || aws.default_tags.get(*k) != Some(*v)
+            k.as_str() != karpenter_contract::tags::TERRAFORM_OWNER
+                && (prior.as_ref().is_some_and(|p| p.contains_key(*k))
+                    || aws.default_tags.get(*k) != Some(*v))
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();

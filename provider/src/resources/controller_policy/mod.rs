@@ -66,6 +66,26 @@ async fn prune_versions(iam: &aws_sdk_iam::Client, arn: &str, diags: &mut Diagno
     true
 }
 
+/// The ARN of the account's own policy named `name`, if there is one.
+async fn arn_by_name(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<String>, String> {
+    let mut pages = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error_text(&e))?;
+        if let Some(hit) = page
+            .policies()
+            .iter()
+            .find(|x| x.policy_name() == Some(name))
+        {
+            return Ok(hit.arn().map(str::to_string));
+        }
+    }
+    Ok(None)
+}
+
 #[async_trait]
 impl AwsObject for ControllerPolicy {
     type State = Policy;
@@ -139,40 +159,31 @@ impl AwsObject for ControllerPolicy {
         if id.starts_with("arn:") {
             return Some(id.to_string());
         }
-        let iam = iam(aws);
-        let mut pages = iam
-            .list_policies()
-            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-            .into_paginator()
-            .send();
-        let mut found = None;
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(p) => {
-                    if let Some(hit) = p.policies().iter().find(|x| x.policy_name() == Some(id)) {
-                        found = hit.arn().map(str::to_string);
-                        break;
-                    }
-                }
-                Err(e) => {
-                    aws_error(
-                        diags,
-                        "iam:ListPolicies",
-                        &format!("policy {id}"),
-                        &sdk_error_text(&e),
-                    );
-                    return None;
-                }
+        match arn_by_name(&iam(aws), id).await {
+            Ok(Some(arn)) => Some(arn),
+            Ok(None) => {
+                diags.error(
+                    "Policy not found",
+                    format!("No customer-managed IAM policy named {id:?} exists."),
+                );
+                None
+            }
+            Err(why) => {
+                aws_error(diags, "iam:ListPolicies", &format!("policy {id}"), &why);
+                None
             }
         }
-        if found.is_none() {
-            diags.error(
-                "Policy not found",
-                format!("No customer-managed IAM policy named {id:?} exists."),
-            );
-            return None;
-        }
-        found
+    }
+
+    async fn left_by_an_interrupted_apply(
+        &self,
+        aws: &AwsContext,
+        planned: &Policy,
+    ) -> Option<String> {
+        let iam = iam(aws);
+        let arn = arn_by_name(&iam, planned.name.as_deref()?).await.ok()??;
+        let tags = iam.list_policy_tags().policy_arn(&arn).send().await.ok()?;
+        aws.owns(&iam_tag_map(tags.tags())).then_some(arn)
     }
 
     fn imported(_id: &str, _locator: &str) -> Policy {
@@ -253,7 +264,7 @@ impl AwsObject for ControllerPolicy {
             return None;
         };
         let doc = controller_policy(aws, node, queue);
-        let tags = iam_tags(&aws.merged_tags(&planned.tags), diags)?;
+        let tags = iam_tags(&aws.owned_tags(&planned.tags), diags)?;
         let arn = match iam
             .create_policy()
             .policy_name(&name)

@@ -231,6 +231,17 @@ impl AwsObject for ControllerRole {
         })
     }
 
+    async fn left_by_an_interrupted_apply(
+        &self,
+        aws: &AwsContext,
+        planned: &Role,
+    ) -> Option<String> {
+        let name = planned.name.as_deref()?;
+        iam_role::owned(&iam(aws), aws, name)
+            .await
+            .then(|| name.to_string())
+    }
+
     async fn create(&self, op: &Op<'_>, planned: &Role, diags: &mut Diagnostics) -> Option<Role> {
         let aws = op.aws;
         let name = planned.name.clone().unwrap_or_default();

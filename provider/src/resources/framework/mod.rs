@@ -87,6 +87,17 @@ pub trait AwsObject: Send + Sync + 'static {
     ) -> Fetched<Self::State>;
     /// The new state; once the object exists, return its state even on failure so Terraform
     /// keeps track of it.
+    /// The locator of an object that `planned` names, exists already and carries the ownership
+    /// tag for this cluster (`AwsContext::owns`): created by an apply that was stopped before it
+    /// could record it. The create then takes it over: an update from what it is to `planned`.
+    /// None (the default) for objects whose create cannot find its name taken.
+    async fn left_by_an_interrupted_apply(
+        &self,
+        _aws: &AwsContext,
+        _planned: &Self::State,
+    ) -> Option<String> {
+        None
+    }
     async fn create(
         &self,
         op: &Op<'_>,
@@ -130,6 +141,24 @@ fn encode<T: AwsObject>(state: &T::State, from: &Value) -> Value {
         v.set("timeouts", from.get("timeouts").clone());
     }
     v
+}
+
+/// `got` with every top-level attribute that `planned` left unknown (what a create computes, such
+/// as an ARN) taken from `fetched`: an update returns what was planned, and a taken-over object's
+/// computed attributes are only known from reading it.
+fn fill_unknowns(mut got: Value, planned: &Value, fetched: &Value) -> Value {
+    if let (Value::Object(out), Value::Object(plan), Value::Object(read)) =
+        (&mut got, planned, fetched)
+    {
+        for (name, value) in plan {
+            if value.is_unknown()
+                && let Some(known) = read.get(name)
+            {
+                out.insert(name.clone(), known.clone());
+            }
+        }
+    }
+    got
 }
 
 impl<'a> Op<'a> {
@@ -192,6 +221,27 @@ impl<T: AwsObject> Resource for Aws<T> {
         let aws = context(ctx, diags)?;
         let want = decode::<T>(planned, diags)?;
         let op = Op::new(ctx, &aws, T::TIMEOUTS, planned, "create");
+        if let Some(locator) = self.0.left_by_an_interrupted_apply(&aws, &want).await {
+            match self.0.fetch(&aws, &locator, &want, diags).await {
+                Fetched::Found(had) => {
+                    diags.warning(
+                        format!("Took over {} {locator}", T::NOUN),
+                        format!(
+                            "It was not in state but carries this provider's ownership tag for cluster {}: an earlier apply created it and was stopped before it recorded it. It is now brought to the configuration and recorded.",
+                            aws.cluster_name
+                        ),
+                    );
+                    let got = self.0.update(&op, &had, &want, diags).await?;
+                    return Some(fill_unknowns(
+                        encode::<T>(&got, planned),
+                        planned,
+                        &encode::<T>(&had, planned),
+                    ));
+                }
+                Fetched::Gone => {}
+                Fetched::Failed => return None,
+            }
+        }
         let got = self.0.create(&op, &want, diags).await?;
         Some(encode::<T>(&got, planned))
     }
@@ -307,4 +357,35 @@ pub fn assert_model_matches_schema<T: AwsObject>(object: T) {
         &["timeouts"]
     };
     assert_model_matches::<T::State>(T::TYPE_NAME, &block, added);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn object(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn a_taken_over_object_gets_what_the_plan_left_unknown_from_the_read() {
+        let planned = object(&[("name", Value::String("r".into())), ("arn", Value::Unknown)]);
+        let got = object(&[("name", Value::String("r".into())), ("arn", Value::Null)]);
+        let fetched = object(&[
+            ("name", Value::String("other".into())),
+            ("arn", Value::String("arn:aws:iam::1:role/r".into())),
+        ]);
+        let out = fill_unknowns(got, &planned, &fetched);
+        assert_eq!(
+            out.get("arn"),
+            &Value::String("arn:aws:iam::1:role/r".into())
+        );
+        assert_eq!(out.get("name"), &Value::String("r".into()));
+    }
 }

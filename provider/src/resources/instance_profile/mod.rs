@@ -173,6 +173,22 @@ impl AwsObject for InstanceProfile {
         })
     }
 
+    async fn left_by_an_interrupted_apply(
+        &self,
+        aws: &AwsContext,
+        planned: &Profile,
+    ) -> Option<String> {
+        let name = planned.name.as_deref()?;
+        let tags = iam(aws)
+            .list_instance_profile_tags()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .ok()?;
+        aws.owns(&iam_tag_map(tags.tags()))
+            .then(|| name.to_string())
+    }
+
     async fn create(
         &self,
         op: &Op<'_>,
@@ -181,7 +197,7 @@ impl AwsObject for InstanceProfile {
     ) -> Option<Profile> {
         let iam = iam(op.aws);
         let name = planned.name.clone().unwrap_or_default();
-        let tags = iam_tags(&op.aws.merged_tags(&planned.tags), diags)?;
+        let tags = iam_tags(&op.aws.owned_tags(&planned.tags), diags)?;
         let arn = match iam
             .create_instance_profile()
             .instance_profile_name(&name)

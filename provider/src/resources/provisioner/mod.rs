@@ -214,6 +214,14 @@ impl Resource for ProvisionerResource {
         let name = name_of(planned, diags)?;
         match objects::get(&client, &ObjectRef::provisioner(&name)).await {
             Ok(None) => {}
+            // Written by our server-side apply (its field manager is ours) and not in state: an
+            // apply stopped between writing and recording it. Take it over.
+            Ok(Some(obj)) if objects::applied_by_us(&obj) => {
+                diags.warning(
+                    format!("Took over Provisioner {name}"),
+                    "It was not in state but was written by this provider: an earlier apply wrote it and was stopped before it recorded it. It is now brought to the configuration and recorded.",
+                );
+            }
             Ok(Some(_)) => {
                 diags.error_at(
                     AttributePath::attr("name"),

@@ -1,11 +1,11 @@
-"""`make bench` line for the chaos suite (tests/e2e/test_chaos.py), from the report its scenarios
-append to (one JSON object per scenario run):
+"""`make bench` line for the chaos suite (tests/e2e/test_chaos.py and
+tests/provider/test_interrupted_apply.py), from the report their scenarios append to (one JSON
+object per scenario run):
 
   bench chaos scenarios=N faults_injected=... survived=... orphaned_instances=... nodes_without_instance=...
-        pods_not_running=... lost_messages=... handled_twice=... duplicate_launches=...
+        pods_not_running=... lost_messages=... handled_twice=... duplicate_launches=... state_mismatches=...
 
-A scenario survived when everything its invariant check counts is zero. Terraform state is not
-part of the suite yet, so there is no state_mismatches field (docs/testing/chaos.md).
+A scenario survived when everything its invariant check counts is zero (docs/testing/chaos.md).
 
 usage: python bench/chaos_report.py PATH/TO/chaos-report.jsonl
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 COUNTED = ("orphaned_instances", "nodes_without_instance", "pods_not_running", "lost_messages", "handled_twice",
-           "duplicate_launches")
+           "duplicate_launches", "state_mismatches")
 
 
 def count(value) -> int:

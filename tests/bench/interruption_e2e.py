@@ -129,6 +129,14 @@ def deleted_messages(port: int) -> float:
 def replay_at_scale(sqs, url: str, proc, port: int, instances: list[str]) -> str:
     """The replay figure; see the module's docstring."""
     received = "karpenter_interruption_received_messages_total"
+
+    def queue_empty():
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return all(v == "0" for v in attrs.values())
+    # Whatever the earlier phases sent is deleted first, so the deltas are this phase's.
+    procs.wait_for("the earlier messages done", lambda: queue_empty() or None, 300)
+    time.sleep(2)
     before = (deleted_messages(port), counter(port, received), counter(port, received, 'message_type="unparseable"'))
     bodies, bad = replay.mix(REPLAY_MESSAGES, instances)
     sampler = replay.RssSampler(proc.pid)
@@ -140,7 +148,7 @@ def replay_at_scale(sqs, url: str, proc, port: int, instances: list[str]) -> str
         if not proc.alive():
             return True
         sampler.poll()
-        return deleted_messages(port) - before[0] >= REPLAY_MESSAGES or None
+        return deleted_messages(port) - before[0] >= REPLAY_MESSAGES and queue_empty() or None
     procs.wait_for(f"{REPLAY_MESSAGES} messages deleted", all_deleted, 900, interval=0.1)
     seconds = time.time() - start
     sender.join()

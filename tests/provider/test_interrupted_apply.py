@@ -1,8 +1,10 @@
 """Applies and destroys that do not go to plan, through real terraform/tofu against the AWS
 emulator: an apply interrupted (Ctrl-C, then SIGKILL before it winds down) while an object it
 created is not yet in state, and a destroy while a third of the AWS calls fail. Each ends with
-the world and the state agreeing: one object per resource, nothing left after destroy."""
+the world and the state agreeing: one object per resource, nothing left after destroy. What each
+found is appended to the chaos report (`state_mismatches`, docs/testing/chaos.md)."""
 
+import json
 import os
 import signal
 import time
@@ -11,9 +13,9 @@ import pytest
 
 from bootstrap_support import attached, leftovers
 from conftest import REGION
-from harness import procs
+from harness import paths, procs
 from slow_proxy import SlowProxy
-from test_bootstrap_iam import BASE, IAM_ADDRESSES, STACK, DEFAULT_TAGS, converged
+from test_bootstrap_iam import BASE, DEFAULT_TAGS, IAM_ADDRESSES, STACK
 
 ADDRESSES = ["karpenter_interruption_queue.q", *(a for a, _ in IAM_ADDRESSES)]
 
@@ -22,19 +24,32 @@ def write(ws, endpoint: str) -> None:
     ws.write(STACK % dict(team="platform", node_extra="", role_extra=""), endpoint, DEFAULT_TAGS)
 
 
-def one_of_each(aws) -> None:
-    """Exactly one object per resource: nothing was created twice."""
+def mismatches(ws, aws) -> list[str]:
+    """Where state and AWS disagree: a resource not in state, an object made twice or missing."""
     iam = aws.client("iam", REGION)
-    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
-    assert sorted(r for r in roles if r.startswith("Karpenter")) == [
-        "KarpenterControllerRole-demo", "KarpenterNodeRole-demo"], roles
+    found = [f"not in state: {a}" for a in ADDRESSES if a not in ws.state_list()]
+    roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("Karpenter"))
     policies = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
-    assert policies == ["KarpenterControllerPolicy-demo"], policies
-    profiles = iam.list_instance_profiles()["InstanceProfiles"]
-    assert [(p["InstanceProfileName"], [r["RoleName"] for r in p["Roles"]]) for p in profiles] == [
-        ("KarpenterNodeInstanceProfile-demo", ["KarpenterNodeRole-demo"])], profiles
-    assert len(aws.client("sqs", REGION).list_queues()["QueueUrls"]) == 1
-    assert attached(iam, "KarpenterNodeRole-demo") == BASE
+    profiles = [(p["InstanceProfileName"], [r["RoleName"] for r in p["Roles"]])
+                for p in iam.list_instance_profiles()["InstanceProfiles"]]
+    queues = aws.client("sqs", REGION).list_queues().get("QueueUrls", [])
+    for what, got, want in [
+        ("roles", roles, ["KarpenterControllerRole-demo", "KarpenterNodeRole-demo"]),
+        ("policies", policies, ["KarpenterControllerPolicy-demo"]),
+        ("instance profiles", profiles, [("KarpenterNodeInstanceProfile-demo", ["KarpenterNodeRole-demo"])]),
+        ("queues", len(queues), 1),
+    ]:
+        if got != want:
+            found.append(f"{what}: {got}")
+    if "KarpenterNodeRole-demo" in roles and attached(iam, "KarpenterNodeRole-demo") != BASE:
+        found.append(f"node role policies: {attached(iam, 'KarpenterNodeRole-demo')}")
+    return found
+
+
+def report(name: str, faults: list[str], state_mismatches: list[str]) -> None:
+    with (paths.WORK / "chaos-report.jsonl").open("a") as out:
+        out.write(json.dumps({"scenario": name, "faults": len(faults), "detail": faults,
+                              "state_mismatches": state_mismatches}) + "\n")
 
 
 # (the call after which, the call held): the apply is killed while the held call waits, so the
@@ -64,13 +79,15 @@ def test_an_apply_interrupted_then_killed_midway_converges_on_the_next_with_noth
         recorded = set(ws.state_list())
         assert set(ADDRESSES) - recorded, f"everything was recorded before the kill: {recorded}"
 
-        again = ws.run("apply", "-auto-approve")
+        again = ws.run("apply", "-auto-approve", check=False)
+        found = mismatches(ws, aws) if again.returncode == 0 else [f"apply failed: {again.stderr[-500:]}"]
+        if ws.run("plan", "-detailed-exitcode", check=False).returncode != 0:
+            found.append("the plan after that apply is not empty")
+        ws.run("destroy", "-auto-approve", check=False)
+        found += [f"left after destroy: {x}" for x in leftovers(aws)]
+        report(f"{ws.cli.rsplit('/', 1)[-1]} apply killed: {point}", ["SIGINT", "SIGKILL"], found)
+        assert found == [], found
         assert "Took over" in again.stdout + again.stderr, again.stdout + again.stderr
-        assert sorted(ws.state_list()) == sorted(ADDRESSES)
-        converged(ws)
-        one_of_each(aws)
-        ws.run("destroy", "-auto-approve")
-        assert leftovers(aws) == []
     finally:
         proxy.close()
 
@@ -80,11 +97,14 @@ def test_destroy_while_a_third_of_the_aws_calls_fail_removes_everything(ws, aws)
     try:
         write(ws, proxy.url)
         ws.run("apply", "-auto-approve")
-        one_of_each(aws)
+        assert mismatches(ws, aws) == []
         proxy.fail_every = 3
-        ws.run("destroy", "-auto-approve")
+        destroy = ws.run("destroy", "-auto-approve", check=False)
+        found = [] if destroy.returncode == 0 else [f"destroy failed: {destroy.stderr[-500:]}"]
+        found += [f"still in state: {a}" for a in ws.state_list()] + [f"left: {x}" for x in leftovers(aws)]
+        report(f"{ws.cli.rsplit('/', 1)[-1]} destroy with a third of the calls failing",
+               [f"{proxy.failed} injected 503s"], found)
         assert proxy.failed > 0
-        assert ws.state_list() == []
-        assert leftovers(aws) == []
+        assert found == [], found
     finally:
         proxy.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -71,8 +70,7 @@ class Links:
 
     def kill(self, controller) -> None:
         """SIGKILL: no shutdown path runs."""
-        os.killpg(controller.proc.pid, signal.SIGKILL)
-        procs.wait_for("controller gone", lambda: not controller.proc.alive(), 10)
+        procs.kill(controller.proc)
         self.kills += 1
 
     def report(self, found: dict) -> None:
@@ -179,6 +177,23 @@ def test_the_api_server_down_for_30s_mid_provisioning_loses_nothing(cluster, aws
     procs.wait_for("the first launch", launched(), DEADLINE_S, interval=0.2)
     with links.api.down():
         time.sleep(30)
+    found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
+    controller.stop()
+    found["restarts"] = controller.restarts
+    links.report(found)
+    found.pop("restarts")
+    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0}, found
+
+
+def test_etcd_and_the_api_server_killed_and_restarted_mid_provisioning_lose_nothing(cluster, aws, env, links):
+    ns, pods = env["namespace"], 8
+    controller = Supervisor(links, env["start"], registration_timeout=REGISTRATION_TIMEOUT, **links.settings())
+    workload(cluster, ns, pods)
+    procs.wait_for("the first launch", launched(), DEADLINE_S, interval=0.2)
+    # Both SIGKILLed (no graceful shutdown, watches cut mid-stream), down for 10 s, then started
+    # again on the same data and ports.
+    cluster.restart("etcd", "kube-apiserver", down=10)
+    links.injected_by_hand("etcd and kube-apiserver SIGKILLed, restarted after 10 s")
     found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
     controller.stop()
     found["restarts"] = controller.restarts

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,19 @@ class Cluster:
         dead = [p for p in self.procs if not p.alive()]
         if dead:
             raise RuntimeError("; ".join(f"{p.name} exited:\n{p.tail()}" for p in dead))
+
+    def restart(self, *names: str, down: float = 0.0) -> None:
+        """SIGKILLs the named control-plane processes (e.g. "etcd", "kube-apiserver"), waits
+        `down` seconds, starts them again in the order given, and waits for the API server."""
+        chosen = [p for name in names for p in self.procs if p.name == name]
+        for p in chosen:
+            procs.kill(p)
+        time.sleep(down)
+        for p in chosen:
+            self.procs[self.procs.index(p)] = procs.restart(p)
+        session = self.api()
+        procs.wait_for("kube-apiserver /readyz after the restart",
+                       lambda: session.get(f"{self.server}/readyz", timeout=2).ok, 90, interval=0.25)
 
     def stop(self) -> None:
         procs.stop_all(self.dir)

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -43,6 +43,9 @@ class Proc:
     name: str
     pid: int
     log: Path
+    # How it was started, so that `restart` can start it again the same way.
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
 
     def alive(self) -> bool:
         try:
@@ -78,7 +81,21 @@ def start(name: str, argv: list[str], state_dir: Path, env: dict[str, str] | Non
             start_new_session=True,
         )
     (state_dir / f"{name}.pid").write_text(str(child.pid))
-    return Proc(name, child.pid, log)
+    return Proc(name, child.pid, log, list(argv), env)
+
+
+def kill(proc: Proc) -> None:
+    """SIGKILL to the process group, no grace: nothing of its shutdown path runs."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    wait_for(f"{proc.name} gone", lambda: not proc.alive(), 10, interval=0.05)
+
+
+def restart(proc: Proc) -> Proc:
+    """The same command started again (same log, same pid file), once `proc` has exited."""
+    return start(proc.name, proc.argv, proc.log.parent, proc.env)
 
 
 def stop_pid(pid: int, grace: float = 10.0) -> None:

@@ -20,7 +20,7 @@ import yaml
 from harness import paths, procs
 from harness import toxiproxy as toxiproxy_mod
 
-from test_interruption import app, instance_of, instance_state, make_queue, metric, put_event, wait_running
+from test_interruption import app, app_pods, instance_of, instance_state, make_queue, metric, pdb, put_event, wait_running
 from test_provisioning import (  # noqa: F401
     CLUSTER, NAMESPACE, REGION, all_running, apply, deployment, env, nodes, provisioner, running_instances,
 )
@@ -258,6 +258,36 @@ def test_a_controller_killed_between_create_fleet_and_the_node_leaves_no_orphan(
     # The new leader writes the Nodes of what the killed one launched, and launches nothing again.
     assert orphans <= named, f"instances launched by the killed controller and not adopted: {orphans - named}"
     assert found["duplicate_launches"] == 0, found
+
+
+def test_a_controller_killed_mid_drain_leaves_the_next_one_to_finish_it(cluster, aws, env, links):
+    ns = env["namespace"]
+    apply(cluster, provisioner("default", ["spot"]))
+    first = env["start"](**links.settings())
+    apply(cluster, pdb("web", ns, 0))
+    apply(cluster, app("web", ns, 4))
+    running = wait_running(cluster, ns, "web", 4)
+    victim = running[0]["spec"]["nodeName"]
+    instance = instance_of(next(n for n in nodes(cluster) if n["metadata"]["name"] == victim))
+    # The PDB lets no pod go: the drain starts (cordon, replacement, evictions refused) and holds.
+    cluster.kubectl("delete", "node", victim, "--wait=false")
+
+    def cordoned():
+        node = next((n for n in nodes(cluster) if n["metadata"]["name"] == victim), None)
+        return node and node["spec"].get("unschedulable") or None
+    procs.wait_for("the drain under way (the node cordoned)", cordoned, DEADLINE_S, interval=0.5)
+    time.sleep(5)  # a few drain passes, each held by the PDB
+    links.kill(first)
+    env["start"](name="controller-2", **links.settings())
+    # The budget now lets the pods go one at a time: the new controller must finish the drain.
+    cluster.kubectl("patch", "pdb", "web", "-n", ns, "--type=merge", "-p", '{"spec":{"maxUnavailable":1}}')
+    procs.wait_for("the drained node gone", lambda: victim not in {n["metadata"]["name"] for n in nodes(cluster)}
+                   or None, DEADLINE_S, interval=1)
+    found = settled(cluster, ns, 4, DEADLINE_S)
+    found["instance_left_running"] = [] if instance_state(instance) in ("shutting-down", "terminated") else [instance]
+    links.report(found)
+    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0,
+                     "instance_left_running": []}, found
 
 
 def test_the_api_server_down_for_30s_mid_interruption_plan_loses_no_message(cluster, aws, env, links):

@@ -10,11 +10,13 @@
 //! - [`provisioning`]: unschedulable pods -> batch -> scheduling -> launch -> Node objects;
 //!   [`controllers`]: what the leader runs.
 //! - [`termination`] (node finalizer), [`disruption`]
-//!   (emptiness, expiry), [`interruption`] (queue processor), [`gc`] (orphaned instances, templates).
+//!   (emptiness, expiry), [`interruption`] (queue processor), [`gc`] (orphaned instances, templates),
+//!   [`adopt`] (a new leader records what the previous one launched but did not).
 //! - [`runtime`]: `karpenter-controller run`: builds the parts and runs them until a signal.
 //! - [`imds_monitor`]: `karpenter-controller imds-monitor`: the per-node IMDS watcher.
 #![forbid(unsafe_code)]
 
+pub mod adopt;
 pub mod clock;
 pub mod cloud;
 pub mod controllers;

@@ -79,7 +79,7 @@ def test_iam_bootstrap_lifecycle(ws, aws):
     trust = policy_doc(role["AssumeRolePolicyDocument"])
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
     assert attached(iam, "KarpenterNodeRole-demo") == BASE
-    assert role_tags(iam, "KarpenterNodeRole-demo") == {"team": "platform", "owner": "tests"}
+    assert role_tags(iam, "KarpenterNodeRole-demo") == {"team": "platform", "owner": "tests", "karpenter.sh/terraform-owner": "demo"}
 
     # Instance profile carries the node role.
     profile = iam.get_instance_profile(InstanceProfileName="KarpenterNodeInstanceProfile-demo")["InstanceProfile"]
@@ -124,7 +124,7 @@ def test_iam_bootstrap_lifecycle(ws, aws):
     assert "2 to change" in plan.stdout and "0 to destroy" in plan.stdout
     ws.run("apply", "-auto-approve")
     assert attached(iam, "KarpenterNodeRole-demo") == sorted(BASE + [S3_READ])
-    assert role_tags(iam, "KarpenterNodeRole-demo") == {"team": "infra", "owner": "tests"}
+    assert role_tags(iam, "KarpenterNodeRole-demo") == {"team": "infra", "owner": "tests", "karpenter.sh/terraform-owner": "demo"}
     ctl_trust = policy_doc(iam.get_role(RoleName="KarpenterControllerRole-demo")["Role"]["AssumeRolePolicyDocument"])
     st = ctl_trust["Statement"][0]
     assert st["Principal"] == {"Federated": oidc}

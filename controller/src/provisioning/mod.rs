@@ -7,12 +7,10 @@
 //! - [`node`]: the Node object per launched instance; [`cost`]: the cost gauge;
 //!   [`usage`]: provisioner usage for limits, status and gauges.
 //! - [`registration`]: launches that never registered are terminated.
-//! - [`adopt`]: a new leader writes the Nodes of instances a previous one launched but did not record.
 //! - [`events`]: events on pods; [`batch`]: one batch from decision to Node objects.
 //!
 //! The controller never binds pods: it creates capacity and the kube-scheduler binds.
 
-pub mod adopt;
 pub mod batch;
 pub mod batcher;
 pub mod cluster_facts;

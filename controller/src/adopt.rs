@@ -18,10 +18,11 @@ use k8s_openapi::jiff::Timestamp;
 use karpenter_core::api::labels;
 use kube::api::{Api, PostParams};
 
-use super::Provisioning;
-use super::node::{LaunchedNode, node_object};
 use crate::cloud::{Instance, InstanceState, to_core};
 use crate::metrics::NodeLabels;
+use crate::provisioning::Provisioning;
+use crate::provisioning::batch::DEFAULT_EPHEMERAL_GIB;
+use crate::provisioning::node::{LaunchedNode, node_object};
 use crate::state::ClusterState;
 use crate::termination::node as ournode;
 
@@ -96,8 +97,7 @@ impl Provisioning {
             let Some(info) = catalog.get(&instance.instance_type) else {
                 continue;
             };
-            let core_type =
-                to_core::instance_type(info, &self.ice, super::batch::DEFAULT_EPHEMERAL_GIB);
+            let core_type = to_core::instance_type(info, &self.ice, DEFAULT_EPHEMERAL_GIB);
             let capacity_type = instance.capacity_type.to_string();
             let price = core_type
                 .offerings

@@ -170,6 +170,15 @@ def launched(count: int = 1):
     return lambda: len(running_instances()) >= count or None
 
 
+def lost_nothing_after_provisioning(cluster, ns: str, pods: int, controller, links) -> None:
+    """The end of a mid-provisioning scenario: `world` settled, reported (with the supervisor's
+    restarts) and asserted clean."""
+    found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
+    controller.stop()
+    links.report({**found, "restarts": controller.restarts})
+    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0}, found
+
+
 def test_the_api_server_down_for_30s_mid_provisioning_loses_nothing(cluster, aws, env, links):
     ns, pods = env["namespace"], 12
     controller = Supervisor(links, env["start"], registration_timeout=REGISTRATION_TIMEOUT, **links.settings())
@@ -177,12 +186,7 @@ def test_the_api_server_down_for_30s_mid_provisioning_loses_nothing(cluster, aws
     procs.wait_for("the first launch", launched(), DEADLINE_S, interval=0.2)
     with links.api.down():
         time.sleep(30)
-    found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
-    controller.stop()
-    found["restarts"] = controller.restarts
-    links.report(found)
-    found.pop("restarts")
-    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0}, found
+    lost_nothing_after_provisioning(cluster, ns, pods, controller, links)
 
 
 def test_etcd_and_the_api_server_killed_and_restarted_mid_provisioning_lose_nothing(cluster, aws, env, links):
@@ -194,12 +198,7 @@ def test_etcd_and_the_api_server_killed_and_restarted_mid_provisioning_lose_noth
     # again on the same data and ports.
     cluster.restart("etcd", "kube-apiserver", down=10)
     links.injected_by_hand("etcd and kube-apiserver SIGKILLed, restarted after 10 s")
-    found = settled(cluster, ns, pods, DEADLINE_S + GC_WAIT_S)
-    controller.stop()
-    found["restarts"] = controller.restarts
-    links.report(found)
-    found.pop("restarts")
-    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0}, found
+    lost_nothing_after_provisioning(cluster, ns, pods, controller, links)
 
 
 def test_the_emulator_at_5s_per_call_still_launches_and_terminates_everything(cluster, aws, env, links):

@@ -23,12 +23,18 @@ pub struct RemoteRole {
     pub attached: BTreeSet<String>,
 }
 
-/// Whether the role exists and this provider created it for this cluster (`AwsContext::owns`).
-pub async fn owned(iam: &aws_sdk_iam::Client, aws: &AwsContext, name: &str) -> bool {
-    match iam.list_role_tags().role_name(name).send().await {
-        Ok(o) => aws.owns(&iam_tag_map(o.tags())),
-        Err(_) => false,
-    }
+/// The role's name when it exists and this provider created it for this cluster
+/// (`AwsContext::owns`): what `AwsObject::left_by_an_interrupted_apply` asks of both roles.
+pub async fn owned(aws: &AwsContext, name: Option<&str>) -> Option<String> {
+    let name = name?;
+    let tags = super::aws::iam(aws)
+        .list_role_tags()
+        .role_name(name)
+        .send()
+        .await
+        .ok()?;
+    aws.owns(&iam_tag_map(tags.tags()))
+        .then(|| name.to_string())
 }
 
 /// Reads a role.

@@ -140,10 +140,7 @@ impl AwsObject for NodeRole {
         aws: &AwsContext,
         planned: &Role,
     ) -> Option<String> {
-        let name = planned.name.as_deref()?;
-        iam_role::owned(&iam(aws), aws, name)
-            .await
-            .then(|| name.to_string())
+        iam_role::owned(aws, planned.name.as_deref()).await
     }
 
     async fn create(&self, op: &Op<'_>, planned: &Role, diags: &mut Diagnostics) -> Option<Role> {

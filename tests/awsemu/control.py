@@ -11,7 +11,13 @@
                                          -> 200 {"arn": ...}: an ACTIVE EKS cluster whose DescribeCluster answers
                                             with these coordinates (moto would invent an endpoint and CA), so
                                             controllers discover the local cluster the way they discover EKS
-Faults are described in faults.py; POST /moto-api/reset clears them too.
+  GET    /_awsemu/iam-audit[?principal=S] -> {"checks": [...], "dropped": n}: every authorisation decided for
+                                            IAM principals whose ARN contains S (iam_audit.py)
+  DELETE /_awsemu/iam-audit              -> {"cleared": n}
+  PUT    /_awsemu/launch-templates/<region>/<name>/created  {"secondsAgo": n}
+                                         -> 200: the template (and its versions) created n seconds ago, so
+                                            a test sees what a controller does with an old template
+Faults are described in faults.py; POST /moto-api/reset clears them and the IAM audit too.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import catalog, prices
 from .faults import STORE, FaultError
+from .iam_audit import AUDIT
 
 PREFIX = "/_awsemu"
 
@@ -113,6 +120,38 @@ def _eks_cluster(request: Request, name: str) -> Response:
     return _json({"arn": cluster.arn})
 
 
+def _iam_audit(request: Request) -> Response:
+    if request.method == "GET":
+        return _json(AUDIT.to_json(request.args.get("principal", "")))
+    if request.method == "DELETE":
+        return _json({"cleared": AUDIT.clear()})
+    return _error(f"method {request.method} not allowed", 405)
+
+
+def _launch_template_created(request: Request, rest: str) -> Response:
+    from datetime import timedelta
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    region, _, name = rest.removesuffix("/created").partition("/")
+    if request.method != "PUT" or not rest.endswith("/created"):
+        return _error(f"unknown {request.method} {request.path}", 404)
+    try:
+        body = json.loads(request.get_data() or b"null")
+        seconds = int(body["secondsAgo"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        return _error(f"body must be {{\"secondsAgo\": <int>}}: {err}")
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+    template = next((t for t in backend.launch_templates.values() if t.name == name), None)
+    if template is None:
+        return _error(f"no launch template {name!r} in {region}", 404)
+    # moto answers some calls with the template's time and others with its versions'.
+    for obj in [template, *template.versions]:
+        obj.create_time -= timedelta(seconds=seconds)
+    return _json({"id": template.id})
+
+
 def handle(request: Request) -> Response:
     path = request.path[len(PREFIX):]
     if path == "/health":
@@ -121,6 +160,10 @@ def handle(request: Request) -> Response:
         return _faults(request, path[len("/faults"):])
     if path == "/prices" and request.method == "GET":
         return _prices(request)
+    if path == "/iam-audit":
+        return _iam_audit(request)
+    if path.startswith("/launch-templates/"):
+        return _launch_template_created(request, path[len("/launch-templates/"):])
     if path.startswith("/eks-clusters/"):
         return _eks_cluster(request, path[len("/eks-clusters/"):])
     return _error(f"unknown path {request.path}", 404)

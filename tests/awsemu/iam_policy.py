@@ -173,13 +173,3 @@ def decide(documents: Iterable[Mapping[str, Any]], check: Check) -> Decision:
                 allowed = True
     return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
 
-
-def first_refusal(documents: list[Mapping[str, Any]],
-                  checks: Iterable[Check]) -> tuple[Check, Decision] | None:
-    """The first check the documents do not allow, with why; None when every check is allowed."""
-    for check in checks:
-        decision = decide(documents, check)
-        if decision is not Decision.ALLOW:
-            return check, decision
-    return None
-

@@ -22,6 +22,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Callable, Iterable  # noqa: E402
 
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -32,6 +33,8 @@ from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from . import control, pricing_api  # noqa: E402
 from .faults import STORE  # noqa: E402
+from .iam_audit import AUDIT  # noqa: E402
+from .patches import iam_enforce  # noqa: E402
 from .patches import install_all  # noqa: E402
 
 RESET_PATH = "/moto-api/reset"
@@ -51,13 +54,17 @@ class EmulatorApp:
             return control.handle(Request(environ))(environ, start_response)
         if target.startswith(pricing_api.TARGET_PREFIX):
             request = Request(environ)
-            status, body = pricing_api.handle(target, request.get_data())
+            raw = request.get_data()
+            refused = iam_enforce.authorize_pricing(DEFAULT_ACCOUNT_ID, request.headers, path or "/", raw,
+                                                    target[len(pricing_api.TARGET_PREFIX):])
+            status, body = refused or pricing_api.handle(target, raw)
             response = Response(json.dumps(body), status=status, mimetype="application/x-amz-json-1.1")
             return response(environ, start_response)
         if path == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
             # moto resets every backend; our seeds come back through the patched constructors.
             body = list(self.moto_app(environ, start_response))
             STORE.clear()
+            AUDIT.clear()
             return body
         return self.moto_app(environ, start_response)
 

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import boto3
+import requests
 import pytest
 from botocore.exceptions import ClientError
 
@@ -201,3 +202,23 @@ def test_a_rest_service_is_authorised_by_its_resource(world) -> None:
     assert eks.describe_cluster(name=CLUSTER)["cluster"]["name"] == CLUSTER
     message = refused(lambda: eks.describe_cluster(name="other"), "AccessDeniedException")
     assert "cluster/other" in message, message
+
+
+def test_the_pricing_api_is_authorised_and_every_decision_is_in_the_audit(aws) -> None:
+    def without_pricing(policy: dict) -> dict:
+        policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "ReadPrices"]
+        return policy
+
+    world = World(aws.region, without_pricing)
+    requests.delete(f"{aws.endpoint}/_awsemu/iam-audit", timeout=10).raise_for_status()
+    message = refused(lambda: world.client("pricing").get_products(ServiceCode="AmazonEC2", MaxResults=1),
+                      "AccessDeniedException")
+    assert "pricing:GetProducts" in message
+    world.client("ec2").describe_subnets()
+    audit = requests.get(f"{aws.endpoint}/_awsemu/iam-audit",
+                         params={"principal": f"assumed-role/KarpenterController-{CLUSTER}/"}, timeout=10).json()
+    decided = {(c["action"], c["decision"]) for c in audit["checks"]}
+    assert decided == {("pricing:GetProducts", "implicit-deny"), ("ec2:DescribeSubnets", "allow")}, decided
+    # The harness's root calls are not principals' and are not recorded.
+    assert all("KarpenterController" in c["principal"] for c in
+               requests.get(f"{aws.endpoint}/_awsemu/iam-audit", timeout=10).json()["checks"])

@@ -77,11 +77,15 @@ class Controller:
 
 
 def start_controller(cluster, state_dir: Path, name: str = "controller", kubeconfig: Path | None = None,
-                     env: dict[str, str] | None = None, **settings: str) -> Controller:
-    """The controller as a host process; `kubeconfig` and `env` override the cluster's and the
-    emulator's addresses (the chaos suite points them at its fault-injecting proxies)."""
+                     env: dict[str, str] | None = None, policy_edit=None, **settings: str) -> Controller:
+    """The controller as a host process, signing as its role session with exactly the policy the
+    provider installs (so every scenario runs under IAM enforcement); `kubeconfig` and `env`
+    override the cluster's and the emulator's addresses (the chaos suite points them at its
+    fault-injecting proxies); `policy_edit` changes the policy first (aws.controller_role_env)."""
     port = procs.free_port()
-    env = {"RUST_LOG": "info,kube=warn", "POD_NAME": name, **(env or {})}
+    env = {"RUST_LOG": "info,kube=warn", "POD_NAME": name,
+           **aws_harness.controller_role_env(CLUSTER, REGION, settings.get("interruption_queue"), policy_edit),
+           **(env or {})}
     argv = [
         str(controller_binary()), "run",
         "--kubeconfig", str(kubeconfig or cluster.kubeconfig),
@@ -227,7 +231,11 @@ def env(cluster, aws, run_dir, request):
         c.stop()
     # And any started that never answered /readyz (a restart while the API server was down).
     procs.stop_all(state)
+    refusals = aws_harness.controller_refusals(CLUSTER)
     cleanup(cluster, namespace)
+    # Least privilege: the scenario needed nothing the provider's policy does not grant.
+    assert not refusals or request.node.get_closest_marker("refusals_expected"), (
+        f"the emulator refused the controller {len(refusals)} authorisations, first: {refusals[0]}")
 
 
 def node_type(node: dict) -> str:

@@ -20,3 +20,11 @@ def go_component(name: str) -> Path:
         text=True,
     ).stdout.strip()
     return Path(out.splitlines()[-1])
+
+
+def cargo_binary(name: str, profile: str = "debug") -> Path:
+    """A binary of this workspace, which `make test` builds before pytest runs."""
+    binary = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / profile / name
+    if not binary.exists():
+        raise FileNotFoundError(f"{binary} is missing: run `cargo build --bins` first")
+    return binary

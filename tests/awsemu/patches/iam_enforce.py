@@ -6,7 +6,8 @@ policy: it matches Action only (a statement scoped to ARNs never matches its res
 Condition it cannot fill turns an Allow into a Deny. A controller tested against that proves nothing
 about the policy the provider installs.
 
-What we do instead, in front of every moto action (and our Pricing API):
+What we do instead, in front of every moto action (and our Pricing API), recording every decision
+in iam_audit.AUDIT:
   - A request signed with an access key that the account's IAM knows (an STS session of a role, as
     the controller gets from AssumeRoleWithWebIdentity, or an IAM user's key) is the principal's:
     its SigV4 signature is verified (moto's code) and every authorisation the request needs is
@@ -41,6 +42,7 @@ from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
 from .. import iam_policy
+from ..iam_audit import AUDIT
 from .fleet import tags_by_resource
 from ..iam_policy import Check, Decision
 
@@ -423,6 +425,18 @@ def refusal(service: str, json_protocol: bool, message: str) -> _RESTError:
     return error
 
 
+def _decide(principal: Principal, checks: Checks) -> tuple[Check, Decision] | None:
+    """Every check decided and recorded (the audit must show everything a request needed, not
+    only up to its first refusal); the first refusal, if any."""
+    refused = None
+    for check in checks:
+        decision = iam_policy.decide(principal.documents, check)
+        AUDIT.record(principal.arn, check, decision)
+        if refused is None and decision is not Decision.ALLOW:
+            refused = check, decision
+    return refused
+
+
 def authorize(response: BaseResponse) -> _RESTError | None:
     """None when the request may proceed; otherwise the error to answer with."""
     headers = response.headers
@@ -436,36 +450,53 @@ def authorize(response: BaseResponse) -> _RESTError | None:
     action = response._get_action()
     json_protocol = (bool(headers.get("X-Amz-Target")) or "json" in (headers.get("Content-Type") or "")
                      or service in REST_JSON_SERVICES)
-    bad_signature = _signature_error(response, action)
+    path = response.raw_path
+    query = response.uri.partition("?")[2] if "?" in response.uri else ""
+    if query:
+        path += "?" + query
+    # moto re-signs `data` when it has no raw body (it parsed a form POST into `data`); a bodiless
+    # GET (EKS DescribeCluster) was signed over an empty payload, not over the parameters moto
+    # parsed from its path.
+    bodiless = response.method in ("GET", "HEAD", "DELETE") and not response.raw_body
+    bad_signature = _signature_error(response.current_account, response.method, path,
+                                     "" if bodiless else response.data, response.raw_body, headers, action)
     if bad_signature is not None:
         return bad_signature
     if (service, action) == ("sts", "GetCallerIdentity"):
         return None
-    req = _Request(response, region, principal)
-    refused = iam_policy.first_refusal(principal.documents, checks_for(req, service, action))
+    refused = _decide(principal, checks_for(_Request(response, region, principal), service, action))
     if refused is None:
         return None
     check, decision = refused
     return refusal(service, json_protocol, refusal_message(principal.arn, check, decision))
 
 
-def _signature_error(response: BaseResponse, action: str) -> _RESTError | None:
+def authorize_pricing(account: str, headers: Any, path: str, body: bytes, action: str) -> tuple[int, dict] | None:
+    """The same for our Pricing API, which answers before moto sees the request (JSON protocol;
+    Price List actions have no resource-level permissions): None, or (status, error body)."""
+    key = _access_key_id(headers)
+    principal = principal_for(account, key) if key is not None else None
+    if principal is None:
+        return None
+    region, _ = _signing_scope(headers)
+    bad_signature = _signature_error(account, "POST", path, body.decode(errors="replace"), body, headers, action)
+    if bad_signature is not None:
+        return bad_signature.code, {"__type": bad_signature.error_type, "message": bad_signature.message}
+    base = {"aws:requestedregion": (region,), "aws:principalarn": (principal.arn,)}
+    refused = _decide(principal, [Check(f"pricing:{action}", "*", base)])
+    if refused is None:
+        return None
+    check, decision = refused
+    return 400, {"__type": "AccessDeniedException", "message": refusal_message(principal.arn, check, decision)}
+
+
+def _signature_error(account: str, method: str, path: str, data: Any, body: Any, headers: Any,
+                     action: str) -> _RESTError | None:
     from moto.iam.access_control import IAMRequest
 
-    path = response.raw_path
-    query = response.uri.partition("?")[2] if "?" in response.uri else ""
-    if query:
-        path += "?" + query
     try:
-        # moto re-signs `data` when it has no raw body (it parsed a form POST into `data`); a
-        # bodiless GET (EKS DescribeCluster) was signed over an empty payload, not over the
-        # parameters moto parsed from its path.
-        bodiless = response.method in ("GET", "HEAD", "DELETE") and not response.raw_body
-        request = IAMRequest(
-            account_id=response.current_account, method=response.method, path=path,
-            data="" if bodiless else response.data, body=response.raw_body,
-            headers=response.headers, action=action,
-        )
+        request = IAMRequest(account_id=account, method=method, path=path, data=data, body=body,
+                             headers=headers, action=action)
         request.check_signature()
     except _RESTError as error:
         return error

@@ -34,56 +34,43 @@ const fn rule(
     }
 }
 
-/// The controller, cluster-wide.
+/// The controller, cluster-wide. Each verb is one some request of the controller needs: the
+/// e2e suite runs the controller with exactly these rules and
+/// `tests/e2e/test_least_privilege.py` names, for every verb, a request that used it.
 pub const CONTROLLER_CLUSTER_RULES: &[Rule] = &[
-    rule(
-        &["karpenter.sh"],
-        &["provisioners"],
-        &["get", "list", "watch", "update", "patch"],
-    ),
-    rule(
-        &["karpenter.sh"],
-        &["provisioners/status"],
-        &["get", "update", "patch"],
-    ),
+    // Read through watches; the status carries node count and resources.
+    rule(&["karpenter.sh"], &["provisioners"], &["list", "watch"]),
+    rule(&["karpenter.sh"], &["provisioners/status"], &["patch"]),
     rule(
         &[""],
         &["nodes"],
-        &[
-            "get", "list", "watch", "create", "update", "patch", "delete",
-        ],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
-    // create/delete: the placeholder pods that hold a replacement's room during an interruption.
-    rule(
-        &[""],
-        &["pods"],
-        &["get", "list", "watch", "create", "delete"],
-    ),
+    // create/delete: the placeholder pods that hold a replacement's room during an interruption,
+    // and pods a drain past its grace period deletes.
+    rule(&[""], &["pods"], &["list", "watch", "create", "delete"]),
     rule(&[""], &["pods/eviction"], &["create"]),
-    rule(&[""], &["events"], &["create", "patch"]),
+    // kube's event recorder: create, then patch the series of a repeated event.
     rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
-    rule(&["apps"], &["daemonsets"], &["get", "list", "watch"]),
-    rule(
-        &["policy"],
-        &["poddisruptionbudgets"],
-        &["get", "list", "watch"],
-    ),
+    rule(&["apps"], &["daemonsets"], &["list", "watch"]),
+    rule(&["policy"], &["poddisruptionbudgets"], &["list", "watch"]),
 ];
 
-/// The controller, in its own namespace only: its settings and its leader-election Lease.
+/// The controller, in its own namespace only: its settings (read once at start) and its
+/// leader-election Lease.
 pub const CONTROLLER_NAMESPACE_RULES: &[Rule] = &[
     Rule {
         api_groups: &[""],
         resources: &["configmaps"],
         resource_names: &[SETTINGS_CONFIGMAP],
-        verbs: &["get", "list", "watch"],
+        verbs: &["get"],
     },
     rule(&["coordination.k8s.io"], &["leases"], &["create"]),
     Rule {
         api_groups: &["coordination.k8s.io"],
         resources: &["leases"],
         resource_names: &[LEASE_NAME],
-        verbs: &["get", "update", "patch"],
+        verbs: &["get", "update"],
     },
 ];
 
@@ -109,7 +96,7 @@ mod tests {
         assert_eq!(
             to_json(&CONTROLLER_NAMESPACE_RULES[..1]),
             serde_json::json!([{"apiGroups": [""], "resources": ["configmaps"],
-                                "resourceNames": ["karpenter-settings"], "verbs": ["get", "list", "watch"]}])
+                                "resourceNames": ["karpenter-settings"], "verbs": ["get"]}])
         );
         assert!(
             to_json(IMDS_MONITOR_RULES)[0]

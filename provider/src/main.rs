@@ -1,6 +1,6 @@
 //! Binary edge: started by Terraform it serves the plugin protocol; `docs` writes the registry
-//! docs, `chart` the controller's Helm chart and `controller-policy` the controller's IAM policy
-//! (for installs without Terraform); anything else explains how the binary is meant to be used
+//! docs, `chart` the controller's Helm chart, `controller-policy` the controller's IAM policy
+//! (for installs without Terraform) and `controller-rbac` its RBAC rules; anything else explains how the binary is meant to be used
 //! and exits non-zero.
 #![forbid(unsafe_code)]
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use karpenter_contract::iam_policy;
+use karpenter_contract::{iam_policy, rbac};
 use terraform_provider_karpenter::plugin::handshake::{
     HandshakeError, PluginEnv, not_a_plugin_message,
 };
@@ -57,6 +57,9 @@ enum Command {
         #[arg(long, default_value = "aws")]
         partition: String,
     },
+    /// Print the RBAC rules karpenter_controller grants the controller, as JSON:
+    /// `{"clusterRules": [...], "namespaceRules": [...]}` (the ClusterRole's and the Role's).
+    ControllerRbac,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,13 @@ fn main() -> ExitCode {
                 queue_arn: serde_json::Value::String(queue_arn),
             });
             written(print(&format!("{doc:#}")))
+        }
+        Some(Command::ControllerRbac) => {
+            let rules = serde_json::json!({
+                "clusterRules": rbac::to_json(rbac::CONTROLLER_CLUSTER_RULES),
+                "namespaceRules": rbac::to_json(rbac::CONTROLLER_NAMESPACE_RULES),
+            });
+            written(print(&format!("{rules:#}")))
         }
         None => run_plugin(),
     }

@@ -51,7 +51,7 @@ class Links:
         self.api = toxiproxy.proxy("apiserver", f"{api.hostname}:{api.port}", host=api.hostname)
         emulator = urlparse(os.environ["AWS_ENDPOINT_URL"])
         self.aws = toxiproxy.proxy("emulator", f"{emulator.hostname}:{emulator.port}")
-        config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+        config = yaml.safe_load(Path(cluster.controller_kubeconfig).read_text())
         config["clusters"][0]["cluster"]["server"] = f"https://{self.api.listen}"
         state.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = state / "through-proxy.kubeconfig"

@@ -22,21 +22,26 @@ import requests
 
 from awsemu import iam_policy
 from harness import aws as aws_harness
-from harness import procs
-from test_interruption import instance_of, instance_state, make_queue, metric, put_event
-from test_provisioning import CLUSTER, REGION, apply, env, events, nodes, provisioner  # noqa: F401
+from harness import procs, rbac
+from harness.cluster import CONTROLLER_USER
+from test_interruption import app, instance_of, instance_state, make_queue, metric, put_event
+from test_provisioning import CLUSTER, NAMESPACE, REGION, apply, env, events, nodes, provisioner  # noqa: F401
 
 PRINCIPAL = f"assumed-role/KarpenterController-{CLUSTER}/"
 PROFILE = f"KarpenterNodeInstanceProfile-{CLUSTER}"
 EKS_IMAGE = "/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id"
 
 
-def pod_for(name: str, namespace: str, provisioner_name: str) -> dict:
+def pod_for(name: str, namespace: str, provisioner_name: str, cpu: str = "500m") -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
             "spec": {"terminationGracePeriodSeconds": 0,
                      "nodeSelector": {"karpenter.sh/provisioner-name": provisioner_name},
                      "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
-                                     "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]}}
+                                     "resources": {"requests": {"cpu": cpu, "memory": "512Mi"}}}]}}
+
+
+def running(cluster, namespace: str) -> list[dict]:
+    return [p for p in cluster.get_json("pods", "-n", namespace)["items"] if p["status"].get("phase") == "Running"]
 
 
 def golden_image() -> str:
@@ -112,6 +117,7 @@ def as_check(record: dict) -> iam_policy.Check:
 
 def test_every_action_of_the_controller_policy_is_needed_by_a_request_the_controller_makes(cluster, aws, env):
     ns = env["namespace"]
+    audited_from = rbac.audit_offset(cluster)
     url = make_queue()
     stale = stale_launch_template()
     golden_image()
@@ -119,9 +125,15 @@ def test_every_action_of_the_controller_policy_is_needed_by_a_request_the_contro
         apply(cluster, p)
     # By name, as users configure it (Karpenter's setting is a name): resolved with GetQueueUrl.
     controller = env["start"](interruption_queue=url.rsplit("/", 1)[-1])
-    apply(cluster, pod_for("plain", ns, "default"))
+    plain = app("plain", ns, 1, cpu="500m", memory="512Mi")
+    plain["spec"]["template"]["spec"]["nodeSelector"] = {"karpenter.sh/provisioner-name": "default"}
+    apply(cluster, plain)
     apply(cluster, pod_for("golden", ns, "golden"))
-    launched = procs.wait_for("both pods' nodes", lambda: (lambda n: n if len(n) == 2 else None)(nodes(cluster)), 120)
+    # Nothing fits it: the controller says so again and again (an event series, patched).
+    apply(cluster, pod_for("too-big", ns, "default", cpu="1000"))
+    procs.wait_for("both pods Running", lambda: len(running(cluster, ns)) == 2, 180)
+    launched = nodes(cluster)
+    assert len(launched) == 2, [n["metadata"]["name"] for n in launched]
     victim = next(n for n in launched if n["metadata"]["labels"]["karpenter.sh/provisioner-name"] == "default")
     instance = instance_of(victim)
     put_event("EC2 Spot Instance Interruption Warning", {"instance-id": instance, "instance-action": "terminate"}, instance)
@@ -130,6 +142,11 @@ def test_every_action_of_the_controller_policy_is_needed_by_a_request_the_contro
     procs.wait_for("the interruption message deleted",
                    lambda: metric(controller.metrics(), "karpenter_interruption_deleted_messages_total") == 1, 60)
     procs.wait_for("the stale launch template collected", lambda: not template_exists(stale), 120)
+    procs.wait_for("the evicted pod Running on the replacement", lambda: [
+        p for p in running(cluster, ns) if p["metadata"]["labels"].get("app") == "plain"
+        and p["spec"]["nodeName"] != victim["metadata"]["name"]], 180)
+    procs.wait_for("an event series patched", lambda: [e for e in rbac.audit_events(cluster, audited_from)
+                                                      if e["verb"] == "patch" and "/events/" in e["requestURI"]], 120)
 
     audit = aws_harness.iam_audit(PRINCIPAL)
     assert not [c for c in audit if c["decision"] != "allow"], "the policy refused the controller"
@@ -146,6 +163,20 @@ def test_every_action_of_the_controller_policy_is_needed_by_a_request_the_contro
             table.append(f"{sid:40} {action:36} needed by {needed.action} on {needed.resource}")
     print("\n".join(["least privilege: each grant and a request refused without it"] + table))
     assert not unused, f"no request of the scenario needs these grants: {unused}"
+
+    # The same for the cluster: each (group, resource, verb) the provider's rules grant was used.
+    events = rbac.audit_events(cluster, audited_from)
+    assert events, f"no request of {CONTROLLER_USER} in the API server's audit log"
+    assert not rbac.forbidden(events)
+    rules_table, unused = [], []
+    for grant in rbac.grants(rbac.provider_rules(), NAMESPACE):
+        needed = next((e for e in events if grant.needed_by(e)), None)
+        if needed is None:
+            unused.append(str(grant))
+        else:
+            rules_table.append(f"{str(grant):60} used by {needed['verb']} {needed['requestURI']}")
+    print("\n".join(["RBAC: each granted verb and a request that used it"] + rules_table))
+    assert not unused, f"no request of the scenario used these granted verbs: {unused}"
 
 
 @pytest.mark.refusals_expected

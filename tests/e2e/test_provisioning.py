@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from harness import aws as aws_harness
-from harness import paths, procs
+from harness import paths, procs, rbac
 
 CLUSTER = "e2e"
 REGION = "ap-southeast-1"
@@ -79,7 +79,8 @@ class Controller:
 def start_controller(cluster, state_dir: Path, name: str = "controller", kubeconfig: Path | None = None,
                      env: dict[str, str] | None = None, policy_edit=None, **settings: str) -> Controller:
     """The controller as a host process, signing as its role session with exactly the policy the
-    provider installs (so every scenario runs under IAM enforcement); `kubeconfig` and `env`
+    provider installs and authenticating as the user granted exactly the provider's RBAC rules
+    (rbac.grant), so every scenario runs with the permissions it has in a cluster; `kubeconfig` and `env`
     override the cluster's and the emulator's addresses (the chaos suite points them at its
     fault-injecting proxies); `policy_edit` changes the policy first (aws.controller_role_env)."""
     port = procs.free_port()
@@ -88,7 +89,7 @@ def start_controller(cluster, state_dir: Path, name: str = "controller", kubecon
            **(env or {})}
     argv = [
         str(controller_binary()), "run",
-        "--kubeconfig", str(kubeconfig or cluster.kubeconfig),
+        "--kubeconfig", str(kubeconfig or cluster.controller_kubeconfig),
         "--namespace", NAMESPACE,
         "--listen", f"127.0.0.1:{port}",
         "--cluster-name", CLUSTER,
@@ -214,6 +215,8 @@ def env(cluster, aws, run_dir, request):
     cluster.kubectl("apply", "-f", "-", input=manifests)
     cluster.kubectl("wait", "--for=condition=Established", "crd/provisioners.karpenter.sh", "--timeout=60s")
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    rbac.grant(cluster, NAMESPACE)
+    audited_from = rbac.audit_offset(cluster)
     namespace = request.node.name.replace("_", "-")[:50].strip("-")
     cluster.kubectl("create", "namespace", namespace)
     subnets = aws_harness.make_network(CLUSTER, ZONES, REGION)
@@ -232,10 +235,12 @@ def env(cluster, aws, run_dir, request):
     # And any started that never answered /readyz (a restart while the API server was down).
     procs.stop_all(state)
     refusals = aws_harness.controller_refusals(CLUSTER)
+    forbidden = rbac.forbidden(rbac.audit_events(cluster, audited_from))
     cleanup(cluster, namespace)
-    # Least privilege: the scenario needed nothing the provider's policy does not grant.
-    assert not refusals or request.node.get_closest_marker("refusals_expected"), (
-        f"the emulator refused the controller {len(refusals)} authorisations, first: {refusals[0]}")
+    # Least privilege: the scenario needed nothing the provider's policy and rules do not grant.
+    if not request.node.get_closest_marker("refusals_expected"):
+        assert not refusals, f"the emulator refused the controller {len(refusals)} authorisations, first: {refusals[0]}"
+        assert not forbidden, f"the API server refused the controller {len(forbidden)} requests: {forbidden[:5]}"
 
 
 def node_type(node: dict) -> str:

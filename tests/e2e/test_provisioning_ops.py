@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import paths, procs
+from harness import paths, procs, rbac
 
 from test_provisioning import NAMESPACE, controller_binary, start_controller
 
@@ -70,6 +70,7 @@ def test_health_readiness_and_metrics_are_served(cluster, aws, run_dir):
     import requests
 
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    rbac.grant(cluster, NAMESPACE)
     c = start_controller(cluster, run_dir / "ops-http", name="ops-http")
     try:
         base = f"http://127.0.0.1:{c.port}"

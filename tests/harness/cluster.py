@@ -27,6 +27,11 @@ REAL_KUBELET_LABEL = "karpenter-rs.test/real-kubelet"
 # kubelet (harness.instance_node): KWOK leaves those to their kubelet too, but unlike the real
 # node they stand for EC2 instances.
 BOOTED_INSTANCE_LABEL = "karpenter-rs.test/booted"
+# Who a host-process controller is to the API server (a client certificate's CN): a user the
+# harness grants exactly the RBAC rules the provider grants the in-cluster controller (harness.rbac).
+CONTROLLER_USER = "karpenter-rs-controller"
+# The API server audits these users' requests (Metadata level) to dir/audit.log: the RBAC proof.
+AUDITED_USERS = (CONTROLLER_USER, "system:serviceaccount:karpenter:karpenter")
 
 
 def kubeconfig_file(path: Path, server: str, ca: Path, client: Pair, user: str) -> Path:
@@ -53,7 +58,13 @@ class Cluster:
     kubeconfig: Path
     bin_dir: Path
     pki: Pki
+    # A kubeconfig that authenticates as CONTROLLER_USER.
+    controller_kubeconfig: Path
     procs: list[procs.Proc] = field(default_factory=list)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.dir / "audit.log"
 
     @property
     def kubectl_path(self) -> Path:
@@ -133,8 +144,15 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
     admin_kc = kubeconfig_file(directory / "admin.kubeconfig", server, pki.ca, admin, "admin")
     cm_kc = kubeconfig_file(directory / "controller-manager.kubeconfig", server, pki.ca, cm_client, "cm")
     sched_kc = kubeconfig_file(directory / "scheduler.kubeconfig", server, pki.ca, sched_client, "scheduler")
+    controller_kc = kubeconfig_file(directory / "controller.kubeconfig", server, pki.ca,
+                                    pki.issue("controller", CONTROLLER_USER), "controller")
+    audit_policy = directory / "audit-policy.yaml"
+    audit_policy.write_text(yaml.safe_dump({
+        "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+        "rules": [{"level": "Metadata", "users": list(AUDITED_USERS)}, {"level": "None"}],
+    }))
 
-    cluster = Cluster(directory, server, admin_kc, k8s_bin, pki)
+    cluster = Cluster(directory, server, admin_kc, k8s_bin, pki, controller_kc)
     try:
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         cluster.procs.append(
@@ -190,6 +208,9 @@ def start(directory: Path, *, kwok: bool = True) -> Cluster:
                     "--kubelet-preferred-address-types=InternalIP,Hostname",
                     "--allow-privileged=true",
                     "--profiling=false",
+                    f"--audit-policy-file={audit_policy}",
+                    f"--audit-log-path={directory / 'audit.log'}",
+                    "--audit-log-format=json",
                 ],
                 directory,
             )

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import REGION
 
+from harness import paths, procs
+
 
 
 # The seed's Provisioner, verbatim, with its ${CLUSTER_NAME} placeholder.
@@ -250,6 +252,64 @@ def test_destroy_with_the_controller_stopped_leaves_no_instance_template_provisi
     assert not exists(cluster, "clusterrole", "karpenter")
     state = ec2.describe_instances(InstanceIds=[other])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "running"
+    assert ws.state_list() == []
+
+
+def test_a_controller_killed_mid_destroy_leaves_destroy_to_finish_with_nothing_left(ws, aws, cluster, tmp_path):
+    """The controller is draining the Provisioner's node (a PodDisruptionBudget holds it) when it
+    is SIGKILLed and not restarted: destroy notices its Lease is no longer renewed, stops waiting
+    for it (it waited for the whole 15-minute timeout and failed before), terminates the
+    instance itself and removes the Node, the Provisioner and the installation."""
+    ec2 = aws.client("ec2", REGION)
+    write(ws, aws, cluster, CONTROLLER + SPOT_FLEET)
+    ws.run("apply", "-auto-approve")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=1, MaxCount=1,
+                                 Placement={"AvailabilityZone": "ap-southeast-1a"},
+                                 TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                     {"Key": "karpenter.sh/cluster", "Value": "demo"},
+                                     {"Key": "karpenter.sh/provisioner-name", "Value": "spot-fleet"}]}],
+                                 )["Instances"][0]["InstanceId"]
+    node = "ip-10-0-0-2.ap-southeast-1.compute.internal"
+    ns = "mid-destroy"
+    held = [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": node, "finalizers": ["karpenter.sh/termination"],
+            "labels": {"karpenter.sh/provisioner-name": "spot-fleet", "kubernetes.io/hostname": node}},
+         "spec": {"providerID": f"aws:///ap-southeast-1a/{instance}"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "held", "namespace": ns, "labels": {"app": "held"}},
+         "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                  "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "held", "namespace": ns},
+         "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "held"}}}},
+    ]
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": held}))
+    controller = procs.start("mid-destroy-controller", [
+        str(paths.cargo_binary("karpenter-controller")), "run", "--kubeconfig", str(cluster.kubeconfig),
+        "--namespace", "karpenter", "--listen", f"127.0.0.1:{procs.free_port()}", "--cluster-name", "demo",
+    ], tmp_path, {"RUST_LOG": "info,kube=warn", "POD_NAME": "mid-destroy"})
+    try:
+        procs.wait_for("the controller holding the Lease", lambda: cluster.kubectl(
+            "get", "lease", "karpenter-leader-election", "-n", "karpenter", "-o", "jsonpath={.spec.holderIdentity}",
+            check=False).stdout == "mid-destroy", 60)
+        destroy = ws.popen("destroy", "-auto-approve")
+
+        def draining() -> bool:
+            got = cluster.kubectl("get", "node", node, "-o", "json", check=False)
+            return got.returncode == 0 and bool(json.loads(got.stdout)["metadata"].get("deletionTimestamp"))
+
+        procs.wait_for("the controller draining the node", draining, 120)
+        procs.kill(controller)
+        out, _ = destroy.communicate(timeout=600)
+    finally:
+        procs.stop_pid(controller.pid)
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    assert destroy.returncode == 0, out
+    assert "The controller stopped while draining Provisioner spot-fleet" in out, out
+    assert tagged_instances(ec2) == []
+    assert not exists(cluster, "node", node)
+    assert not exists(cluster, "provisioner", "spot-fleet")
     assert ws.state_list() == []
 
 

@@ -408,7 +408,8 @@ impl Resource for ControllerInstall {
         );
         let ec2 = aws_sdk_ec2::Client::new(&a.sdk);
         let wait = timeouts::of(prior, TIMEOUTS, "delete");
-        let left = remove_capacity(ctx, &client, &ec2, &a.cluster_name, running, wait).await;
+        let namespace = running.then_some(install.namespace.as_str());
+        let left = remove_capacity(ctx, &client, &ec2, &a.cluster_name, namespace, wait).await;
         if !left.is_empty() {
             diags.error(
                 "Cluster capacity left behind",

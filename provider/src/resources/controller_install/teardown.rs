@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::kube::objects::{self, ObjectRef, error_text};
 use crate::plugin::CallContext;
 use crate::resources::aws::errors::sdk_error_text;
-use crate::resources::aws::retry::wait_until;
+use crate::resources::aws::retry::{Stopped, wait_until};
 
 use karpenter_contract::tags::CLUSTER as CLUSTER_TAG;
 
@@ -165,13 +165,72 @@ async fn launch_templates(
     Ok(out)
 }
 
-/// Removes all capacity of the cluster. Returns what is left (empty on success).
+/// How long destroy waits for the controller's drain before asking again whether it still runs.
+const DRAIN_ROUND: Duration = Duration::from_secs(30);
+
+/// How a wait for the controller's drain ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DrainEnd {
+    Done,
+    /// The controller stopped renewing its Lease mid-wait (crashed, evicted, killed): what it
+    /// did not drain is destroy's to remove.
+    ControllerStopped,
+    TimedOut,
+    Cancelled,
+}
+
+/// Waits until `done` holds, for at most `timeout`, and no longer than the controller (its Lease
+/// in `namespace`, or in any namespace) stays alive, so a controller that stops mid-destroy does
+/// not hold destroy for the whole timeout.
+pub async fn wait_for_controller<F, Fut>(
+    ctx: &CallContext,
+    client: &kube::Client,
+    namespace: Option<&str>,
+    timeout: Duration,
+    mut done: F,
+) -> DrainEnd
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let round =
+            DRAIN_ROUND.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        if round.is_zero() {
+            return DrainEnd::TimedOut;
+        }
+        match wait_until(ctx, round, || {
+            let check = done();
+            async move { check.await.then_some(()) }
+        })
+        .await
+        {
+            Ok(()) => return DrainEnd::Done,
+            Err(Stopped::Cancelled) => return DrainEnd::Cancelled,
+            Err(Stopped::TimedOut) => {}
+        }
+        let alive = match namespace {
+            Some(ns) => controller_alive(ctx, client, ns, super::objects::LEASE_NAME).await,
+            None => controller_alive_anywhere(ctx, client).await,
+        };
+        if !alive {
+            tracing::warn!(
+                "the controller stopped while draining; destroy removes the rest itself"
+            );
+            return DrainEnd::ControllerStopped;
+        }
+    }
+}
+
+/// Removes all capacity of the cluster, waiting for the controller's own drain when
+/// `controller_namespace` names where a live one runs. Returns what is left (empty on success).
 pub async fn remove_capacity(
     ctx: &CallContext,
     client: &kube::Client,
     ec2: &aws_sdk_ec2::Client,
     cluster: &str,
-    controller_running: bool,
+    controller_namespace: Option<&str>,
     timeout: Duration,
 ) -> Vec<String> {
     let mut left = Vec::new();
@@ -186,16 +245,18 @@ pub async fn remove_capacity(
                     ));
                 }
             }
-            if controller_running && !names.is_empty() {
+            if let Some(namespace) = controller_namespace
+                && !names.is_empty()
+            {
                 tracing::info!(
                     count = names.len(),
                     "waiting for the controller to drain provisioners"
                 );
-                let _ = wait_until(ctx, timeout, || async {
-                    match (provisioner_names(client).await, our_nodes(client).await) {
-                        (Ok(p), Ok(n)) if p.is_empty() && n.is_empty() => Some(()),
-                        _ => None,
-                    }
+                wait_for_controller(ctx, client, Some(namespace), timeout, || async {
+                    matches!(
+                        (provisioner_names(client).await, our_nodes(client).await),
+                        (Ok(p), Ok(n)) if p.is_empty() && n.is_empty()
+                    )
                 })
                 .await;
             }

@@ -20,7 +20,9 @@ use crate::plugin::{
 };
 use crate::resources::aws::context;
 use crate::resources::aws::retry::{Stopped, wait_until};
-use crate::resources::controller_install::teardown::controller_alive_anywhere;
+use crate::resources::controller_install::teardown::{
+    DrainEnd, controller_alive_anywhere, wait_for_controller,
+};
 use crate::resources::framework::decode_model;
 use crate::resources::framework::timeouts::{self, Timeouts};
 use hcl::{object_json, schema, spec_from_hcl, state_from_spec};
@@ -124,37 +126,52 @@ pub async fn delete_and_wait(
             ),
         );
     }
-    let waited = wait_until(ctx, timeout, || async {
-        (object_gone().await && (!wait_nodes || remaining_nodes(client, name).await.is_empty()))
-            .then_some(())
-    })
-    .await;
-    match waited {
-        Ok(()) => true,
-        other => {
+    let waited = if wait_nodes {
+        wait_for_controller(ctx, client, None, timeout, || async {
+            object_gone().await && remaining_nodes(client, name).await.is_empty()
+        })
+        .await
+    } else {
+        match wait_until(ctx, timeout, || async { object_gone().await.then_some(()) }).await {
+            Ok(()) => DrainEnd::Done,
+            Err(Stopped::Cancelled) => DrainEnd::Cancelled,
+            Err(Stopped::TimedOut) => DrainEnd::TimedOut,
+        }
+    };
+    let why = match waited {
+        DrainEnd::Done => return true,
+        DrainEnd::ControllerStopped if object_gone().await => {
             let nodes = remaining_nodes(client, name).await;
-            let finalizers = match objects::get(client, &r).await {
-                Ok(Some(o)) => o["metadata"]["finalizers"].to_string(),
-                Ok(None) => "gone".into(),
-                Err(e) => error_text(&e),
-            };
-            let why = if matches!(other, Err(Stopped::Cancelled)) {
-                "Interrupted"
-            } else {
-                "Timed out"
-            };
-            diags.error(
-                format!("{why} waiting for Provisioner {name} to be deleted"),
+            diags.warning(
+                format!("The controller stopped while draining Provisioner {name}"),
                 format!(
-                    "Still present after {timeout:?}: the Provisioner object (finalizers: {finalizers}) and {} node(s): [{}]. \
-                     Run destroy again once the controller has drained them.",
+                    "Its {} node(s) [{}] were not all drained; destroying karpenter_controller terminates their instances.",
                     nodes.len(),
                     nodes.join(", ")
                 ),
             );
-            false
+            return true;
         }
-    }
+        DrainEnd::Cancelled => "Interrupted",
+        DrainEnd::ControllerStopped => "Gave up (the controller stopped)",
+        DrainEnd::TimedOut => "Timed out",
+    };
+    let nodes = remaining_nodes(client, name).await;
+    let finalizers = match objects::get(client, &r).await {
+        Ok(Some(o)) => o["metadata"]["finalizers"].to_string(),
+        Ok(None) => "gone".into(),
+        Err(e) => error_text(&e),
+    };
+    diags.error(
+        format!("{why} waiting for Provisioner {name} to be deleted"),
+        format!(
+            "Still present after {timeout:?}: the Provisioner object (finalizers: {finalizers}) and {} node(s): [{}]. \
+             Run destroy again once the controller has drained them.",
+            nodes.len(),
+            nodes.join(", ")
+        ),
+    );
+    false
 }
 
 #[async_trait]

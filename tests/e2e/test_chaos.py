@@ -20,7 +20,7 @@ import yaml
 from harness import paths, procs
 from harness import toxiproxy as toxiproxy_mod
 
-from test_interruption import app, app_pods, instance_of, instance_state, make_queue, metric, pdb, put_event, wait_running
+from test_interruption import app, instance_of, instance_state, make_queue, metric, pdb, put_event, wait_running
 from test_provisioning import (  # noqa: F401
     CLUSTER, NAMESPACE, REGION, all_running, apply, deployment, env, nodes, provisioner, running_instances,
 )
@@ -389,6 +389,48 @@ def test_the_queue_deleted_under_the_controller_then_recreated(cluster, aws, env
     links.report(found)
     assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0,
                      "lost_messages": 0}, found
+
+
+def test_the_emulator_cut_then_slow_while_the_queue_is_polled_loses_no_message(cluster, aws, env, links):
+    """The queue poller's retry path: SQS unreachable for 20 s (a spot warning arrives meanwhile),
+    then every AWS answer 5 s late while the warning is handled (receive, replacement launch,
+    termination, delete): handled once, nothing lost, nothing left."""
+    ns = env["namespace"]
+    url = make_queue()
+    apply(cluster, provisioner("default", ["spot"]))
+    controller = env["start"](interruption_queue=url, **links.settings())
+    apply(cluster, app("web", ns, 2))
+    running = wait_running(cluster, ns, "web", 2)
+    victim = next(n for n in nodes(cluster) if n["metadata"]["name"] == running[0]["spec"]["nodeName"])
+    instance = instance_of(victim)
+    links.aws.cut()
+    # The harness talks to the emulator directly: the warning is queued while the link is down.
+    put_event("EC2 Spot Instance Interruption Warning", {"instance-id": instance, "instance-action": "terminate"}, instance)
+    procs.wait_for("receive errors counted",
+                   lambda: metric(controller.metrics(), "karpenter_interruption_receive_errors_total") >= 1 or None,
+                   60, interval=0.5)
+    time.sleep(20)
+    links.aws.heal()
+    links.aws.latency(5000)
+    gone = procs.wait_for(
+        "the interrupted node gone",
+        lambda: victim["metadata"]["name"] not in {n["metadata"]["name"] for n in nodes(cluster)} or None,
+        DEADLINE_S, interval=1)
+    links.aws.heal()
+    wait_running(cluster, ns, "web", 2)
+    procs.wait_for("the instance terminated",
+                   lambda: instance_state(instance) in ("shutting-down", "terminated") or None, 120)
+    sqs = boto3.client("sqs", region_name=REGION)
+    procs.wait_for("the queue empty", lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"] == {
+        "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"} or None, 120, interval=1)
+    handled = metric(controller.metrics(), "karpenter_interruption_actions_performed_total", action="replace-and-drain")
+    found = world(cluster, ns, 2)
+    found["lost_messages"] = 0 if gone else 1
+    found["handled_twice"] = max(0, int(handled) - 1)
+    links.report(found)
+    assert found == {"orphaned_instances": [], "nodes_without_instance": [], "pods_not_running": 0,
+                     "lost_messages": 0, "handled_twice": 0}, found
 
 
 def churn(cluster, ns: str, rounds: int, count: int) -> None:

@@ -123,6 +123,8 @@ def test_every_action_of_the_controller_policy_is_needed_by_a_request_the_contro
     golden_image()
     for p in provisioners():
         apply(cluster, p)
+    # An earlier test's controller left its Lease: without it, this one must create its own.
+    cluster.kubectl("delete", "lease", "karpenter-leader-election", "-n", NAMESPACE, "--ignore-not-found")
     # By name, as users configure it (Karpenter's setting is a name): resolved with GetQueueUrl.
     controller = env["start"](interruption_queue=url.rsplit("/", 1)[-1])
     plain = app("plain", ns, 1, cpu="500m", memory="512Mi")

@@ -1,6 +1,6 @@
 """Applies and destroys that do not go to plan, through real terraform/tofu against the AWS
 emulator: an apply interrupted (Ctrl-C, then SIGKILL before it winds down) while an object it
-created is not yet in state, and a destroy while a third of the AWS calls fail. Each ends with
+created (IAM objects, the CloudFormation bootstrap stack) is not yet in state, and a destroy while a third of the AWS calls fail. Each ends with
 the world and the state agreeing: one object per resource, nothing left after destroy. What each
 found is appended to the chaos report (`state_mismatches`, docs/testing/chaos.md)."""
 
@@ -16,6 +16,7 @@ from conftest import REGION
 from harness import paths, procs
 from slow_proxy import SlowProxy
 from test_bootstrap_iam import BASE, DEFAULT_TAGS, IAM_ADDRESSES, STACK
+from test_bootstrap_stack import STACK as BOOTSTRAP_STACK
 
 ADDRESSES = ["karpenter_interruption_queue.q", *(a for a, _ in IAM_ADDRESSES)]
 
@@ -61,21 +62,25 @@ KILL_POINTS = {
 }
 
 
+def kill_when_held(ws, proxy, after: str, held: str) -> None:
+    """An apply killed while it waits on `held`, the first such call after `after`."""
+    proxy.hold(after=after, action=held)
+    apply = ws.popen("apply", "-auto-approve")
+    procs.wait_for(f"the apply held at {held}", proxy.held.is_set, 120, interval=0.05)
+    # Ctrl-C asks for a graceful stop; SIGKILL before it can finish the held call or write state.
+    os.killpg(apply.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(apply.pid, signal.SIGKILL)
+    apply.communicate(timeout=60)
+    proxy.stop_holding()
+
+
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_an_apply_interrupted_then_killed_midway_converges_on_the_next_with_nothing_duplicated(ws, aws, point):
     proxy = SlowProxy(aws.endpoint)
     try:
         write(ws, proxy.url)
-        after, held = KILL_POINTS[point]
-        proxy.hold(after=after, action=held)
-        apply = ws.popen("apply", "-auto-approve")
-        procs.wait_for(f"the apply held at {held}", proxy.held.is_set, 120, interval=0.05)
-        # Ctrl-C asks for a graceful stop; SIGKILL before it can finish the held call or write state.
-        os.killpg(apply.pid, signal.SIGINT)
-        time.sleep(0.5)
-        os.killpg(apply.pid, signal.SIGKILL)
-        apply.communicate(timeout=60)
-        proxy.stop_holding()
+        kill_when_held(ws, proxy, *KILL_POINTS[point])
         recorded = set(ws.state_list())
         assert set(ADDRESSES) - recorded, f"everything was recorded before the kill: {recorded}"
 
@@ -86,6 +91,32 @@ def test_an_apply_interrupted_then_killed_midway_converges_on_the_next_with_noth
         ws.run("destroy", "-auto-approve", check=False)
         found += [f"left after destroy: {x}" for x in leftovers(aws)]
         report(f"{ws.cli.rsplit('/', 1)[-1]} apply killed: {point}", ["SIGINT", "SIGKILL"], found)
+        assert found == [], found
+        assert "Took over" in again.stdout + again.stderr, again.stdout + again.stderr
+    finally:
+        proxy.close()
+
+
+def test_an_apply_killed_after_create_stack_takes_the_bootstrap_stack_over(ws, aws):
+    cloudformation = aws.client("cloudformation", REGION)
+    proxy = SlowProxy(aws.endpoint)
+    try:
+        ws.write(BOOTSTRAP_STACK % dict(retention=600, extra=""), proxy.url, DEFAULT_TAGS)
+        kill_when_held(ws, proxy, "CreateStack", "DescribeStacks")
+        assert "karpenter_bootstrap_stack.s" not in ws.state_list()
+        again = ws.run("apply", "-auto-approve", check=False)
+        found = [] if again.returncode == 0 else [f"apply failed: {again.stderr[-500:]}"]
+        stacks = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
+                  if s["StackStatus"] != "DELETE_COMPLETE"]
+        if stacks != ["Karpenter-demo"]:
+            found.append(f"stacks: {stacks}")
+        if "karpenter_bootstrap_stack.s" not in ws.state_list():
+            found.append("not in state: karpenter_bootstrap_stack.s")
+        if ws.run("plan", "-detailed-exitcode", check=False).returncode != 0:
+            found.append("the plan after that apply is not empty")
+        ws.run("destroy", "-auto-approve", check=False)
+        found += [f"left after destroy: {x}" for x in leftovers(aws)]
+        report(f"{ws.cli.rsplit('/', 1)[-1]} apply killed: stack created, not recorded", ["SIGINT", "SIGKILL"], found)
         assert found == [], found
         assert "Took over" in again.stdout + again.stderr, again.stdout + again.stderr
     finally:

@@ -400,6 +400,24 @@ impl AwsObject for BootstrapStack {
         })
     }
 
+    /// A stack of the planned name that carries our ownership tag. One still being created is
+    /// waited for first (it cannot be updated before); one whose creation failed is not taken
+    /// over: the create's error says how to remove it.
+    async fn left_by_an_interrupted_apply(
+        &self,
+        aws: &AwsContext,
+        planned: &Stack,
+    ) -> Option<String> {
+        let cloudformation = crate::resources::aws::cloudformation(aws);
+        let r = describe(
+            &cloudformation,
+            planned.name.as_deref()?,
+            &mut Diagnostics::new(),
+        )
+        .await?;
+        (aws.owns(&r.tags) && !needs_recreate(r.status.as_str())).then_some(r.id)
+    }
+
     async fn create(&self, op: &Op<'_>, planned: &Stack, diags: &mut Diagnostics) -> Option<Stack> {
         let aws = op.aws;
         let cloudformation = crate::resources::aws::cloudformation(aws);
@@ -410,7 +428,7 @@ impl AwsObject for BootstrapStack {
             .stack_name(&name)
             .template_body(&body)
             .capabilities(Capability::CapabilityNamedIam)
-            .set_tags(Some(stack_tags(aws.merged_tags(&planned.tags))).filter(|t| !t.is_empty()))
+            .set_tags(Some(stack_tags(aws.owned_tags(&planned.tags))))
             .send()
             .await
         {
@@ -418,7 +436,8 @@ impl AwsObject for BootstrapStack {
             Err(e) => {
                 let why = if e.code() == Some("AlreadyExistsException") {
                     format!(
-                        "A stack named {name} already exists: import it (`terraform import <address> {name}`) or choose another name."
+                        "A stack named {name} already exists that this provider did not create for cluster {} (or whose creation failed): import it (`terraform import <address> {name}`), delete it, or choose another name.",
+                        aws.cluster_name
                     )
                 } else {
                     let events = failure_events(&cloudformation, &name).await;
@@ -460,12 +479,20 @@ impl AwsObject for BootstrapStack {
         let cloudformation = crate::resources::aws::cloudformation(aws);
         let id = prior.stack_id.clone()?;
         let body = template_text(aws, planned)?;
+        // A stack taken over mid-creation (an interrupted apply) cannot be updated until created.
+        if prior
+            .status
+            .as_deref()
+            .is_some_and(|s| s.ends_with("_IN_PROGRESS"))
+        {
+            wait(op.ctx, &cloudformation, &id, "create", op.timeout, diags).await?;
+        }
         let r = cloudformation
             .update_stack()
             .stack_name(&id)
             .template_body(&body)
             .capabilities(Capability::CapabilityNamedIam)
-            .set_tags(Some(stack_tags(aws.merged_tags(&planned.tags))))
+            .set_tags(Some(stack_tags(aws.owned_tags(&planned.tags))))
             .send()
             .await;
         if let Err(e) = r {

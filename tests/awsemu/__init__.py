@@ -4,7 +4,8 @@ Layout:
   __main__.py      CLI: `python -m awsemu serve --port 0 --port-file F`
   server.py        WSGI wrapper around moto's app, signal handling, readiness via the port file
   patches/         small named patches of moto: fleet (CreateFleet instant), spot_prices
-                   (DescribeSpotPriceHistory), seeds (EKS AMIs + SSM parameters), ssm_resolve
+                   (DescribeSpotPriceHistory), seeds (EKS AMIs + SSM parameters), ssm_resolve,
+                   dry_run (EC2 DryRun), sqs_receive (ReceiveMessage with a backlog), iam_enforce, ...
   control.py       our HTTP control endpoint under /_awsemu/ (faults, prices, health)
   pricing_api.py   the Pricing API (GetProducts, DescribeServices, GetAttributeValues)
   prices.py        pure: the deterministic price formula

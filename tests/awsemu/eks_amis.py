@@ -63,11 +63,18 @@ def _variants(version: str) -> list[EksAmi]:
             f"amazon-eks-node-al2023-{arch}-nvidia-{version}-v{RELEASE_DATE}", arch, release,
             f"EKS-optimized accelerated node based on Amazon Linux 2023, ({arch}, k8s: {version})",
         ))
-        out.append(EksAmi(
-            f"/aws/service/bottlerocket/aws-k8s-{version}/{arch}/latest",
-            f"bottlerocket-aws-k8s-{version}-{arch}-v1.50.0", arch, "1.50.0",
-            f"Bottlerocket for aws-k8s-{version} ({arch})",
-        ))
+        for flavour in ("", "-nvidia"):
+            out.append(EksAmi(
+                f"/aws/service/bottlerocket/aws-k8s-{version}{flavour}/{arch}/latest",
+                f"bottlerocket-aws-k8s-{version}{flavour}-{arch}-v1.50.0", arch, "1.50.0",
+                f"Bottlerocket for aws-k8s-{version}{flavour} ({arch})",
+            ))
+    # Neuron (Inferentia, Trainium) images exist for x86_64 only, as AWS publishes them.
+    out.append(EksAmi(
+        f"{base}/amazon-linux-2023/x86_64/neuron/recommended",
+        f"amazon-eks-node-al2023-x86_64-neuron-{version}-v{RELEASE_DATE}", "x86_64", release,
+        f"EKS-optimized Neuron node based on Amazon Linux 2023, (x86_64, k8s: {version})",
+    ))
     out.append(EksAmi(
         f"{base}/amazon-linux-2/recommended",
         f"amazon-eks-node-{version}-v{RELEASE_DATE}", "x86_64", release,

@@ -1,4 +1,5 @@
-"""Measure the emulator: process start to ready, reset, and CreateFleet latency (median of N).
+"""Measure the emulator: process start to ready, reset, CreateFleet latency (median of N), and SQS
+ReceiveMessage / DeleteMessageBatch per call while a 1,000-message backlog drains (p50/p99).
 
     PYTHONPATH=tests .venv/bin/python -m awsemu.measure [N]
 """
@@ -64,8 +65,36 @@ def main(n: int = 20) -> None:
             latencies.append(time.monotonic() - began)
         print(f"CreateFleet ({len(overrides)} overrides, spot, 1 instance): median "
               f"{statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+        measure_sqs_backlog(boto3.client("sqs"))
     finally:
         emulator.stop()
+
+
+def _percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def measure_sqs_backlog(sqs, backlog: int = 1000) -> None:
+    url = sqs.create_queue(QueueName="measure-backlog")["QueueUrl"]
+    for start in range(0, backlog, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
+                                                      for i in range(10)])
+    receives: list[float] = []
+    deletes: list[float] = []
+    while True:
+        began = time.monotonic()
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages")
+        receives.append(time.monotonic() - began)
+        if not messages:
+            break
+        began = time.monotonic()
+        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                        for i, m in enumerate(messages)])
+        deletes.append(time.monotonic() - began)
+    for name, samples in (("ReceiveMessage (10)", receives), ("DeleteMessageBatch (10)", deletes)):
+        print(f"SQS {name}, {backlog}-message backlog draining: p50 {_percentile(samples, 50) * 1000:.1f} ms, "
+              f"p99 {_percentile(samples, 99) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -418,10 +418,13 @@ def test_get_products_pages_through_every_instance_type(aws: Emulator) -> None:
         ServiceCode="AmazonEC2",
         Filters=[{"Type": "TERM_MATCH", "Field": "regionCode", "Value": REGION}],
     )
-    types = [json.loads(doc)["product"]["attributes"]["instanceType"]
-             for page in pages for doc in page["PriceList"]]
+    products = [json.loads(doc)["product"] for page in pages for doc in page["PriceList"]]
+    skus = [p["sku"] for p in products]
+    # metal types also have a Dedicated-tenancy product; every type has exactly one Shared one
+    types = [p["attributes"]["instanceType"] for p in products if p["attributes"]["tenancy"] == "Shared"]
+    assert len(skus) == len(set(skus))
     assert len(types) == len(set(types)) > 500
-    assert "m5.large" in types and "c6g.large" in types
+    assert "m5.large" in types and "c6g.large" in types and "m5.metal" in types
 
 
 @pytest.mark.parametrize("version", ["1.28", "1.35"])

@@ -9,6 +9,7 @@ from . import (
     cfn_inline_policies,
     cfn_rollback,
     cfn_sqs_update,
+    dry_run,
     eks_access_entries,
     fleet,
     iam_enforce,
@@ -17,6 +18,7 @@ from . import (
     reset,
     seeds,
     spot_prices,
+    sqs_receive,
 )
 
 _installed = False
@@ -36,5 +38,8 @@ def install_all() -> None:
     cfn_rollback.install()
     cfn_sqs_update.install()
     eks_access_entries.install()
+    sqs_receive.install()
+    # Inside the IAM check, which wraps it: EC2 authorises a dry run before answering it.
+    dry_run.install()
     iam_enforce.install()
     _installed = True

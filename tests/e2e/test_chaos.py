@@ -392,7 +392,7 @@ def test_the_queue_deleted_under_the_controller_then_recreated(cluster, aws, env
 
 
 def test_the_emulator_cut_then_slow_while_the_queue_is_polled_loses_no_message(cluster, aws, env, links):
-    """The queue poller's retry path: SQS unreachable for 20 s (a spot warning arrives meanwhile),
+    """The queue poller's retry path: SQS unreachable for 10 s (a spot warning arrives meanwhile),
     then every AWS answer 5 s late while the warning is handled (receive, replacement launch,
     termination, delete): handled once, nothing lost, nothing left."""
     ns = env["namespace"]
@@ -409,7 +409,7 @@ def test_the_emulator_cut_then_slow_while_the_queue_is_polled_loses_no_message(c
     procs.wait_for("receive errors counted",
                    lambda: metric(controller.metrics(), "karpenter_interruption_receive_errors_total") >= 1 or None,
                    60, interval=0.5)
-    time.sleep(20)
+    time.sleep(10)
     links.aws.heal()
     links.aws.latency(5000)
     gone = procs.wait_for(

@@ -97,6 +97,8 @@ def test_an_apply_interrupted_then_killed_midway_converges_on_the_next_with_noth
         proxy.close()
 
 
+# One CLI: the IAM kill points above show both CLIs recover a killed apply alike.
+@pytest.mark.parametrize("cli", ["terraform"], indirect=True)
 def test_an_apply_killed_after_create_stack_takes_the_bootstrap_stack_over(ws, aws):
     cloudformation = aws.client("cloudformation", REGION)
     proxy = SlowProxy(aws.endpoint)

@@ -257,6 +257,9 @@ def test_destroy_with_the_controller_stopped_leaves_no_instance_template_provisi
     assert ws.state_list() == []
 
 
+# One CLI: what is tested is the provider's destroy, which both drive the same way (the suite's
+# time budget is spent elsewhere).
+@pytest.mark.parametrize("cli", ["terraform"], indirect=True)
 def test_a_controller_killed_mid_destroy_leaves_destroy_to_finish_with_nothing_left(ws, aws, cluster, tmp_path):
     """The controller is draining the Provisioner's node (a PodDisruptionBudget holds it) when it
     is SIGKILLed and not restarted: destroy notices its Lease is no longer renewed, stops waiting

@@ -1,7 +1,7 @@
 //! Binary edge: started by Terraform it serves the plugin protocol; `docs` writes the registry
 //! docs, `chart` the controller's Helm chart, `controller-policy` the controller's IAM policy
-//! (for installs without Terraform) and `controller-rbac` its RBAC rules; anything else explains how the binary is meant to be used
-//! and exits non-zero.
+//! (for installs without Terraform) and `controller-rbac` its RBAC rules; anything else explains
+//! how the binary is meant to be used and exits non-zero.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;

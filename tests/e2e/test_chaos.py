@@ -289,6 +289,21 @@ def test_a_controller_killed_mid_drain_leaves_the_next_one_to_finish_it(cluster,
                      "instance_left_running": []}, found
 
 
+def wait_node_gone(cluster, node: dict) -> bool:
+    return procs.wait_for(
+        "the interrupted node gone",
+        lambda: node["metadata"]["name"] not in {n["metadata"]["name"] for n in nodes(cluster)} or None,
+        DEADLINE_S, interval=1)
+
+
+def wait_queue_empty(url: str) -> None:
+    """No message left, visible or in flight: each was deleted once handled."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    empty = {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+    procs.wait_for("the queue empty", lambda: sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=list(empty))["Attributes"] == empty or None, 120, interval=1)
+
+
 def test_the_api_server_down_for_30s_mid_interruption_plan_loses_no_message(cluster, aws, env, links):
     ns = env["namespace"]
     url = make_queue()
@@ -307,17 +322,11 @@ def test_the_api_server_down_for_30s_mid_interruption_plan_loses_no_message(clus
                                   message_type="spot_interruption") >= 1 or None, DEADLINE_S, interval=0.05)
     with links.api.down():
         time.sleep(30)
-    gone = procs.wait_for(
-        "the interrupted node gone",
-        lambda: victim["metadata"]["name"] not in {n["metadata"]["name"] for n in nodes(cluster)} or None,
-        DEADLINE_S, interval=1)
+    gone = wait_node_gone(cluster, victim)
     wait_running(cluster, ns, "web", 4)
     procs.wait_for("the instance terminated",
                    lambda: instance_state(instance) in ("shutting-down", "terminated") or None, 60)
-    sqs = boto3.client("sqs", region_name=REGION)
-    procs.wait_for("the queue empty", lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"] == {
-        "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"} or None, 120, interval=1)
+    wait_queue_empty(url)
     controller.stop()
     terminated = [line for line in controller.log_lines()
                   if line.get("message") == "node terminated" and line.get("node") == victim["metadata"]["name"]]
@@ -379,9 +388,7 @@ def test_the_queue_deleted_under_the_controller_then_recreated(cluster, aws, env
     victim = next(n for n in nodes(cluster) if n["metadata"]["name"] == running[0]["spec"]["nodeName"])
     instance = instance_of(victim)
     put_event("EC2 Spot Instance Interruption Warning", {"instance-id": instance, "instance-action": "terminate"}, instance)
-    procs.wait_for("the interrupted node gone",
-                   lambda: victim["metadata"]["name"] not in {n["metadata"]["name"] for n in nodes(cluster)} or None,
-                   DEADLINE_S, interval=1)
+    wait_node_gone(cluster, victim)
     wait_running(cluster, ns, "web", 2)
     found = world(cluster, ns, 2)
     found["lost_messages"] = 0
@@ -412,18 +419,12 @@ def test_the_emulator_cut_then_slow_while_the_queue_is_polled_loses_no_message(c
     time.sleep(10)
     links.aws.heal()
     links.aws.latency(5000)
-    gone = procs.wait_for(
-        "the interrupted node gone",
-        lambda: victim["metadata"]["name"] not in {n["metadata"]["name"] for n in nodes(cluster)} or None,
-        DEADLINE_S, interval=1)
+    gone = wait_node_gone(cluster, victim)
     links.aws.heal()
     wait_running(cluster, ns, "web", 2)
     procs.wait_for("the instance terminated",
                    lambda: instance_state(instance) in ("shutting-down", "terminated") or None, 120)
-    sqs = boto3.client("sqs", region_name=REGION)
-    procs.wait_for("the queue empty", lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"] == {
-        "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"} or None, 120, interval=1)
+    wait_queue_empty(url)
     handled = metric(controller.metrics(), "karpenter_interruption_actions_performed_total", action="replace-and-drain")
     found = world(cluster, ns, 2)
     found["lost_messages"] = 0 if gone else 1

@@ -147,7 +147,7 @@ def test_every_action_of_the_controller_policy_is_needed_by_a_request_the_contro
         p for p in running(cluster, ns) if p["metadata"]["labels"].get("app") == "plain"
         and p["spec"]["nodeName"] != victim["metadata"]["name"]], 180)
     procs.wait_for("an event series patched", lambda: [e for e in rbac.audit_events(cluster, audited_from)
-                                                      if e["verb"] == "patch" and "/events/" in e["requestURI"]], 120)
+                                                      if e["verb"] == "patch" and "/events/" in e["requestURI"]], 120, interval=1)
 
     audit = aws_harness.iam_audit(PRINCIPAL)
     assert not [c for c in audit if c["decision"] != "allow"], "the policy refused the controller"

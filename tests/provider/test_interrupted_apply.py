@@ -75,6 +75,20 @@ def kill_when_held(ws, proxy, after: str, held: str) -> None:
     proxy.stop_holding()
 
 
+def next_apply_takes_over(ws, aws, point: str, mismatched) -> None:
+    """The apply after the kill: it takes over what the killed one left (`mismatched()` says where
+    state and AWS still disagree), its plan is empty after, and destroy leaves nothing."""
+    again = ws.run("apply", "-auto-approve", check=False)
+    found = mismatched() if again.returncode == 0 else [f"apply failed: {again.stderr[-500:]}"]
+    if ws.run("plan", "-detailed-exitcode", check=False).returncode != 0:
+        found.append("the plan after that apply is not empty")
+    ws.run("destroy", "-auto-approve", check=False)
+    found += [f"left after destroy: {x}" for x in leftovers(aws)]
+    report(f"{ws.cli.rsplit('/', 1)[-1]} apply killed: {point}", ["SIGINT", "SIGKILL"], found)
+    assert found == [], found
+    assert "Took over" in again.stdout + again.stderr, again.stdout + again.stderr
+
+
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_an_apply_interrupted_then_killed_midway_converges_on_the_next_with_nothing_duplicated(ws, aws, point):
     proxy = SlowProxy(aws.endpoint)
@@ -84,15 +98,7 @@ def test_an_apply_interrupted_then_killed_midway_converges_on_the_next_with_noth
         recorded = set(ws.state_list())
         assert set(ADDRESSES) - recorded, f"everything was recorded before the kill: {recorded}"
 
-        again = ws.run("apply", "-auto-approve", check=False)
-        found = mismatches(ws, aws) if again.returncode == 0 else [f"apply failed: {again.stderr[-500:]}"]
-        if ws.run("plan", "-detailed-exitcode", check=False).returncode != 0:
-            found.append("the plan after that apply is not empty")
-        ws.run("destroy", "-auto-approve", check=False)
-        found += [f"left after destroy: {x}" for x in leftovers(aws)]
-        report(f"{ws.cli.rsplit('/', 1)[-1]} apply killed: {point}", ["SIGINT", "SIGKILL"], found)
-        assert found == [], found
-        assert "Took over" in again.stdout + again.stderr, again.stdout + again.stderr
+        next_apply_takes_over(ws, aws, point, lambda: mismatches(ws, aws))
     finally:
         proxy.close()
 
@@ -106,21 +112,16 @@ def test_an_apply_killed_after_create_stack_takes_the_bootstrap_stack_over(ws, a
         ws.write(BOOTSTRAP_STACK % dict(retention=600, extra=""), proxy.url, DEFAULT_TAGS)
         kill_when_held(ws, proxy, "CreateStack", "DescribeStacks")
         assert "karpenter_bootstrap_stack.s" not in ws.state_list()
-        again = ws.run("apply", "-auto-approve", check=False)
-        found = [] if again.returncode == 0 else [f"apply failed: {again.stderr[-500:]}"]
-        stacks = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
-                  if s["StackStatus"] != "DELETE_COMPLETE"]
-        if stacks != ["Karpenter-demo"]:
-            found.append(f"stacks: {stacks}")
-        if "karpenter_bootstrap_stack.s" not in ws.state_list():
-            found.append("not in state: karpenter_bootstrap_stack.s")
-        if ws.run("plan", "-detailed-exitcode", check=False).returncode != 0:
-            found.append("the plan after that apply is not empty")
-        ws.run("destroy", "-auto-approve", check=False)
-        found += [f"left after destroy: {x}" for x in leftovers(aws)]
-        report(f"{ws.cli.rsplit('/', 1)[-1]} apply killed: stack created, not recorded", ["SIGINT", "SIGKILL"], found)
-        assert found == [], found
-        assert "Took over" in again.stdout + again.stderr, again.stdout + again.stderr
+
+        def mismatched() -> list[str]:
+            stacks = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
+                      if s["StackStatus"] != "DELETE_COMPLETE"]
+            found = [] if stacks == ["Karpenter-demo"] else [f"stacks: {stacks}"]
+            if "karpenter_bootstrap_stack.s" not in ws.state_list():
+                found.append("not in state: karpenter_bootstrap_stack.s")
+            return found
+
+        next_apply_takes_over(ws, aws, "stack created, not recorded", mismatched)
     finally:
         proxy.close()
 
